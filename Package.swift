@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "hdlabel",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "hdlabel", targets: ["hdlabel"]),
+        .library(name: "HDLabelCore", targets: ["HDLabelCore"]),
+        .library(name: "HDLabelCluster", targets: ["HDLabelCluster"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C shims: system libraries reached through small headers.
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c"),
+        // Core: embeddings -> kNN graph -> HDL labels -> metrics. No MPI here.
+        .target(
+            name: "HDLabelCore",
+            dependencies: ["CBLAS", "CZlib", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        // Cluster: communicator, sharding, distributed graph, root hierarchy, broadcast.
+        .target(
+            name: "HDLabelCluster",
+            dependencies: ["HDLabelCore", "CMPI", "CBLAS", .product(name: "Logging", package: "swift-log")]
+        ),
+        // Thin CLI.
+        .executableTarget(
+            name: "hdlabel",
+            dependencies: [
+                "HDLabelCore", "HDLabelCluster",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "HDLabelCoreTests", dependencies: ["HDLabelCore"]),
+        .testTarget(name: "HDLabelClusterTests", dependencies: ["HDLabelCluster", "HDLabelCore"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,2 @@
+import HDLabelCore
+print("hdlabel")
