@@ -47,3 +47,72 @@ public enum KChoice: Sendable, Equatable, CustomStringConvertible {
     }
     public var description: String { if case let .fixed(v) = self { return "\(v)" } else { return "auto" } }
 }
+
+/// Parameters shared by every method (each method reads the ones it uses). Defaults are the measured best;
+/// `docs/method.md` records the ablations behind them.
+public struct LabelingConfig: Sendable, Equatable {
+    public var method: LabelMethod = .hdl
+    /// Neighbourhood size used for voting / graph edges.
+    public var k: KChoice = .auto
+    /// Largest k that `auto` may choose; the graph is built with this many neighbours.
+    public var kMax: Int = 30
+    /// Seed for any random choice (none of the default methods uses randomness; kept for provenance).
+    public var seed: UInt64 = 0
+    /// Label spreading / propagation: weight of the graph term (Zhou et al. α).
+    public var alpha: Double = 0.99
+    /// Propagation iterations (conjugate-gradient or power iterations).
+    public var iterations: Int = 30
+    /// Iscen et al. edge weight exponent (similarity^gamma).
+    public var gamma: Double = 3
+    /// HDL: acceptance schedule — starting threshold, floor and step of the "dynamic" relaxation.
+    public var tauStart: Double = 0.9
+    public var tauMin: Double = 0.5
+    public var tauStep: Double = 0.1
+    /// HDL: maximum number of layers.
+    public var maxLayers: Int = 30
+    /// HDL: a layer adds at most this fraction of the still-unlabeled points (reliable first).
+    public var layerFraction: Double = 0.2
+    /// HDL: minimum points a layer must add before the threshold relaxes, as a fraction of n.
+    public var minLayerFraction: Double = 0.001
+    /// HDL: divide class votes by class share among anchors (long-tail normalisation).
+    public var balance: Bool = false
+    /// What unlabeled leftovers get after the last layer: a fallback vote label, or -1.
+    public var fallback: Bool = true
+
+    public init() {}
+
+    /// Checks ranges; errors name the parameter, the value and what is allowed.
+    public func validate(n: Int) throws {
+        if case let .fixed(v) = k {
+            if v >= n { throw HDLError.invalidParameter(name: "k", value: "\(v)", allowed: "k < number of points (\(n))") }
+        }
+        if kMax < 1 { throw HDLError.invalidParameter(name: "k-max", value: "\(kMax)", allowed: ">= 1") }
+        if !(alpha > 0 && alpha < 1) { throw HDLError.invalidParameter(name: "alpha", value: "\(alpha)", allowed: "0 < alpha < 1") }
+        if !(tauMin > 0 && tauMin <= tauStart && tauStart <= 1) {
+            throw HDLError.invalidParameter(name: "tau", value: "\(tauStart)/\(tauMin)", allowed: "0 < tau-min <= tau-start <= 1")
+        }
+        if iterations < 1 { throw HDLError.invalidParameter(name: "iterations", value: "\(iterations)", allowed: ">= 1") }
+    }
+
+    /// How many neighbours per point the graph must hold for this configuration on `n` points.
+    public func graphK(n: Int) -> Int {
+        switch k {
+        case let .fixed(v): return min(max(v, 1), n - 1)
+        case .auto: return min(kMax, n - 1)
+        }
+    }
+}
+
+/// Checks seed labels: `seeds[i]` is a class id in `0..<numClasses` or -1 (unlabeled).
+/// Throws for unknown labels, fewer than two classes, or a listed class with no seed.
+public func validateSeeds(_ seeds: [Int32], numClasses: Int, n: Int) throws {
+    if seeds.count != n { throw HDLError.invalidInput("label count \(seeds.count) does not match row count \(n)") }
+    if numClasses < 2 { throw HDLError.invalidInput("need at least two classes, found \(numClasses)") }
+    var count = [Int](repeating: 0, count: numClasses)
+    for (i, s) in seeds.enumerated() {
+        if s == -1 { continue }
+        if s < -1 || Int(s) >= numClasses { throw HDLError.invalidInput("label \(s) of row \(i) is not a known class (0..<\(numClasses) or -1)") }
+        count[Int(s)] += 1
+    }
+    if let missing = count.firstIndex(of: 0) { throw HDLError.invalidInput("class \(missing) has no seed label") }
+}

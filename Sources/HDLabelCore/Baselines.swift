@@ -1,0 +1,84 @@
+import Foundation
+
+/// Baseline labelers with the same interface as HDL. None of them uses ground truth beyond the seeds.
+public enum Baselines {
+    /// One-shot kNN vote from the seeds: each unlabeled point takes the similarity-weighted majority of the
+    /// seeds among its k graph neighbours; points with no seed among them fall back to the nearest seed
+    /// by a graph walk (breadth-first over neighbours, ties by order). Confidence = winning vote share.
+    public static func knnVote(graph: KNNGraph, seeds: [Int32], numClasses c: Int, k: Int) -> LabelingResult {
+        let n = graph.n, gk = graph.k
+        var labels = seeds, conf = [Float](repeating: 0, count: n)
+        var layer = seeds.map { $0 >= 0 ? Int32(0) : Int32(-1) }
+        var source = seeds.map { $0 >= 0 ? LabelSource.seed : LabelSource.unlabeled }
+        for i in 0 ..< n where seeds[i] >= 0 { conf[i] = 1 }
+        var votes = [Float](repeating: 0, count: c)
+        var unresolved: [Int] = []
+        for i in 0 ..< n where seeds[i] < 0 {
+            for j in 0 ..< c { votes[j] = 0 }
+            var any = false
+            for t in 0 ..< k {
+                let nb = Int(graph.neighbors[i * gk + t])
+                if seeds[nb] >= 0 { votes[Int(seeds[nb])] += max(graph.similarities[i * gk + t], 1e-6); any = true }
+            }
+            if any {
+                var best = 0; var tot: Float = 0
+                for j in 0 ..< c { tot += votes[j]; if votes[j] > votes[best] { best = j } }
+                labels[i] = Int32(best); conf[i] = votes[best] / tot; layer[i] = 1; source[i] = .propagated
+            } else { unresolved.append(i) }
+        }
+        // Points with no seed in their k-list: label of the first labeled point reached through the graph.
+        var changed = true
+        while changed && !unresolved.isEmpty {
+            changed = false
+            var still: [Int] = []
+            let snapshot = labels
+            for i in unresolved {
+                var got: Int32 = -1
+                for t in 0 ..< gk { let nb = Int(graph.neighbors[i * gk + t]); if snapshot[nb] >= 0 { got = snapshot[nb]; break } }
+                if got >= 0 { labels[i] = got; conf[i] = 0; layer[i] = 2; source[i] = .fallback; changed = true } else { still.append(i) }
+            }
+            unresolved = still
+        }
+        return LabelingResult(labels: labels, confidence: conf, layer: layer, source: source,
+                              layers: [LayerRecord(layer: 1, k: k, threshold: 0, added: n - seeds.filter { $0 >= 0 }.count - unresolved.count)], chosenK: k)
+    }
+
+    /// Label spreading (Zhou et al. 2004): binary symmetric kNN affinity, F = (I − αS)⁻¹ Y with one-hot Y.
+    public static func labelSpreading(graph: KNNGraph, seeds: [Int32], numClasses c: Int, alpha: Double, iterations: Int) -> LabelingResult {
+        let s = NormalizedAffinity(graph: graph, weight: { _ in 1 })
+        let y = seedMatrix(seeds, numClasses: c, classMassNormalized: false)
+        let f = s.solve(y, columns: c, alpha: Float(alpha), iterations: iterations)
+        return finish(f, seeds: seeds, numClasses: c, k: graph.k)
+    }
+
+    /// Graph propagation in the style of Iscen et al. (CVPR 2019): edge weights similarity^γ (negatives 0),
+    /// symmetric normalisation, seeds normalised by class mass, solved by conjugate gradient.
+    public static func iscenPropagation(graph: KNNGraph, seeds: [Int32], numClasses c: Int, alpha: Double, gamma: Double, iterations: Int) -> LabelingResult {
+        let g = Float(gamma)
+        let s = NormalizedAffinity(graph: graph, weight: { powf(max($0, 0), g) })
+        let y = seedMatrix(seeds, numClasses: c, classMassNormalized: true)
+        let f = s.solve(y, columns: c, alpha: Float(alpha), iterations: iterations)
+        return finish(f, seeds: seeds, numClasses: c, k: graph.k)
+    }
+
+    /// `n × C` seed matrix; with class-mass normalisation each class column sums to 1.
+    static func seedMatrix(_ seeds: [Int32], numClasses c: Int, classMassNormalized: Bool) -> [Float] {
+        var y = [Float](repeating: 0, count: seeds.count * c)
+        var count = [Int](repeating: 0, count: c)
+        for s in seeds where s >= 0 { count[Int(s)] += 1 }
+        for (i, s) in seeds.enumerated() where s >= 0 {
+            y[i * c + Int(s)] = classMassNormalized ? 1 / Float(count[Int(s)]) : 1
+        }
+        return y
+    }
+
+    static func finish(_ f: [Float], seeds: [Int32], numClasses c: Int, k: Int) -> LabelingResult {
+        let n = seeds.count
+        let (lab, share) = Scores.argmaxShare(f, n: n, c: c)
+        var labels = lab, conf = share
+        var layer = [Int32](repeating: 1, count: n), source = [LabelSource](repeating: .propagated, count: n)
+        for i in 0 ..< n where seeds[i] >= 0 { labels[i] = seeds[i]; conf[i] = 1; layer[i] = 0; source[i] = .seed }
+        return LabelingResult(labels: labels, confidence: conf, layer: layer, source: source,
+                              layers: [LayerRecord(layer: 1, k: k, threshold: 0, added: n - seeds.filter { $0 >= 0 }.count)], chosenK: k)
+    }
+}

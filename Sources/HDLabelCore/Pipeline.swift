@@ -1,0 +1,35 @@
+import Foundation
+
+/// Entry points shared by the single-process CLI and the cluster's root rank: one implementation, two callers.
+public enum Labeling {
+    /// Runs `config.method` on a prebuilt graph. `graph.k` must be at least `config.graphK(n:)`.
+    /// - seeds: length n, class id or -1. Seeds are never overwritten.
+    public static func run(graph: KNNGraph, seeds: [Int32], numClasses: Int, config: LabelingConfig,
+                           log: ((String) -> Void)? = nil) throws -> LabelingResult {
+        try config.validate(n: graph.n)
+        try validateSeeds(seeds, numClasses: numClasses, n: graph.n)
+        switch config.method {
+        case .knn: return Baselines.knnVote(graph: graph, seeds: seeds, numClasses: numClasses, k: fixedOr(config, 10, graph))
+        case .spreading: return Baselines.labelSpreading(graph: graph.truncated(to: fixedOr(config, 10, graph)), seeds: seeds, numClasses: numClasses, alpha: config.alpha, iterations: config.iterations)
+        case .propagation: return Baselines.iscenPropagation(graph: graph.truncated(to: fixedOr(config, 10, graph)), seeds: seeds, numClasses: numClasses, alpha: config.alpha, gamma: config.gamma, iterations: config.iterations)
+        case .hdl: return try HDL.label(graph: graph, seeds: seeds, numClasses: numClasses, config: config, log: log)
+        }
+    }
+
+    static func fixedOr(_ c: LabelingConfig, _ dflt: Int, _ g: KNNGraph) -> Int {
+        if case let .fixed(v) = c.k { return min(v, g.k) }
+        return min(dflt, g.k)
+    }
+
+    /// Full single-process pipeline: validate, L2-normalise, build the graph, label.
+    public static func label(embeddings: Embeddings, seeds: [Int32], numClasses: Int, config: LabelingConfig,
+                             tile: Int = 512, progress: ((Int, Int) -> Void)? = nil,
+                             log: ((String) -> Void)? = nil) throws -> (graph: KNNGraph, result: LabelingResult) {
+        try embeddings.validate()
+        try config.validate(n: embeddings.rows)
+        try validateSeeds(seeds, numClasses: numClasses, n: embeddings.rows)
+        let x = embeddings.l2Normalized()
+        let g = try KNNGraphBuilder.build(x, options: GraphOptions(k: config.graphK(n: x.rows), tile: tile), progress: progress)
+        return (g, try run(graph: g, seeds: seeds, numClasses: numClasses, config: config, log: log))
+    }
+}

@@ -1,0 +1,120 @@
+import Dispatch
+import Foundation
+
+/// A symmetric, non-negative sparse affinity matrix in CSR form, built from a kNN graph as W = A + Aᵀ
+/// (A_ij = weight of j in i's list), then symmetrically normalised: S = D^-1/2 W D^-1/2.
+/// Shapes: `rowPtr` n+1, `cols`/`values` nnz. Used by every propagation-style method.
+public struct NormalizedAffinity: Sendable {
+    public let n: Int
+    public let rowPtr: [Int]
+    public let cols: [Int32]
+    public let values: [Float]
+
+    /// - weight: maps a similarity to an edge weight (e.g. `max(s,0)^3`, or 1 for a binary graph).
+    public init(graph: KNNGraph, weight: (Float) -> Float) {
+        let n = graph.n, k = graph.k
+        // Count entries per row of A + Aᵀ (duplicates summed below).
+        var deg = [Int](repeating: 0, count: n + 1)
+        for i in 0 ..< n {
+            for t in 0 ..< k {
+                let j = Int(graph.neighbors[i * k + t])
+                deg[i + 1] += 1; deg[j + 1] += 1
+            }
+        }
+        for i in 0 ..< n { deg[i + 1] += deg[i] }
+        var fill = deg
+        var c = [Int32](repeating: 0, count: deg[n]), v = [Float](repeating: 0, count: deg[n])
+        for i in 0 ..< n {
+            for t in 0 ..< k {
+                let j = Int(graph.neighbors[i * k + t])
+                let w = weight(graph.similarities[i * k + t])
+                c[fill[i]] = Int32(j); v[fill[i]] = w; fill[i] += 1
+                c[fill[j]] = Int32(i); v[fill[j]] = w; fill[j] += 1
+            }
+        }
+        var d = [Double](repeating: 0, count: n)
+        for i in 0 ..< n { for p in deg[i] ..< deg[i + 1] { d[i] += Double(v[p]) } }
+        let inv = d.map { $0 > 0 ? 1 / $0.squareRoot() : 0 }
+        for i in 0 ..< n { for p in deg[i] ..< deg[i + 1] { v[p] = Float(Double(v[p]) * inv[i] * inv[Int(c[p])]) } }
+        self.n = n; rowPtr = deg; cols = c; values = v
+    }
+
+    /// y = S x for a dense `n × m` row-major block (m columns at once).
+    public func multiply(_ x: [Float], columns m: Int) -> [Float] {
+        var y = [Float](repeating: 0, count: n * m)
+        let chunks = n > 4096 ? 2 : 1
+        let per = (n + chunks - 1) / chunks
+        x.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { yb in
+                let xp = xb.baseAddress!, yp = yb.baseAddress!
+                rowPtr.withUnsafeBufferPointer { rp in cols.withUnsafeBufferPointer { cp in values.withUnsafeBufferPointer { vp in
+                    DispatchQueue.concurrentPerform(iterations: chunks) { ch in
+                        for i in ch * per ..< min(n, (ch + 1) * per) {
+                            let out = yp + i * m
+                            for p in rp[i] ..< rp[i + 1] {
+                                let w = vp[p], src = xp + Int(cp[p]) * m
+                                for c in 0 ..< m { out[c] += w * src[c] }
+                            }
+                        }
+                    }
+                } } }
+            }
+        }
+        return y
+    }
+
+    /// Solves (I − αS) F = Y by conjugate gradient for all m columns together (each column is its own CG,
+    /// run in lock-step). `Y` and the result are `n × m` row-major. I − αS is symmetric positive definite for 0<α<1.
+    public func solve(_ y: [Float], columns m: Int, alpha: Float, iterations: Int, initial: [Float]? = nil) -> [Float] {
+        var f = initial ?? y
+        func apply(_ x: [Float]) -> [Float] {
+            let sx = multiply(x, columns: m)
+            var out = x
+            for i in 0 ..< out.count { out[i] -= alpha * sx[i] }
+            return out
+        }
+        let af = apply(f)
+        var r = y; for i in 0 ..< r.count { r[i] -= af[i] }
+        var p = r
+        var rr = [Double](repeating: 0, count: m)
+        for i in 0 ..< n { for c in 0 ..< m { rr[c] += Double(r[i * m + c] * r[i * m + c]) } }
+        for _ in 0 ..< iterations {
+            if rr.allSatisfy({ $0 < 1e-20 }) { break }
+            let ap = apply(p)
+            var pap = [Double](repeating: 0, count: m)
+            for i in 0 ..< n { for c in 0 ..< m { pap[c] += Double(p[i * m + c] * ap[i * m + c]) } }
+            let a = (0 ..< m).map { pap[$0] > 0 ? Float(rr[$0] / pap[$0]) : 0 }
+            var rrNew = [Double](repeating: 0, count: m)
+            for i in 0 ..< n {
+                for c in 0 ..< m {
+                    let idx = i * m + c
+                    f[idx] += a[c] * p[idx]
+                    r[idx] -= a[c] * ap[idx]
+                    rrNew[c] += Double(r[idx] * r[idx])
+                }
+            }
+            let b = (0 ..< m).map { rr[$0] > 0 ? Float(rrNew[$0] / rr[$0]) : 0 }
+            for i in 0 ..< n { for c in 0 ..< m { let idx = i * m + c; p[idx] = r[idx] + b[c] * p[idx] } }
+            rr = rrNew
+        }
+        return f
+    }
+}
+
+/// Helpers over `n × C` row-major score blocks.
+enum Scores {
+    /// Row argmax (ties → smaller class id) and the row's share of positive mass in [0, 1].
+    static func argmaxShare(_ f: [Float], n: Int, c: Int) -> (labels: [Int32], share: [Float]) {
+        var lab = [Int32](repeating: 0, count: n), sh = [Float](repeating: 0, count: n)
+        for i in 0 ..< n {
+            var best = 0; var bv = -Float.infinity; var tot: Float = 0
+            for j in 0 ..< c {
+                let v = f[i * c + j]
+                if v > bv { bv = v; best = j }
+                tot += max(v, 0)
+            }
+            lab[i] = Int32(best); sh[i] = tot > 0 ? max(bv, 0) / tot : 0
+        }
+        return (lab, sh)
+    }
+}
