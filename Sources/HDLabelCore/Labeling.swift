@@ -65,15 +65,17 @@ public struct LabelingConfig: Sendable, Equatable {
     /// Iscen et al. edge weight exponent (similarity^gamma).
     public var gamma: Double = 3
     /// HDL: acceptance schedule — starting threshold, floor and step of the "dynamic" relaxation.
-    public var tauStart: Double = 0.9
-    public var tauMin: Double = 0.5
+    public var tauStart: Double = 0.5
+    public var tauMin: Double = 0.1
     public var tauStep: Double = 0.1
     /// HDL: maximum number of layers.
     public var maxLayers: Int = 30
     /// HDL: a layer adds at most this fraction of the still-unlabeled points (reliable first).
-    public var layerFraction: Double = 0.2
+    public var layerFraction: Double = 0.1
     /// HDL: minimum points a layer must add before the threshold relaxes, as a fraction of n.
     public var minLayerFraction: Double = 0.001
+    /// HDL: per-class quotas — each layer adds at most `layerFraction` of the remaining points each class wins.
+    public var classQuota: Bool = true
     /// HDL: divide class votes by class share among anchors (long-tail normalisation).
     public var balance: Bool = false
     /// What unlabeled leftovers get after the last layer: a fallback vote label, or -1.

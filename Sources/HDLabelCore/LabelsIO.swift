@@ -1,0 +1,100 @@
+import Foundation
+
+/// Seed labels as read from a user's file: one class id per row (-1 = unlabeled) and the class names.
+public struct SeedLabels: Sendable, Equatable {
+    /// Length n; class id in `0..<classNames.count`, or -1.
+    public var seeds: [Int32]
+    /// Name of each class id (for integer labels: "0", "1", ...).
+    public var classNames: [String]
+    public var numClasses: Int { classNames.count }
+}
+
+/// Reading seed labels and writing label outputs.
+///
+/// Input formats: `.npy` integer array (-1 = unlabeled), or CSV `id,label` where `id` is the 0-based row index,
+/// an empty label (or a row that is absent) means unlabeled, and labels may be integers or class names.
+public enum LabelsIO {
+    /// Reads seeds for `n` rows. `classes` (optional) lists every class name in id order; then every listed
+    /// class must have a seed and every label must be listed.
+    public static func read(path: String, n: Int, classes: [String]? = nil) throws -> SeedLabels {
+        let raw: [String?]
+        if path.hasSuffix(".npy") {
+            let ints = try NPY.readInts(path: path)
+            if ints.count != n { throw HDLError.invalidInput("label count \(ints.count) in '\(path)' does not match row count \(n)") }
+            if let bad = ints.firstIndex(where: { $0 < -1 }) {
+                throw HDLError.invalidInput("label \(ints[bad]) of row \(bad) in '\(path)' is negative (only -1 marks unlabeled)")
+            }
+            raw = ints.map { $0 == -1 ? nil : String($0) }
+        } else {
+            raw = try readCSV(path: path, n: n)
+        }
+        return try map(raw, classes: classes, path: path)
+    }
+
+    static func readCSV(path: String, n: Int) throws -> [String?] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw HDLError.io(path: path, reason: "no such file or not readable") }
+        guard let text = String(data: data, encoding: .utf8) else { throw HDLError.format(path: path, reason: "not UTF-8 text") }
+        var out = [String?](repeating: nil, count: n)
+        var seen = [Bool](repeating: false, count: n)
+        var lineNo = 0
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+            lineNo += 1
+            let l = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            if l.isEmpty { continue }
+            let f = l.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            if lineNo == 1 && f[0].lowercased() == "id" { continue }
+            guard f.count == 2 else { throw HDLError.format(path: path, reason: "line \(lineNo): expected 'id,label'") }
+            guard let id = Int(f[0]) else { throw HDLError.format(path: path, reason: "line \(lineNo): id '\(f[0])' is not a row index") }
+            guard id >= 0 && id < n else { throw HDLError.invalidInput("line \(lineNo) of '\(path)': id \(id) outside 0..<\(n) rows") }
+            if seen[id] { throw HDLError.invalidInput("line \(lineNo) of '\(path)': id \(id) appears twice") }
+            seen[id] = true
+            let lab = f[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            out[id] = (lab.isEmpty || lab == "-1") ? nil : lab
+        }
+        if lineNo == 0 || text.isEmpty { throw HDLError.format(path: path, reason: "file is empty") }
+        return out
+    }
+
+    /// Maps raw label strings to ids. Integers map to themselves (names "0".."C-1") unless `classes` is given;
+    /// otherwise names are sorted.
+    static func map(_ raw: [String?], classes: [String]?, path: String) throws -> SeedLabels {
+        let present = Set(raw.compactMap { $0 })
+        var names: [String]
+        if let classes {
+            names = classes
+            if Set(names).count != names.count { throw HDLError.invalidInput("class list has duplicates") }
+            for p in present where !names.contains(p) {
+                throw HDLError.invalidInput("label '\(p)' in '\(path)' is not one of the listed classes")
+            }
+        } else if present.allSatisfy({ Int($0) != nil }) {
+            let maxId = present.compactMap { Int($0) }.max() ?? -1
+            names = (0 ... max(maxId, 0)).map(String.init)
+        } else {
+            names = present.sorted()
+        }
+        let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, Int32($0)) })
+        let seeds = raw.map { $0.map { index[$0]! } ?? -1 }
+        return SeedLabels(seeds: seeds, classNames: names)
+    }
+
+    /// Writes `id,label,confidence,layer,source` (labels as class names; abstentions as empty), atomically.
+    public static func writeCSV(_ r: LabelingResult, classNames: [String], to path: String, firstId: Int = 0) throws {
+        var s = "id,label,confidence,layer,source\n"
+        s.reserveCapacity(r.labels.count * 24)
+        for i in 0 ..< r.labels.count {
+            let l = r.labels[i]
+            let name = l >= 0 ? csvField(classNames[Int(l)]) : ""
+            s += "\(firstId + i),\(name),\(String(format: "%.4f", r.confidence[i])),\(r.layer[i]),\(r.source[i])\n"
+        }
+        try AtomicFile.write(s, to: path)
+    }
+
+    /// Writes the label ids as an int64 `.npy` (-1 = abstained), atomically.
+    public static func writeNPY(_ r: LabelingResult, to path: String) throws {
+        try NPY.write(ints: r.labels.map(Int.init), to: path)
+    }
+
+    static func csvField(_ s: String) -> String {
+        s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+
+/// Provenance written next to every output: what ran, on what, with which parameters, and how long it took.
+public struct RunManifest: Codable, Sendable {
+    public static let version = "0.1.0"
+    public var tool = "hdlabel"
+    public var version = RunManifest.version
+    public var command: String
+    public var method: String
+    public var parameters: [String: String]
+    public var inputs: [String: String]
+    public var n: Int
+    public var dimensions: Int
+    public var classes: [String]
+    public var chosenK: Int
+    public var layers: [LayerRecord]
+    public var timingsSeconds: [String: Double]
+    public var ranks: Int
+    public var created: String
+
+    public init(command: String, method: String, parameters: [String: String], inputs: [String: String], n: Int,
+                dimensions: Int, classes: [String], chosenK: Int, layers: [LayerRecord], timingsSeconds: [String: Double], ranks: Int) {
+        self.command = command; self.method = method; self.parameters = parameters; self.inputs = inputs; self.n = n
+        self.dimensions = dimensions; self.classes = classes; self.chosenK = chosenK; self.layers = layers
+        self.timingsSeconds = timingsSeconds; self.ranks = ranks
+        created = ISO8601DateFormatter().string(from: Date())
+    }
+
+    public func write(to path: String) throws {
+        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try enc.encode(self), to: path)
+    }
+
+    /// `fnv1a64:<hex>:<bytes>` of a file's content (streamed), for input provenance.
+    public static func fileHash(_ path: String) -> String {
+        guard let fh = FileHandle(forReadingAtPath: path) else { return "unreadable" }
+        defer { try? fh.close() }
+        var h: UInt64 = 0xcbf29ce484222325
+        var total = 0
+        while let chunk = try? fh.read(upToCount: 1 << 20), !chunk.isEmpty {
+            total += chunk.count
+            for b in chunk { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        }
+        return "fnv1a64:" + String(h, radix: 16) + ":\(total)"
+    }
+}
+
+/// Wall-clock timing of named phases.
+public struct PhaseTimer: Sendable {
+    public private(set) var seconds: [String: Double] = [:]
+    public init() {}
+    public mutating func time<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        defer { seconds[name, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
+        return try body()
+    }
+}

@@ -1,0 +1,195 @@
+import ArgumentParser
+import Foundation
+import HDLabelCore
+import Logging
+
+@main
+struct HDLabel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hdlabel",
+        abstract: "Label a whole dataset from a few seed labels and embeddings (Hierarchical Dynamic Labeling).",
+        version: RunManifest.version,
+        subcommands: [LabelCommand.self, EvaluateCommand.self]
+    )
+}
+
+/// Options shared by commands that label.
+struct LabelingOptions: ParsableArguments {
+    @Option(name: .long, help: "Labeling method: hdl (default) or a baseline: knn, spreading, propagation.")
+    var method: LabelMethod = .hdl
+
+    @Option(name: .customLong("k"), help: "Neighbourhood size: 'auto' (chosen from label clusterability) or an integer.")
+    var k: String = "auto"
+
+    @Option(name: .customLong("k-max"), help: "Largest k that --k auto may choose (graph width).")
+    var kMax: Int = LabelingConfig().kMax
+
+    @Option(name: .long, help: "Random seed (recorded in the manifest).")
+    var seed: UInt64 = 0
+
+    @Option(name: .long, help: "Propagation weight alpha in (0,1).")
+    var alpha: Double = LabelingConfig().alpha
+
+    @Flag(name: .long, inversion: .prefixedNo, help: "Divide class votes by class share (long-tail normalisation).")
+    var balance: Bool = LabelingConfig().balance
+
+    @Flag(name: .long, inversion: .prefixedNo, help: "Give leftovers a fallback label (otherwise they stay unlabeled, -1).")
+    var fallback: Bool = LabelingConfig().fallback
+
+    @Option(name: .customLong("tau-start"), help: "HDL: starting acceptance threshold (class share of a point's propagated score).")
+    var tauStart: Double = LabelingConfig().tauStart
+
+    @Option(name: .customLong("tau-min"), help: "HDL: floor of the dynamic threshold relaxation.")
+    var tauMin: Double = LabelingConfig().tauMin
+
+    @Option(name: .customLong("layer-fraction"), help: "HDL: most a layer may add, as a fraction of the points still unlabeled.")
+    var layerFraction: Double = LabelingConfig().layerFraction
+
+    @Flag(name: .customLong("class-quota"), inversion: .prefixedNo, help: "HDL: each layer accepts the same fraction of every class's remaining points.")
+    var classQuota: Bool = LabelingConfig().classQuota
+
+    @Option(name: .long, help: "Edge weight exponent: weight = similarity^gamma.")
+    var gamma: Double = LabelingConfig().gamma
+
+    @Option(name: .long, help: "Conjugate-gradient iterations per propagation.")
+    var iterations: Int = LabelingConfig().iterations
+
+    @Option(name: .long, help: "Comma-separated class names in id order; every listed class must have a seed.")
+    var classes: String?
+
+    func config() throws -> LabelingConfig {
+        guard let kc = KChoice(k) else { throw ValidationError("--k must be 'auto' or a positive integer, got '\(k)'") }
+        var c = LabelingConfig()
+        c.method = method; c.k = kc; c.kMax = kMax; c.seed = seed; c.alpha = alpha; c.balance = balance; c.fallback = fallback
+        c.tauStart = tauStart; c.tauMin = tauMin; c.layerFraction = layerFraction; c.gamma = gamma; c.iterations = iterations; c.classQuota = classQuota
+        return c
+    }
+
+    var classList: [String]? { classes.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } } }
+
+    func validate() throws {
+        if KChoice(k) == nil { throw ValidationError("--k must be 'auto' or a positive integer, got '\(k)'") }
+        if kMax < 1 { throw ValidationError("--k-max must be >= 1, got \(kMax)") }
+        if !(alpha > 0 && alpha < 1) { throw ValidationError("--alpha must be in (0,1), got \(alpha)") }
+    }
+}
+
+extension LabelMethod: ExpressibleByArgument {}
+
+/// Reads an embeddings file: `.npy` (float32/float64), or raw float32 when `rawShape` ("ROWSxCOLS") is given.
+func readEmbeddings(_ path: String, rawShape: String?) throws -> Embeddings {
+    if let rawShape {
+        let p = rawShape.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard p.count == 2 else { throw HDLError.invalidParameter(name: "raw-shape", value: rawShape, allowed: "ROWSxCOLS, e.g. 60000x50") }
+        return try RawF32.read(path: path, rows: p[0], cols: p[1])
+    }
+    return try NPY.readEmbeddings(path: path)
+}
+
+func makeLogger(_ label: String, quiet: Bool) -> Logger {
+    var l = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+    l.logLevel = quiet ? .warning : .info
+    return l
+}
+
+/// Turns any error into one line on stderr and a non-zero exit.
+func runReportingErrors(_ body: () throws -> Void) throws {
+    do { try body() } catch let e as HDLError {
+        FileHandle.standardError.write(Data("hdlabel: error: \(e.description)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+struct LabelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "label",
+        abstract: "Label every row of EMBEDDINGS from the seed labels in LABELS (single process).",
+        discussion: """
+        EMBEDDINGS: .npy float32/float64 (n, d), or raw little-endian float32 with --raw-shape NxD.
+        LABELS: .npy integers (-1 = unlabeled) or CSV 'id,label' (id = 0-based row, empty label = unlabeled).
+        OUT: .csv (id,label,confidence,layer,source) or .npy (label ids); a manifest OUT.manifest.json is written beside it.
+        """
+    )
+
+    @Argument(help: "Embeddings file (.npy or raw float32).") var embeddings: String
+    @Argument(help: "Seed labels (.npy or .csv).") var labels: String
+    @Option(name: .shortAndLong, help: "Output labels file (.csv or .npy).") var output: String
+    @Option(name: .customLong("raw-shape"), help: "Shape ROWSxCOLS when EMBEDDINGS is raw float32.") var rawShape: String?
+    @Option(name: .long, help: "Row tile of the kNN graph's blocked sgemm.") var tile: Int = 512
+    @Flag(name: .shortAndLong, help: "Only warnings and errors on stderr.") var quiet = false
+    @OptionGroup var opts: LabelingOptions
+
+    func validate() throws {
+        if !(output.hasSuffix(".csv") || output.hasSuffix(".npy")) { throw ValidationError("-o must end in .csv or .npy, got '\(output)'") }
+        if tile < 8 { throw ValidationError("--tile must be >= 8") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let log = makeLogger("hdlabel.label", quiet: quiet)
+            var timer = PhaseTimer()
+            let config = try opts.config()
+            let x = try timer.time("read") { try readEmbeddings(embeddings, rawShape: rawShape) }
+            let seeds = try timer.time("read") { try LabelsIO.read(path: labels, n: x.rows, classes: opts.classList) }
+            log.info("read \(x.rows) x \(x.cols) embeddings, \(seeds.seeds.filter { $0 >= 0 }.count) seeds in \(seeds.numClasses) classes")
+            try x.validate()
+            try config.validate(n: x.rows)
+            try validateSeeds(seeds.seeds, numClasses: seeds.numClasses, n: x.rows)
+            let xn = timer.time("normalise") { x.l2Normalized() }
+            let gk = config.graphK(n: x.rows)
+            var lastPct = -1
+            let graph = try timer.time("graph") {
+                try KNNGraphBuilder.build(xn, options: GraphOptions(k: gk, tile: tile)) { done, total in
+                    let pct = done * 100 / total
+                    if pct / 10 != lastPct / 10 || done == total { lastPct = pct; log.info("kNN graph: \(done)/\(total) rows (\(pct)%)") }
+                }
+            }
+            let result = try timer.time("label") {
+                try Labeling.run(graph: graph, seeds: seeds.seeds, numClasses: seeds.numClasses, config: config) { log.info("\($0)") }
+            }
+            try timer.time("write") {
+                if output.hasSuffix(".npy") { try LabelsIO.writeNPY(result, to: output) } else { try LabelsIO.writeCSV(result, classNames: seeds.classNames, to: output) }
+            }
+            let m = RunManifest(
+                command: "label", method: config.method.rawValue,
+                parameters: ["k": config.k.description, "k_max": "\(config.kMax)", "alpha": "\(config.alpha)", "balance": "\(config.balance)",
+                             "fallback": "\(config.fallback)", "seed": "\(config.seed)", "tile": "\(tile)", "graph_k": "\(gk)"],
+                inputs: ["embeddings": embeddings, "embeddings_hash": RunManifest.fileHash(embeddings), "labels": labels, "labels_hash": RunManifest.fileHash(labels)],
+                n: x.rows, dimensions: x.cols, classes: seeds.classNames, chosenK: result.chosenK, layers: result.layers,
+                timingsSeconds: timer.seconds, ranks: 1)
+            try m.write(to: output + ".manifest.json")
+            let abst = result.labels.filter { $0 < 0 }.count
+            log.info("wrote \(output): \(x.rows) labels (\(abst) abstained), k=\(result.chosenK), \(result.layers.count) layers, graph \(String(format: "%.2f", timer.seconds["graph"] ?? 0)) s")
+        }
+    }
+}
+
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Score predicted labels against held-out ground truth on the rows that were unlabeled seeds."
+    )
+    @Argument(help: "Predicted labels (.npy ids, or the .csv that 'label' wrote).") var predicted: String
+    @Argument(help: "Ground-truth labels (.npy ints).") var truth: String
+    @Argument(help: "The seed labels used (.npy; rows with a seed are excluded from scoring).") var seeds: String
+
+    func run() throws {
+        try runReportingErrors {
+            let t = try NPY.readInts(path: truth)
+            let s = try NPY.readInts(path: seeds)
+            let p: [Int]
+            if predicted.hasSuffix(".npy") { p = try NPY.readInts(path: predicted) } else {
+                let r = try LabelsIO.read(path: predicted, n: t.count)
+                p = r.seeds.map { $0 < 0 ? -1 : Int(r.classNames[Int($0)]) ?? -2 }
+            }
+            guard p.count == t.count, s.count == t.count else { throw HDLError.invalidInput("predicted \(p.count), truth \(t.count) and seeds \(s.count) lengths differ") }
+            var correct = 0, total = 0, covered = 0
+            for i in 0 ..< t.count where s[i] < 0 {
+                total += 1
+                if p[i] >= 0 { covered += 1 }
+                if p[i] == t[i] { correct += 1 }
+            }
+            print(String(format: "accuracy %.4f  coverage %.4f  (%d unlabeled rows)", Double(correct) / Double(max(total, 1)), Double(covered) / Double(max(total, 1)), total))
+        }
+    }
+}

@@ -1,2 +1,0 @@
-import HDLabelCore
-print("hdlabel")

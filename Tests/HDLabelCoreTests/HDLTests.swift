@@ -1,0 +1,122 @@
+import Foundation
+import XCTest
+@testable import HDLabelCore
+
+final class HDLTests: XCTestCase {
+    func accuracy(_ r: LabelingResult, _ y: [Int32], _ seeds: [Int32]) -> Double {
+        var ok = 0, tot = 0
+        for i in 0 ..< y.count where seeds[i] < 0 { tot += 1; if r.labels[i] == y[i] { ok += 1 } }
+        return Double(ok) / Double(tot)
+    }
+
+    func testHDLInvariants() throws {
+        let (x, y) = clusteredData(c: 4, perClass: 150, d: 16, spread: 0.6, seed: 11)
+        let seeds = seedsFrom(y, per: 3, classes: 4)
+        let (_, r) = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: LabelingConfig(), tile: 64)
+        // Seeds unchanged, layer 0, source seed.
+        for i in 0 ..< y.count where seeds[i] >= 0 {
+            XCTAssertEqual(r.labels[i], seeds[i]); XCTAssertEqual(r.layer[i], 0); XCTAssertEqual(r.source[i], .seed)
+        }
+        // Layers numbered 1...T in order, counts add up, thresholds never increase.
+        XCTAssertEqual(r.layers.map(\.layer), Array(1 ... r.layers.count))
+        for (a, b) in zip(r.layers, r.layers.dropFirst()) { XCTAssertGreaterThanOrEqual(a.threshold, b.threshold) }
+        for rec in r.layers { XCTAssertEqual(r.layer.filter { $0 == Int32(rec.layer) }.count, rec.added) }
+        for i in 0 ..< y.count where seeds[i] < 0 {
+            XCTAssertGreaterThanOrEqual(r.layer[i], 1)
+            XCTAssertTrue(r.source[i] == .propagated || r.source[i] == .fallback)
+            XCTAssertTrue((0 ... 1).contains(r.confidence[i]))
+        }
+        XCTAssertGreaterThan(accuracy(r, y, seeds), 0.95, "well-separated clusters should be labeled almost perfectly")
+        XCTAssertTrue(KSelection.candidates(kMax: LabelingConfig().kMax).contains(r.chosenK))
+    }
+
+    func testDeterministic() throws {
+        let (x, y) = clusteredData(c: 3, perClass: 100, d: 8, spread: 1.0, seed: 12)
+        let seeds = seedsFrom(y, per: 2, classes: 3)
+        let a = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 3, config: LabelingConfig(), tile: 32).result
+        let b = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 3, config: LabelingConfig(), tile: 32).result
+        XCTAssertEqual(a, b)
+    }
+
+    func testNoFallbackLeavesLeftoversUnlabeled() throws {
+        let (x, y) = clusteredData(c: 3, perClass: 80, d: 8, spread: 2.0, seed: 13)
+        let seeds = seedsFrom(y, per: 2, classes: 3)
+        var cfg = LabelingConfig(); cfg.fallback = false; cfg.maxLayers = 2
+        let r = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 3, config: cfg, tile: 32).result
+        let unl = (0 ..< y.count).filter { r.labels[$0] == -1 }
+        XCTAssertFalse(unl.isEmpty, "two layers cannot reach every point")
+        for i in unl { XCTAssertEqual(r.source[i], .unlabeled); XCTAssertEqual(r.layer[i], -1) }
+    }
+
+    func testBaselinesLabelClusteredData() throws {
+        let (x, y) = clusteredData(c: 5, perClass: 100, d: 12, spread: 0.5, seed: 14)
+        let seeds = seedsFrom(y, per: 4, classes: 5)
+        for m in LabelMethod.allCases {
+            var cfg = LabelingConfig(); cfg.method = m
+            let r = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 5, config: cfg, tile: 64).result
+            XCTAssertGreaterThan(accuracy(r, y, seeds), 0.9, "\(m) on well-separated clusters")
+            for i in 0 ..< y.count where seeds[i] >= 0 { XCTAssertEqual(r.labels[i], seeds[i], "\(m) overwrote a seed") }
+        }
+    }
+
+    func testClusterabilityBound() {
+        // Majority of 1 vote with error e is right with probability 1 - e; of 3 votes: (1-e)^3 + 3e(1-e)^2.
+        XCTAssertEqual(KSelection.majorityBound(k: 1, error: 0.2), 0.8, accuracy: 1e-12)
+        XCTAssertEqual(KSelection.majorityBound(k: 3, error: 0.2), 0.512 + 3 * 0.2 * 0.64, accuracy: 1e-12)
+        // δ̂_k on a 4-point path graph labeled a a b b.
+        let g = KNNGraph(n: 4, k: 2, neighbors: [1, 2, 0, 2, 3, 1, 2, 1], similarities: [Float](repeating: 1, count: 8))
+        let d = KSelection.deltaHat(graph: g, labels: [0, 0, 1, 1])
+        XCTAssertEqual(d[1], 0.0, accuracy: 1e-12)   // every first neighbour agrees
+        XCTAssertEqual(d[2], 1.0, accuracy: 1e-12)   // every point has a disagreeing second neighbour
+    }
+}
+
+final class BadInputTests: XCTestCase {
+    func expectError(_ fragment: String, file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) {
+        XCTAssertThrowsError(try body(), file: file, line: line) { e in
+            XCTAssertTrue("\(e)".contains(fragment), "'\(e)' should mention '\(fragment)'", file: file, line: line)
+        }
+    }
+
+    func testBadInputs() {
+        let (x, y) = clusteredData(c: 2, perClass: 20, d: 4, spread: 0.5, seed: 21)
+        let seeds = seedsFrom(y, per: 2, classes: 2)
+        var nan = x; nan.data[7] = .nan
+        expectError("NaN") { _ = try Labeling.label(embeddings: nan, seeds: seeds, numClasses: 2, config: LabelingConfig()) }
+        var inf = x; inf.data[3] = .infinity
+        expectError("inf") { _ = try Labeling.label(embeddings: inf, seeds: seeds, numClasses: 2, config: LabelingConfig()) }
+        var zero = x; for j in 0 ..< 4 { zero.data[2 * 4 + j] = 0 }
+        expectError("row 2 is all zeros") { _ = try Labeling.label(embeddings: zero, seeds: seeds, numClasses: 2, config: LabelingConfig()) }
+        expectError("does not match row count") { _ = try Labeling.label(embeddings: x, seeds: Array(seeds.dropLast()), numClasses: 2, config: LabelingConfig()) }
+        expectError("not a known class") { var s = seeds; s[5] = 7; _ = try Labeling.label(embeddings: x, seeds: s, numClasses: 2, config: LabelingConfig()) }
+        expectError("has no seed") { _ = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 3, config: LabelingConfig()) }
+        expectError("at least two classes") { _ = try Labeling.label(embeddings: x, seeds: seeds.map { $0 == 1 ? -1 : $0 }, numClasses: 1, config: LabelingConfig()) }
+        var big = LabelingConfig(); big.k = .fixed(40)
+        expectError("k < number of points") { _ = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 2, config: big) }
+        expectError("empty") { _ = try Embeddings(rows: 0, cols: 3, data: []).validate() }
+    }
+
+    func testLabelsCSVWithNamesAndErrors() throws {
+        let p = tempPath("seeds.csv")
+        try AtomicFile.write("id,label\n0,cat\n2,dog\n3,\n", to: p)
+        let s = try LabelsIO.read(path: p, n: 4)
+        XCTAssertEqual(s.classNames, ["cat", "dog"]); XCTAssertEqual(s.seeds, [0, -1, 1, -1])
+        let listed = try LabelsIO.read(path: p, n: 4, classes: ["cat", "dog", "bird"])
+        XCTAssertThrowsError(try validateSeeds(listed.seeds, numClasses: listed.numClasses, n: 4)) { XCTAssertTrue("\($0)".contains("class 2 has no seed")) }
+        XCTAssertThrowsError(try LabelsIO.read(path: p, n: 4, classes: ["cat"])) { XCTAssertTrue("\($0)".contains("not one of the listed classes")) }
+        try AtomicFile.write("id,label\n0,cat\n9,dog\n", to: p)
+        XCTAssertThrowsError(try LabelsIO.read(path: p, n: 4)) { XCTAssertTrue("\($0)".contains("outside")) }
+        try AtomicFile.write("id,label\n0,cat\n0,dog\n", to: p)
+        XCTAssertThrowsError(try LabelsIO.read(path: p, n: 4)) { XCTAssertTrue("\($0)".contains("twice")) }
+        let np = tempPath("seeds.npy"); try NPY.write(ints: [0, 1, -1], to: np)
+        XCTAssertThrowsError(try LabelsIO.read(path: np, n: 4)) { XCTAssertTrue("\($0)".contains("does not match row count")) }
+    }
+
+    func testOutputCSVRoundTrip() throws {
+        let r = LabelingResult(labels: [0, 1, -1], confidence: [1, 0.5, 0], layer: [0, 2, -1], source: [.seed, .propagated, .unlabeled], layers: [], chosenK: 5)
+        let p = tempPath("out.csv")
+        try LabelsIO.writeCSV(r, classNames: ["a", "b,c"], to: p)
+        let text = try String(contentsOfFile: p, encoding: .utf8)
+        XCTAssertEqual(text, "id,label,confidence,layer,source\n0,a,1.0000,0,seed\n1,\"b,c\",0.5000,2,propagated\n2,,0.0000,-1,unlabeled\n")
+    }
+}

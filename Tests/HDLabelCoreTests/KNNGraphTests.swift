@@ -1,0 +1,72 @@
+import Foundation
+import XCTest
+@testable import HDLabelCore
+
+final class KNNGraphTests: XCTestCase {
+    func randomUnit(n: Int, d: Int, seed: UInt64) -> Embeddings {
+        var rng = TestRNG(seed)
+        return Embeddings(rows: n, cols: d, data: (0 ..< n * d).map { _ in rng.normal() }).l2Normalized()
+    }
+
+    /// Neighbour lists agree with the O(n²) reference; an order swap is allowed only between near-equal similarities.
+    func assertMatchesReference(_ g: KNNGraph, _ ref: KNNGraph, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(g.n, ref.n, file: file, line: line); XCTAssertEqual(g.k, ref.k, file: file, line: line)
+        var mismatches = 0
+        for i in 0 ..< g.n * g.k where g.neighbors[i] != ref.neighbors[i] {
+            if abs(g.similarities[i] - ref.similarities[i]) > 1e-5 { mismatches += 1 }
+        }
+        XCTAssertEqual(mismatches, 0, "neighbour lists differ from the brute-force reference", file: file, line: line)
+        for i in 0 ..< g.n * g.k { XCTAssertEqual(g.similarities[i], ref.similarities[i], accuracy: 1e-5, file: file, line: line) }
+    }
+
+    func testMatchesBruteForceReference() throws {
+        let x = randomUnit(n: 333, d: 19, seed: 1)
+        let ref = KNNGraphBuilder.bruteForce(x, k: 7)
+        let g = try KNNGraphBuilder.build(x, options: GraphOptions(k: 7, tile: 64))
+        assertMatchesReference(g, ref)
+    }
+
+    func testSelfNeverANeighbourAndOrdering() throws {
+        let x = randomUnit(n: 200, d: 8, seed: 2)
+        let g = try KNNGraphBuilder.build(x, options: GraphOptions(k: 10, tile: 32))
+        for i in 0 ..< g.n {
+            let row = g.neighbors[i * 10 ..< (i + 1) * 10]
+            XCTAssertFalse(row.contains(Int32(i)), "row \(i) lists itself")
+            XCTAssertEqual(Set(row).count, 10, "row \(i) repeats a neighbour")
+            for t in 1 ..< 10 { XCTAssertGreaterThanOrEqual(g.similarities[i * 10 + t - 1], g.similarities[i * 10 + t]) }
+        }
+    }
+
+    func testBlockSizeIndependence() throws {
+        let x = randomUnit(n: 301, d: 24, seed: 3)
+        let a = try KNNGraphBuilder.build(x, options: GraphOptions(k: 5, tile: 16))
+        let b = try KNNGraphBuilder.build(x, options: GraphOptions(k: 5, tile: 100))
+        let c = try KNNGraphBuilder.build(x, options: GraphOptions(k: 5, tile: 1024))
+        XCTAssertEqual(a.neighbors, b.neighbors); XCTAssertEqual(a.neighbors, c.neighbors)
+        for i in 0 ..< a.similarities.count { XCTAssertEqual(a.similarities[i], c.similarities[i], accuracy: 1e-6) }
+    }
+
+    func testExactDuplicatesAreDeterministic() throws {
+        // Rows 0, 5 and 9 are identical: each one's nearest neighbours are the other two, smaller id first.
+        var x = randomUnit(n: 12, d: 6, seed: 4)
+        for j in 0 ..< 6 { x.data[5 * 6 + j] = x.data[j]; x.data[9 * 6 + j] = x.data[j] }
+        let g = try KNNGraphBuilder.build(x, options: GraphOptions(k: 3, tile: 4))
+        XCTAssertEqual(Array(g.neighbors[0 ..< 2]), [5, 9])
+        XCTAssertEqual(Array(g.neighbors[15 ..< 17]), [0, 9])
+        XCTAssertEqual(Array(g.neighbors[27 ..< 29]), [0, 5])
+        XCTAssertEqual(g.similarities[0], 1, accuracy: 1e-5)
+    }
+
+    func testKMustBeSmallerThanN() {
+        let x = randomUnit(n: 5, d: 3, seed: 5)
+        XCTAssertThrowsError(try KNNGraphBuilder.build(x, options: GraphOptions(k: 5))) { XCTAssertTrue("\($0)".contains("k < number of points")) }
+    }
+
+    func testTruncateKeepsPrefix() throws {
+        let x = randomUnit(n: 50, d: 5, seed: 6)
+        let g = try KNNGraphBuilder.build(x, options: GraphOptions(k: 8, tile: 16))
+        let t = g.truncated(to: 3)
+        let direct = try KNNGraphBuilder.build(x, options: GraphOptions(k: 3, tile: 16))
+        XCTAssertEqual(t, direct)
+    }
+}
