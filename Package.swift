@@ -40,6 +40,8 @@ let package = Package(
         ),
         .testTarget(name: "HDLabelCoreTests", dependencies: ["HDLabelCore"]),
         .testTarget(name: "HDLabelClusterTests", dependencies: ["HDLabelCluster", "HDLabelCore"]),
+        // Runs the built `hdlabel` binary as a user would (needs `swift build` first).
+        .testTarget(name: "hdlabelTests", dependencies: ["HDLabelCore"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -76,9 +76,9 @@ public enum Baselines {
         let n = seeds.count
         let (lab, share) = Scores.argmaxShare(f, n: n, c: c)
         var labels = lab, conf = share
-        var layer = [Int32](repeating: 1, count: n), source = [LabelSource](repeating: .propagated, count: n)
+        var layer = lab.map { $0 >= 0 ? Int32(1) : -1 }, source = lab.map { $0 >= 0 ? LabelSource.propagated : .unlabeled }
         for i in 0 ..< n where seeds[i] >= 0 { labels[i] = seeds[i]; conf[i] = 1; layer[i] = 0; source[i] = .seed }
         return LabelingResult(labels: labels, confidence: conf, layer: layer, source: source,
-                              layers: [LayerRecord(layer: 1, k: k, threshold: 0, added: n - seeds.filter { $0 >= 0 }.count)], chosenK: k)
+                              layers: [LayerRecord(layer: 1, k: k, threshold: 0, added: source.filter { $0 == .propagated }.count)], chosenK: k)
     }
 }

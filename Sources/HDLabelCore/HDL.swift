@@ -41,13 +41,11 @@ public enum HDL {
         var tau = config.tauStart
         var records: [LayerRecord] = []
         var t = 0
-        var lastF: [Float] = []
         while !remaining.isEmpty && t < config.maxLayers {
             let f = engine.propagate(k: k, anchors: labels, balance: config.balance)
-            lastF = f
             let (arg, share) = Scores.argmaxShare(f, n: n, c: c)
             let cap = max(minAdd, Int(config.layerFraction * Double(remaining.count)))
-            var cand = remaining.filter { Double(share[$0]) >= tau }
+            var cand = remaining.filter { arg[$0] >= 0 && Double(share[$0]) >= tau }
             if cand.count < minAdd {
                 if tau - config.tauStep >= config.tauMin - 1e-9 {
                     tau -= config.tauStep
@@ -61,7 +59,7 @@ public enum HDL {
                 // currently wins, so easy classes cannot flood the anchor pool.
                 var byClass = [[Int]](repeating: [], count: c)
                 var wins = [Int](repeating: 0, count: c)
-                for i in remaining { wins[Int(arg[i])] += 1 }
+                for i in remaining where arg[i] >= 0 { wins[Int(arg[i])] += 1 }
                 for i in cand { byClass[Int(arg[i])].append(i) }
                 cand = []
                 for j in 0 ..< c {
@@ -84,10 +82,15 @@ public enum HDL {
         }
         if !remaining.isEmpty {
             if config.fallback {
-                let f = lastF.isEmpty ? engine.propagate(k: k, anchors: labels, balance: config.balance) : engine.propagate(k: k, anchors: labels, balance: config.balance)
+                let f = engine.propagate(k: k, anchors: labels, balance: config.balance)
                 let (arg, share) = Scores.argmaxShare(f, n: n, c: c)
-                for i in remaining { labels[i] = arg[i]; conf[i] = share[i]; layer[i] = Int32(t + 1); source[i] = .fallback }
-                log?("HDL: \(remaining.count) leftovers labeled by the final propagation (fallback)")
+                var unreachable = 0
+                for i in remaining {
+                    if arg[i] < 0 { unreachable += 1; continue }
+                    labels[i] = arg[i]; conf[i] = share[i]; layer[i] = Int32(t + 1); source[i] = .fallback
+                }
+                log?("HDL: \(remaining.count - unreachable) leftovers labeled by the final propagation (fallback)")
+                if unreachable > 0 { log?("HDL: warning: \(unreachable) points are in graph components with no labeled point and stay unlabeled (-1); a larger --k-max connects more of the graph") }
             } else {
                 log?("HDL: \(remaining.count) leftovers stay unlabeled (-1)")
             }

@@ -41,14 +41,14 @@ public enum LabelsIO {
             lineNo += 1
             let l = line.trimmingCharacters(in: .whitespacesAndNewlines)
             if l.isEmpty { continue }
-            let f = l.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let f = splitCSVLine(l)
             if lineNo == 1 && f[0].lowercased() == "id" { continue }
-            guard f.count == 2 else { throw HDLError.format(path: path, reason: "line \(lineNo): expected 'id,label'") }
+            guard f.count >= 2 else { throw HDLError.format(path: path, reason: "line \(lineNo): expected 'id,label'") }
             guard let id = Int(f[0]) else { throw HDLError.format(path: path, reason: "line \(lineNo): id '\(f[0])' is not a row index") }
             guard id >= 0 && id < n else { throw HDLError.invalidInput("line \(lineNo) of '\(path)': id \(id) outside 0..<\(n) rows") }
             if seen[id] { throw HDLError.invalidInput("line \(lineNo) of '\(path)': id \(id) appears twice") }
             seen[id] = true
-            let lab = f[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            let lab = f[1]
             out[id] = (lab.isEmpty || lab == "-1") ? nil : lab
         }
         if lineNo == 0 || text.isEmpty { throw HDLError.format(path: path, reason: "file is empty") }
@@ -92,6 +92,22 @@ public enum LabelsIO {
     /// Writes the label ids as an int64 `.npy` (-1 = abstained), atomically.
     public static func writeNPY(_ r: LabelingResult, to path: String) throws {
         try NPY.write(ints: r.labels.map(Int.init), to: path)
+    }
+
+    /// Splits one CSV line into fields (double-quoted fields may contain commas and "" escapes).
+    static func splitCSVLine(_ line: String) -> [String] {
+        var fields: [String] = [], cur = "", quoted = false
+        var it = Array(line), i = 0
+        while i < it.count {
+            let ch = it[i]
+            if quoted {
+                if ch == "\"" { if i + 1 < it.count && it[i + 1] == "\"" { cur.append("\""); i += 1 } else { quoted = false } } else { cur.append(ch) }
+            } else if ch == "\"" { quoted = true } else if ch == "," { fields.append(cur.trimmingCharacters(in: .whitespaces)); cur = "" } else { cur.append(ch) }
+            i += 1
+        }
+        fields.append(cur.trimmingCharacters(in: .whitespaces))
+        it.removeAll()
+        return fields
     }
 
     static func csvField(_ s: String) -> String {

@@ -117,8 +117,8 @@ public enum NPY {
     /// Pass `nil` to read all rows.
     public static func readEmbeddings(path: String, rows range: Range<Int>? = nil) throws -> Embeddings {
         let h = try readHeader(path: path)
-        guard h.shape.count == 2 else { throw HDLError.format(path: path, reason: "embeddings must be 2-D (n, d), found shape \(h.shape)") }
         guard h.dtype.isFloat else { throw HDLError.format(path: path, reason: "embeddings must be float32 or float64, found \(h.dtype.rawValue)") }
+        guard h.shape.count == 2 else { throw HDLError.format(path: path, reason: "embeddings must be 2-D (n, d), found shape \(h.shape)") }
         let (n, d) = (h.shape[0], h.shape[1])
         let r = range ?? 0 ..< n
         guard r.lowerBound >= 0, r.upperBound <= n else { throw HDLError.invalidInput("row range \(r) outside 0..<\(n) of '\(path)'") }

@@ -103,7 +103,7 @@ public struct NormalizedAffinity: Sendable {
 
 /// Helpers over `n × C` row-major score blocks.
 enum Scores {
-    /// Row argmax (ties → smaller class id) and the row's share of positive mass in [0, 1].
+    /// Row argmax (ties → smaller class id) and the row's share of positive mass in [0, 1]; -1 where a row has no positive mass.
     static func argmaxShare(_ f: [Float], n: Int, c: Int) -> (labels: [Int32], share: [Float]) {
         var lab = [Int32](repeating: 0, count: n), sh = [Float](repeating: 0, count: n)
         for i in 0 ..< n {
@@ -113,7 +113,8 @@ enum Scores {
                 if v > bv { bv = v; best = j }
                 tot += max(v, 0)
             }
-            lab[i] = Int32(best); sh[i] = tot > 0 ? max(bv, 0) / tot : 0
+            // No positive mass: no labeled point reaches i through the graph (-1, abstain).
+            if tot > 0 && bv > 0 { lab[i] = Int32(best); sh[i] = bv / tot } else { lab[i] = -1; sh[i] = 0 }
         }
         return (lab, sh)
     }

@@ -1,0 +1,98 @@
+import Foundation
+import XCTest
+import HDLabelCore
+
+/// End-to-end tests of the `hdlabel` executable: exit codes, one-line errors, outputs and manifests.
+final class CLITests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    var dir = ""
+
+    override func setUp() {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("hdlabel-cli-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    func binary() throws -> String {
+        for cfg in ["debug", "release"] {
+            let p = Self.root.appendingPathComponent(".build/\(cfg)/hdlabel").path
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        throw XCTSkip("hdlabel binary not built; run `swift build` first (Scripts/test.sh does)")
+    }
+
+    @discardableResult
+    func run(_ args: [String]) throws -> (code: Int32, stdout: String, stderr: String) {
+        let p = Process(); p.executableURL = URL(fileURLWithPath: try binary()); p.arguments = args
+        let o = Pipe(), e = Pipe(); p.standardOutput = o; p.standardError = e
+        try p.run(); p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                String(decoding: e.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+
+    /// 3 well-separated clusters in 5-D, 40 points each, 2 seeds per cluster.
+    func writeData(mutate: (inout [Float]) -> Void = { _ in }) throws -> (emb: String, seeds: String, truth: String) {
+        var x = [Float](), y = [Int](), s = [Int]()
+        var state: UInt64 = 42
+        func noise() -> Float { state = state &* 6364136223846793005 &+ 1442695040888963407; return Float(state >> 40) / Float(1 << 24) }
+        for i in 0 ..< 120 {
+            let c = i % 3
+            for j in 0 ..< 5 { x.append((j == c ? 5 : 0) + noise()) }
+            y.append(c); s.append(i < 6 ? c : -1)
+        }
+        mutate(&x)
+        let tag = UUID().uuidString.prefix(8)
+        let e = dir + "/emb-\(tag).npy", sp = dir + "/seeds-\(tag).npy", t = dir + "/truth-\(tag).npy"
+        try NPY.write(Embeddings(rows: 120, cols: 5, data: x), to: e)
+        try NPY.write(ints: s, to: sp); try NPY.write(ints: y, to: t)
+        return (e, sp, t)
+    }
+
+    func testLabelWritesCSVManifestAndScores() throws {
+        let d = try writeData()
+        let out = dir + "/labels.csv"
+        let r = try run(["label", d.emb, d.seeds, "-o", out, "--k", "5"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 121); XCTAssertEqual(lines[0], "id,label,confidence,layer,source")
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + ".manifest.json"))) as! [String: Any]
+        XCTAssertEqual(manifest["method"] as? String, "hdl"); XCTAssertEqual(manifest["chosenK"] as? Int, 5)
+        XCTAssertNotNil((manifest["inputs"] as? [String: String])?["embeddings_hash"])
+        let ev = try run(["evaluate", out, d.truth, d.seeds])
+        XCTAssertEqual(ev.code, 0, ev.stderr)
+        XCTAssertTrue(ev.stdout.hasPrefix("accuracy 1.0000"), ev.stdout)
+    }
+
+    /// Bad input: non-zero exit, a single error line naming the problem, and no output file.
+    func expectFailure(_ args: [String], mentions fragment: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let out = args[args.firstIndex(of: "-o")! + 1]
+        let r = try run(args)
+        XCTAssertNotEqual(r.code, 0, "should fail: \(args)", file: file, line: line)
+        XCTAssertTrue(r.stderr.contains(fragment), "stderr '\(r.stderr)' should mention '\(fragment)'", file: file, line: line)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no output may be left behind", file: file, line: line)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + ".manifest.json"), file: file, line: line)
+    }
+
+    func testBadInputsFailCleanly() throws {
+        let good = try writeData()
+        let out = dir + "/never.csv"
+        let nan = try writeData { $0[17] = .nan }
+        try expectFailure(["label", nan.emb, nan.seeds, "-o", out], mentions: "NaN")
+        let zero = try writeData { for j in 0 ..< 5 { $0[10 + j] = 0 } }
+        try expectFailure(["label", zero.emb, zero.seeds, "-o", out], mentions: "row 2 is all zeros")
+        try expectFailure(["label", good.emb, good.seeds, "-o", out, "--k", "500"], mentions: "k < number of points")
+        try expectFailure(["label", good.emb, good.seeds, "-o", out, "--k", "zero"], mentions: "--k must be")
+        let short = dir + "/short.npy"; try NPY.write(ints: [0, 1, 2], to: short)
+        try expectFailure(["label", good.emb, short, "-o", out], mentions: "does not match row count")
+        let oneClass = dir + "/one.npy"; try NPY.write(ints: (0 ..< 120).map { $0 < 3 ? 0 : -1 }, to: oneClass)
+        try expectFailure(["label", good.emb, oneClass, "-o", out], mentions: "at least two classes")
+        let csv = dir + "/s.csv"; try AtomicFile.write("id,label\n0,a\n1,b\n", to: csv)
+        try expectFailure(["label", good.emb, csv, "-o", out, "--classes", "a,b,c"], mentions: "class 2 has no seed")
+        let empty = dir + "/empty.npy"; FileManager.default.createFile(atPath: empty, contents: Data())
+        try expectFailure(["label", empty, good.seeds, "-o", out], mentions: "empty")
+        let trunc = dir + "/trunc.npy"
+        try AtomicFile.write(try Data(contentsOf: URL(fileURLWithPath: good.emb)).prefix(300), to: trunc)
+        try expectFailure(["label", trunc, good.seeds, "-o", out], mentions: "truncated")
+        try expectFailure(["label", good.seeds, good.seeds, "-o", out], mentions: "float32 or float64")
+        try expectFailure(["label", dir + "/nope.npy", good.seeds, "-o", out], mentions: "no such file")
+    }
+}
