@@ -257,3 +257,61 @@ final class MetricsTests: XCTestCase {
         let (mu, sd) = meanStd([1, 2, 3]); XCTAssertEqual(mu, 2); XCTAssertEqual(sd, 1)
     }
 }
+
+final class QualityBenchTests: XCTestCase {
+    /// Three well-separated Gaussian-ish blobs: every method must beat chance by far.
+    func blobs(perClass: Int) throws -> LabeledDataset {
+        var rng = SplitMix64(seed: 11)
+        var data: [Float] = [], labels: [Int] = []
+        for i in 0 ..< 3 * perClass {
+            let c = i % 3
+            for j in 0 ..< 8 { data.append((j == c ? 5 : 0) + Float(rng.below(1000)) / 1000 - 0.5) }
+            labels.append(c)
+        }
+        return try LabeledDataset(name: "blobs", embeddings: Embeddings(rows: 3 * perClass, cols: 8, data: data), labels: labels)
+    }
+
+    func testGridRunsAllMethodsAndTable() throws {
+        let ds = try blobs(perClass: 120)
+        let bench = QualityBench(datasets: [ds], budgets: [.perClass(4)], balances: [BalanceSetting("balanced")!, BalanceSetting("rho10")!],
+                                 seeds: [0, 1], maxPoints: nil, workDir: NSTemporaryDirectory() + "hdl-qb-\(getpid())")
+        let (records, splits) = try bench.run()
+        XCTAssertEqual(splits.count, 4)
+        XCTAssertEqual(records.count, 4 * LabelMethod.allCases.count)
+        XCTAssertTrue(QualityBench.failures(records).isEmpty, "\(QualityBench.failures(records))")
+        for r in records { XCTAssertGreaterThan(r.accuracy, 0.9, "\(r.method) \(r.balance)") }
+        XCTAssertTrue(records.filter { $0.balance == "rho10" }.allSatisfy { !$0.tailRecall.isNaN })
+        XCTAssertTrue(records.filter { $0.balance == "balanced" }.allSatisfy { $0.tailRecall.isNaN })
+        let md = QualityBench.markdown(records)
+        XCTAssertEqual(md.split(separator: "\n").filter { $0.hasPrefix("| blobs") }.count, 2)
+        XCTAssertTrue(md.contains("**"))
+        XCTAssertTrue(md.contains("tail"))
+        XCTAssertEqual(QualityBench.csv(records).split(separator: "\n").count, records.count + 1)
+        // NaN and below-chance results are flagged.
+        var bad = records[0]; bad.accuracy = .nan
+        var low = records[1]; low.accuracy = 0.1
+        XCTAssertEqual(QualityBench.failures([bad, low, records[2]]).count, 2)
+        XCTAssertNoThrow(try QualityBench.jsonEncoder().encode([bad]))
+    }
+
+    func testBalanceParsing() {
+        XCTAssertEqual(BalanceSetting("balanced"), BalanceSetting(imbalance: 1))
+        XCTAssertEqual(BalanceSetting("rho100"), BalanceSetting(imbalance: 100))
+        XCTAssertEqual(BalanceSetting("rho10-ureversed"), BalanceSetting(imbalance: 10, unlabeled: .reversed))
+        XCTAssertEqual(BalanceSetting("rho10-ubalanced")?.description, "rho10-ubalanced")
+        XCTAssertNil(BalanceSetting("rho0.5")); XCTAssertNil(BalanceSetting("rho10-ufoo")); XCTAssertNil(BalanceSetting("lt"))
+    }
+
+    func testDatasetSpecParsing() throws {
+        XCTAssertThrowsError(try LabeledDataset.load(spec: "nonsense")) { XCTAssertTrue("\($0)".contains("NAME=")) }
+        let dir = NSTemporaryDirectory() + "hdl-ds-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try NPY.write(Embeddings(rows: 3, cols: 2, data: [1, 0, 0, 1, 1, 1]), to: dir + "/e.npy")
+        try NPY.write(ints: [0, 1, 1], to: dir + "/l.npy")
+        let ds = try LabeledDataset.load(spec: "toy=\(dir)/e.npy,\(dir)/l.npy")
+        XCTAssertEqual(ds.name, "toy"); XCTAssertEqual(ds.numClasses, 2); XCTAssertEqual(ds.classCounts, [1, 2])
+        try NPY.write(ints: [0, -1, 1], to: dir + "/bad.npy")
+        XCTAssertThrowsError(try LabeledDataset.load(spec: "toy=\(dir)/e.npy,\(dir)/bad.npy"))
+    }
+}
