@@ -10,6 +10,7 @@ public struct BalanceSetting: Sendable, Equatable, Codable, CustomStringConverti
     public init?(_ text: String) {
         let t = text.lowercased()
         if t == "balanced" { self.init(imbalance: 1); return }
+        if t == "natural" { self.init(imbalance: 1, unlabeled: .natural); return }
         guard t.hasPrefix("rho") else { return nil }
         let parts = t.dropFirst(3).split(separator: "-", maxSplits: 1).map(String.init)
         guard let r = Double(parts.first ?? ""), r >= 1, r.isFinite else { return nil }
@@ -23,9 +24,11 @@ public struct BalanceSetting: Sendable, Equatable, Codable, CustomStringConverti
 
     public var description: String {
         if imbalance == 1 && unlabeled == .same { return "balanced" }
+        if imbalance == 1 && unlabeled == .natural { return "natural" }
         return "rho" + fmtRho(imbalance) + (unlabeled == .same ? "" : "-u\(unlabeled.rawValue)")
     }
-    public var isLongTailed: Bool { imbalance > 1 }
+    /// Rows whose table cell reports tail recall (a long tail, or the data set's own imbalance).
+    public var isLongTailed: Bool { imbalance > 1 || unlabeled == .natural }
 }
 
 /// One method on one split.

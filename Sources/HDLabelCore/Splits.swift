@@ -58,6 +58,8 @@ public enum UnlabeledProfile: String, Sendable, Codable, CaseIterable {
     case balanced
     /// Unlabeled part follows the reversed tail (head classes become rare).
     case reversed
+    /// Unlabeled part keeps the data set's own class distribution (all remaining rows, scaled down to the point cap).
+    case natural
 }
 
 /// Everything that determines a split. Class c's share under imbalance ρ is ρ^(−c/(C−1)) (class 0 is the head).
@@ -118,6 +120,7 @@ public struct Split: Sendable, Equatable, Codable {
         case .same: uw = tail
         case .balanced: uw = [Double](repeating: 1, count: c)
         case .reversed: uw = Array(tail.reversed())
+        case .natural: uw = (0 ..< c).map { Double(byClass[$0].count) }
         }
         // Labeled counts.
         var lc: [Int]
@@ -134,6 +137,7 @@ public struct Split: Sendable, Equatable, Codable {
         // Unlabeled counts: the largest head size n_max every class can supply, then the point cap.
         var nmax = Double.infinity
         for y in 0 ..< c { nmax = min(nmax, Double(byClass[y].count - lc[y]) / uw[y]) }
+        if spec.unlabeled == .natural { nmax = 1 }  // weights are the class sizes: take every remaining row
         if let cap = spec.maxPoints {
             let room = cap - lc.reduce(0, +)
             guard room >= c else { throw HDLError.invalidParameter(name: "max-points", value: "\(cap)", allowed: "more than the labels plus one unlabeled row per class") }

@@ -46,7 +46,7 @@ struct BenchQuality: ParsableCommand {
     @Option(help: "Comma-separated budgets: labels per class (1,4,10,40) or total=N.")
     var budgets: String?
 
-    @Option(help: "Comma-separated balance settings: balanced, rhoR, rhoR-ubalanced, rhoR-ureversed.")
+    @Option(help: "Comma-separated balance settings: balanced, natural, rhoR, rhoR-ubalanced, rhoR-ureversed.")
     var balances: String?
 
     @Option(help: "Number of split seeds (0..<N).")

@@ -196,6 +196,12 @@ final class SplitTests: XCTestCase {
         // Reversed: the head of the unlabeled part is the last class.
         let r = try Split.make(truth: truth, numClasses: 3, spec: SplitSpec(budget: .perClass(40), imbalance: 100, unlabeled: .reversed, seed: 0))
         XCTAssertEqual(r.unlabeledPerClass, [9, 99, 999])
+        // Natural: the data set's own distribution (here 1000/100/10 rows), all remaining rows, or scaled to a cap.
+        let lt = (0 ..< 1110).map { $0 < 1000 ? 0 : ($0 < 1100 ? 1 : 2) }
+        let nat = try Split.make(truth: lt, numClasses: 3, spec: SplitSpec(budget: .perClass(2), unlabeled: .natural, seed: 0))
+        XCTAssertEqual(nat.labeledPerClass, [2, 2, 2]); XCTAssertEqual(nat.unlabeledPerClass, [998, 98, 8])
+        let natCap = try Split.make(truth: lt, numClasses: 3, spec: SplitSpec(budget: .perClass(2), unlabeled: .natural, seed: 0, maxPoints: 561))
+        XCTAssertEqual(natCap.unlabeledPerClass, [500, 50, 5])  // room 555 / 1110 rows = 0.5
         // Point cap: labeled 45, room 955 over weights 1.11 → n_max = 860.36.
         let cap = try Split.make(truth: truth, numClasses: 3, spec: SplitSpec(budget: .perClass(40), imbalance: 100, seed: 0, maxPoints: 1000))
         XCTAssertEqual(cap.unlabeledPerClass, [860, 86, 8])
@@ -299,6 +305,8 @@ final class QualityBenchTests: XCTestCase {
         XCTAssertEqual(BalanceSetting("rho100"), BalanceSetting(imbalance: 100))
         XCTAssertEqual(BalanceSetting("rho10-ureversed"), BalanceSetting(imbalance: 10, unlabeled: .reversed))
         XCTAssertEqual(BalanceSetting("rho10-ubalanced")?.description, "rho10-ubalanced")
+        XCTAssertEqual(BalanceSetting("natural")?.description, "natural")
+        XCTAssertEqual(BalanceSetting("natural")?.isLongTailed, true)
         XCTAssertNil(BalanceSetting("rho0.5")); XCTAssertNil(BalanceSetting("rho10-ufoo")); XCTAssertNil(BalanceSetting("lt"))
     }
 
