@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Creates .venv/ at the repository root with the pinned Python baseline dependencies.
+#   Scripts/venv.sh            # benchmark baselines only (scikit-learn, numpy)
+#   Scripts/venv.sh --embed    # also the WordNet embedding dependencies (torch, sentence encoder)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+py="${PYTHON:-python3}"
+export OMP_WAIT_POLICY=PASSIVE
+if [ ! -x "$root/.venv/bin/python" ]; then
+    "$py" -m venv "$root/.venv"
+fi
+"$root/.venv/bin/python" -m pip install --quiet --upgrade pip
+"$root/.venv/bin/python" -m pip install --quiet -r "$root/Scripts/requirements-bench.txt"
+if [ "${1:-}" = "--embed" ]; then
+    "$root/.venv/bin/python" -m pip install --quiet -r "$root/Scripts/requirements-embed.txt"
+fi
+"$root/.venv/bin/python" -c 'import numpy, sklearn; print("venv ready: numpy", numpy.__version__, "scikit-learn", sklearn.__version__)'

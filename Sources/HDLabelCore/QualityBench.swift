@@ -1,0 +1,259 @@
+import Foundation
+
+/// Class-balance setting of a benchmark row: imbalance ρ of the labeled part and the unlabeled profile.
+public struct BalanceSetting: Sendable, Equatable, Codable, CustomStringConvertible {
+    public var imbalance: Double
+    public var unlabeled: UnlabeledProfile
+    public init(imbalance: Double, unlabeled: UnlabeledProfile = .same) { self.imbalance = imbalance; self.unlabeled = unlabeled }
+
+    /// "balanced", "rho10", "rho100", "rho10-ubalanced", "rho10-ureversed".
+    public init?(_ text: String) {
+        let t = text.lowercased()
+        if t == "balanced" { self.init(imbalance: 1); return }
+        if t == "natural" { self.init(imbalance: 1, unlabeled: .natural); return }
+        guard t.hasPrefix("rho") else { return nil }
+        let parts = t.dropFirst(3).split(separator: "-", maxSplits: 1).map(String.init)
+        guard let r = Double(parts.first ?? ""), r >= 1, r.isFinite else { return nil }
+        var u = UnlabeledProfile.same
+        if parts.count == 2 {
+            guard parts[1].hasPrefix("u"), let p = UnlabeledProfile(rawValue: String(parts[1].dropFirst())) else { return nil }
+            u = p
+        }
+        self.init(imbalance: r, unlabeled: u)
+    }
+
+    public var description: String {
+        if imbalance == 1 && unlabeled == .same { return "balanced" }
+        if imbalance == 1 && unlabeled == .natural { return "natural" }
+        return "rho" + fmtRho(imbalance) + (unlabeled == .same ? "" : "-u\(unlabeled.rawValue)")
+    }
+    /// Rows whose table cell reports tail recall (a long tail, or the data set's own imbalance).
+    public var isLongTailed: Bool { imbalance > 1 || unlabeled == .natural }
+}
+
+/// One method on one split.
+public struct QualityRecord: Sendable, Codable {
+    public var dataset: String
+    public var balance: String
+    public var budget: String
+    public var seed: UInt64
+    public var splitHash: String
+    public var n: Int
+    public var labeled: Int
+    public var method: String
+    public var accuracy: Double
+    public var macroF1: Double
+    public var balancedAccuracy: Double
+    public var coverage: Double
+    /// Mean recall over the tail classes (long-tailed rows; NaN otherwise).
+    public var tailRecall: Double
+    public var seconds: Double
+    public var chance: Double
+    public var error: String?
+}
+
+/// The scikit-learn baselines, run through `Scripts/baselines.py`.
+public struct PythonBaselines: Sendable {
+    public var python: String
+    public var script: String
+    public var methods: [String]
+    public init(python: String, script: String, methods: [String] = ["spreading-sk", "logreg", "selftrain"]) {
+        self.python = python; self.script = script; self.methods = methods
+    }
+
+    /// Runs the script on one split; returns per-method predicted labels and wall time.
+    public func run(embeddings: Embeddings, seeds: [Int32], workDir: String, seed: UInt64) throws -> [String: (labels: [Int32], seconds: Double)] {
+        try FileManager.default.createDirectory(atPath: workDir, withIntermediateDirectories: true)
+        let emb = workDir + "/embeddings.npy", sd = workDir + "/seeds.npy", out = workDir + "/baselines.json"
+        try NPY.write(embeddings, to: emb)
+        try NPY.write(ints: seeds.map(Int.init), to: sd)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = [script, "--embeddings", emb, "--seeds", sd, "--out", out, "--seed", "\(seed)", "--methods", methods.joined(separator: ",")]
+        var env = ProcessInfo.processInfo.environment
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+        p.environment = env
+        let errPipe = Pipe()
+        p.standardError = errPipe
+        p.standardOutput = FileHandle.nullDevice
+        do { try p.run() } catch { throw HDLError.io(path: python, reason: "cannot start Python baselines: \(error.localizedDescription)") }
+        let errData = errPipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            let msg = String(decoding: errData, as: UTF8.self).split(separator: "\n").suffix(3).joined(separator: " | ")
+            throw HDLError.invalidInput("Python baselines exited with status \(p.terminationStatus): \(msg)")
+        }
+        guard let d = FileManager.default.contents(atPath: out),
+              let obj = try JSONSerialization.jsonObject(with: d) as? [String: Any],
+              let ms = obj["methods"] as? [String: Any] else { throw HDLError.format(path: out, reason: "unexpected baselines output") }
+        var res: [String: (labels: [Int32], seconds: Double)] = [:]
+        for (name, v) in ms {
+            guard let e = v as? [String: Any], let labs = e["labels"] as? [Int] else { throw HDLError.format(path: out, reason: "method \(name) has no labels") }
+            guard labs.count == seeds.count else { throw HDLError.format(path: out, reason: "method \(name): \(labs.count) labels for \(seeds.count) rows") }
+            res[name] = (labs.map { Int32($0) }, e["seconds"] as? Double ?? .nan)
+        }
+        return res
+    }
+}
+
+/// The grid dataset × balance × budget × seed, every method on every split (one kNN graph per split).
+public struct QualityBench {
+    public var datasets: [LabeledDataset]
+    public var budgets: [LabelBudget]
+    public var balances: [BalanceSetting]
+    public var seeds: [UInt64]
+    public var maxPoints: Int?
+    public var methods: [LabelMethod]
+    public var config: LabelingConfig
+    public var python: PythonBaselines?
+    public var workDir: String
+    public var log: (String) -> Void
+
+    public init(datasets: [LabeledDataset], budgets: [LabelBudget], balances: [BalanceSetting], seeds: [UInt64], maxPoints: Int?,
+                methods: [LabelMethod] = LabelMethod.allCases, config: LabelingConfig = LabelingConfig(), python: PythonBaselines? = nil,
+                workDir: String, log: @escaping (String) -> Void = { _ in }) {
+        self.datasets = datasets; self.budgets = budgets; self.balances = balances; self.seeds = seeds; self.maxPoints = maxPoints
+        self.methods = methods; self.config = config; self.python = python; self.workDir = workDir; self.log = log
+    }
+
+    /// The ⌈C/3⌉ classes with the fewest labeled (then unlabeled) points: the "tail" of a long-tailed split.
+    public static func tailClasses(_ s: Split) -> [Int] {
+        let c = s.numClasses
+        let order = (0 ..< c).sorted { (s.labeledPerClass[$0], s.unlabeledPerClass[$0], -$0) < (s.labeledPerClass[$1], s.unlabeledPerClass[$1], -$1) }
+        return Array(order.prefix((c + 2) / 3)).sorted()
+    }
+
+    /// Runs everything; a method that throws is recorded with its error (accuracy NaN) rather than aborting the grid.
+    public func run() throws -> (records: [QualityRecord], splits: [Split]) {
+        var records: [QualityRecord] = [], splits: [Split] = []
+        for ds in datasets {
+            for bal in balances {
+                for budget in budgets {
+                    for seed in seeds {
+                        let spec = SplitSpec(budget: budget, imbalance: bal.imbalance, unlabeled: bal.unlabeled, seed: seed, maxPoints: maxPoints)
+                        let split = try Split.make(truth: ds.labels, numClasses: ds.numClasses, spec: spec)
+                        splits.append(split)
+                        let x = split.embeddings(ds.embeddings), sd = split.seeds(truth: ds.labels), truth = split.groundTruth(ds.labels)
+                        let tail = bal.isLongTailed ? QualityBench.tailClasses(split) : []
+                        log("\(ds.name) \(bal) \(budget) seed \(seed): n=\(x.rows) labeled=\(split.labeled.count) split \(split.hash)")
+                        func record(_ method: String, _ labels: [Int32]?, layer: [Int32]?, conf: [Float]?, seconds: Double, error: String?) {
+                            var r = QualityRecord(dataset: ds.name, balance: "\(bal)", budget: "\(budget)", seed: seed, splitHash: split.hash,
+                                                  n: x.rows, labeled: split.labeled.count, method: method, accuracy: .nan, macroF1: .nan,
+                                                  balancedAccuracy: .nan, coverage: .nan, tailRecall: .nan, seconds: seconds,
+                                                  chance: 1 / Double(ds.numClasses), error: error)
+                            if let labels {
+                                let m = QualityMetrics.evaluate(predicted: labels, truth: truth, seeds: sd, numClasses: ds.numClasses, layer: layer, confidence: conf)
+                                r.accuracy = m.accuracy; r.macroF1 = m.macroF1; r.balancedAccuracy = m.balancedAccuracy; r.coverage = m.coverage
+                                if !tail.isEmpty { r.tailRecall = m.meanRecall(classes: tail) }
+                            }
+                            let pad = method.padding(toLength: max(14, method.count), withPad: " ", startingAt: 0)
+                            log("  \(pad) " + String(format: "acc %.4f  F1 %.4f  %.2fs", r.accuracy, r.macroF1, seconds) + (error.map { "  ERROR \($0)" } ?? ""))
+                            records.append(r)
+                        }
+                        var graph: KNNGraph?
+                        for method in methods {
+                            var cfg = config; cfg.method = method
+                            let t0 = Date()
+                            do {
+                                let res: LabelingResult
+                                if let g = graph {
+                                    res = try Labeling.run(graph: g, seeds: sd, numClasses: ds.numClasses, config: cfg)
+                                } else {
+                                    let out = try Labeling.label(embeddings: x, seeds: sd, numClasses: ds.numClasses, config: cfg)
+                                    graph = out.graph; res = out.result
+                                }
+                                record(method.rawValue, res.labels, layer: res.layer, conf: res.confidence, seconds: Date().timeIntervalSince(t0), error: nil)
+                            } catch {
+                                record(method.rawValue, nil, layer: nil, conf: nil, seconds: Date().timeIntervalSince(t0), error: "\(error)")
+                            }
+                        }
+                        if let py = python {
+                            let t0 = Date()
+                            do {
+                                let out = try py.run(embeddings: x, seeds: sd, workDir: workDir + "/py-\(split.hash)", seed: seed)
+                                for name in py.methods {
+                                    if let o = out[name] { record(name, o.labels, layer: nil, conf: nil, seconds: o.seconds, error: nil) }
+                                    else { record(name, nil, layer: nil, conf: nil, seconds: 0, error: "missing from baselines output") }
+                                }
+                            } catch {
+                                for name in py.methods { record(name, nil, layer: nil, conf: nil, seconds: Date().timeIntervalSince(t0), error: "\(error)") }
+                            }
+                            try? FileManager.default.removeItem(atPath: workDir + "/py-\(split.hash)")
+                        }
+                    }
+                }
+            }
+        }
+        return (records, splits)
+    }
+
+    /// Methods in first-seen order.
+    public static func methodOrder(_ records: [QualityRecord]) -> [String] {
+        var seen: [String] = []
+        for r in records where !seen.contains(r.method) { seen.append(r.method) }
+        return seen
+    }
+
+    /// Records that fail the sanity check: accuracy NaN or below chance (1/C).
+    public static func failures(_ records: [QualityRecord]) -> [QualityRecord] {
+        records.filter { $0.accuracy.isNaN || $0.accuracy < $0.chance }
+    }
+
+    /// One markdown table: a row per dataset × balance × budget, a column per method with
+    /// `acc ± sd / F1 ± sd` (percent, over seeds), the best mean accuracy in bold, and tail-class recall on long-tailed rows.
+    public static func markdown(_ records: [QualityRecord]) -> String {
+        let methods = methodOrder(records)
+        var keys: [String] = []
+        var groups: [String: [QualityRecord]] = [:]
+        for r in records {
+            let key = "\(r.dataset) | \(r.balance) | \(r.budget)"
+            if groups[key] == nil { keys.append(key) }
+            groups[key, default: []].append(r)
+        }
+        func pct(_ v: (mean: Double, std: Double)) -> String {
+            v.mean.isNaN ? "NaN" : String(format: "%.1f ± %.1f", 100 * v.mean, 100 * v.std)
+        }
+        var lines = ["| dataset | balance | budget | seeds | " + methods.joined(separator: " | ") + " |",
+                     "|---|---|---|---|" + methods.map { _ in "---|" }.joined()]
+        for key in keys {
+            let g = groups[key]!
+            let stats = methods.map { m -> (acc: (mean: Double, std: Double), f1: (mean: Double, std: Double), tail: Double, n: Int) in
+                let rs = g.filter { $0.method == m }
+                let tails = rs.map(\.tailRecall).filter { !$0.isNaN }
+                return (meanStd(rs.map(\.accuracy)), meanStd(rs.map(\.macroF1)), tails.isEmpty ? .nan : tails.reduce(0, +) / Double(tails.count), rs.count)
+            }
+            let best = stats.map { $0.acc.mean.isNaN ? -1 : $0.acc.mean }.max() ?? -1
+            let seedsN = Set(g.map(\.seed)).count
+            let cells = stats.map { s -> String in
+                if s.n == 0 { return "–" }
+                var acc = pct(s.acc)
+                if !s.acc.mean.isNaN && s.acc.mean == best { acc = "**\(acc)**" }
+                var cell = "\(acc) / \(pct(s.f1))"
+                if !s.tail.isNaN { cell += String(format: " · tail %.1f", 100 * s.tail) }
+                return cell
+            }
+            lines.append("| \(key) | \(seedsN) | " + cells.joined(separator: " | ") + " |")
+        }
+        return lines.joined(separator: "\n") + "\n\nCells: accuracy ± std / macro-F1 ± std (%, unlabeled points, over seeds); **bold** = best mean accuracy in the row; "
+            + "tail = mean recall of the ⌈C/3⌉ classes with the fewest labels (long-tailed rows).\n"
+    }
+
+    public static func csv(_ records: [QualityRecord]) -> String {
+        var out = "dataset,balance,budget,seed,split_hash,n,labeled,method,accuracy,macro_f1,balanced_accuracy,coverage,tail_recall,seconds,error\n"
+        func f(_ v: Double) -> String { v.isNaN ? "" : String(format: "%.6f", v) }
+        for r in records {
+            let err = (r.error ?? "").replacingOccurrences(of: "\"", with: "\"\"")
+            out += "\(r.dataset),\(r.balance),\(r.budget),\(r.seed),\(r.splitHash),\(r.n),\(r.labeled),\(r.method),"
+                + "\(f(r.accuracy)),\(f(r.macroF1)),\(f(r.balancedAccuracy)),\(f(r.coverage)),\(f(r.tailRecall)),\(String(format: "%.3f", r.seconds)),\"\(err)\"\n"
+        }
+        return out
+    }
+
+    /// JSON encoder that writes NaN as the string "NaN" (JSON has no NaN).
+    public static func jsonEncoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        return e
+    }
+}

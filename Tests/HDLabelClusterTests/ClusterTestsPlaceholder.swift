@@ -1,0 +1,2 @@
+// Keeps the HDLabelClusterTests target buildable until its own tests land.
+import XCTest
