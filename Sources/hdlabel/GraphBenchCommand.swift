@@ -24,8 +24,3 @@ struct GraphBenchCommand: ParsableCommand {
         print("threads: OpenBLAS \(BLASThreads.current); OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
     }
 }
-
-struct BenchGroup: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks (print tables; not tests).",
-                                                    subcommands: [GraphBenchCommand.self])
-}
