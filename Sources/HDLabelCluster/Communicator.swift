@@ -258,9 +258,14 @@ public struct Communicator {
         return out
     }
 
+    /// **Collective.** Element-wise reduction of integers (as Int64; same length on every rank), on every rank.
+    public func allreduce(_ values: [Int], _ op: ReduceOp) throws -> [Int] {
+        try allreduce(values.map { Int64($0) }, op).map { Int($0) }
+    }
+
     /// **Collective.** Reduction of one integer over all ranks.
     public func allreduce(_ value: Int, _ op: ReduceOp) throws -> Int {
-        Int(try allreduce([Int64(value)], op)[0])
+        try allreduce([value], op)[0]
     }
 
     /// **Collective.** Reduction of one double over all ranks.
