@@ -126,14 +126,20 @@ public enum ClusterJob {
             (try comm.gatherv(local.neighbors), try comm.gatherv(local.similarities))
         }
 
-        // 6. The hierarchy on root: the same core code as the single-process CLI.
-        let result = try comm.together("labeling") { () throws -> LabelingResult? in
-            guard rank == 0 else { return nil }
-            return try t.time(.hierarchy) {
-                let graph = KNNGraph(n: n, k: k, neighbors: ids, similarities: sims)
-                return try Labeling.run(graph: graph, seeds: seeds, numClasses: numClasses, config: o.config, log: log)
-            }
+        // 6. The hierarchy on root: the same core code as the single-process CLI. Meanwhile the other ranks sleep in
+        // a barrier (rather than spin in MPI) so root's threads have the node's cores; then all agree on the outcome.
+        var result: LabelingResult?
+        var labelingError: Error?
+        if rank == 0 {
+            do {
+                result = try t.time(.hierarchy) {
+                    let graph = KNNGraph(n: n, k: k, neighbors: ids, similarities: sims)
+                    return try Labeling.run(graph: graph, seeds: seeds, numClasses: numClasses, config: o.config, log: log)
+                }
+            } catch { labelingError = error }
         }
+        try t.time(.hierarchy) { try comm.sleepingBarrier() }
+        try comm.agree(labelingError, phase: "labeling")
 
         // 7. Broadcast the job-wide facts, scatter each rank's rows.
         let t0 = Clock.now()

@@ -147,6 +147,15 @@ public struct Communicator {
     /// **Collective.** Waits until every rank has arrived.
     public func barrier() throws { try Communicator.check(MPI_Barrier(comm), "MPI_Barrier") }
 
+    /// **Collective.** A barrier that sleeps while it waits (`MPI_Ibarrier` polled every `pollMicroseconds`)
+    /// instead of spinning like `MPI_Barrier`. For ranks that idle while another rank works alone (the hierarchy on
+    /// root), so their cores stay free for the working rank's threads.
+    public func sleepingBarrier(pollMicroseconds: UInt32 = 500) throws {
+        var req = MPIRequest.null
+        try Communicator.check(MPI_Ibarrier(comm, &req.handle), "MPI_Ibarrier")
+        while try !test(&req) { usleep(pollMicroseconds) }
+    }
+
     /// **Collective.** `root`'s array on every rank (other ranks' `value` is ignored). The length travels first.
     public func bcast<T: MPIScalar>(_ value: [T], root: Int = 0) throws -> [T] {
         let n = try bcast(value.count, root: root)
