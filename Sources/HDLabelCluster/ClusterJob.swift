@@ -123,7 +123,7 @@ public enum ClusterJob {
 
         // 5. Gather the partial graphs on root (rank order = row order).
         let (ids, sims) = try t.time(.gather) {
-            (try comm.gatherv(local.neighbors), try comm.gatherv(local.similarities))
+            (try comm.gatherv(local.neighbors, rowWidth: k), try comm.gatherv(local.similarities, rowWidth: k))
         }
 
         // 6. The hierarchy on root: the same core code as the single-process CLI. Meanwhile the other ranks sleep in

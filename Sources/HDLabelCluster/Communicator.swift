@@ -204,16 +204,27 @@ public struct Communicator {
     }
 
     /// **Collective.** Concatenation (rank order) of every rank's `local` on `root`; `[]` on other ranks.
-    /// Lengths may differ per rank (and be zero); they are gathered first.
-    public func gatherv<T: MPIScalar>(_ local: [T], root: Int = 0) throws -> [T] {
-        let counts = try allgather(local.count)
-        let (c32, d32) = try Communicator.displacements(counts, "MPI_Gatherv")
-        let total = counts.reduce(0, +)
+    /// Lengths may differ per rank (and be zero); they are gathered first. With `rowWidth > 1` the data travels as
+    /// rows of `rowWidth` elements (an `MPI_Type_contiguous`), so the Int32 count limit applies to rows, not elements
+    /// (a 10⁸ × 30 graph fits); every rank's length must then be a multiple of `rowWidth`.
+    public func gatherv<T: MPIScalar>(_ local: [T], root: Int = 0, rowWidth: Int = 1) throws -> [T] {
+        guard rowWidth >= 1, local.count % rowWidth == 0 else {
+            throw HDLError.cluster("gatherv: \(local.count) elements are not whole rows of \(rowWidth)")
+        }
+        let rows = try allgather(local.count / rowWidth)
+        let (c32, d32) = try Communicator.displacements(rows, "MPI_Gatherv")
+        let total = rows.reduce(0, +) * rowWidth
         var out = [T](unsafeUninitializedCapacity: rank == root ? total : 0) { _, c in c = rank == root ? total : 0 }
-        let mine = try Communicator.count(local.count, "MPI_Gatherv")
+        var rowType: MPI_Datatype? = T.mpiType
+        if rowWidth > 1 {
+            try Communicator.check(MPI_Type_contiguous(try Communicator.count(rowWidth, "MPI_Type_contiguous"), T.mpiType, &rowType),
+                                   "MPI_Type_contiguous")
+            try Communicator.check(MPI_Type_commit(&rowType), "MPI_Type_commit")
+        }
+        defer { if rowWidth > 1 { MPI_Type_free(&rowType) } }
         try local.withUnsafeBytes { s in
             try out.withUnsafeMutableBytes { o in
-                try Communicator.check(MPI_Gatherv(s.baseAddress, mine, T.mpiType, o.baseAddress, c32, d32, T.mpiType,
+                try Communicator.check(MPI_Gatherv(s.baseAddress, c32[rank], rowType, o.baseAddress, c32, d32, rowType,
                                                    Int32(root), comm), "MPI_Gatherv")
             }
         }
