@@ -81,12 +81,12 @@ public enum ClusterJob {
         // 2. Seeds: root reads and checks them, then broadcasts them with the class count.
         let rootSeeds = try comm.together("reading labels") { () throws -> [Int32] in
             guard rank == 0 else { return [] }
-            return try t.time(.read) { try readSeeds(path: o.labels, n: n, config: o.config) }
+            return try t.time(.read) { try readSeeds(path: o.labels, n: n) }
         }
         let seeds = try comm.bcast(rootSeeds)
         let numClasses = Int(seeds.max() ?? -1) + 1
 
-        // 3. Shard table and graph size: the same arithmetic on every rank.
+        // 3. Parameters, shard table and graph size: the same checks and arithmetic on every rank.
         let (table, k) = try comm.together("planning shards") { () throws -> (ShardTable, Int) in
             guard n >= 2 else { throw HDLError.invalidInput("need at least 2 rows, found \(n)") }
             try o.config.validate(n: n)
@@ -99,10 +99,11 @@ public enum ClusterJob {
         var key: GraphCheckpoint.Key?
         var saved: KNNGraph?
         if let dir = o.checkpointDir {
-            key = try comm.together("checking checkpoint") {
+            let mine = try comm.together("checking checkpoint") {
                 try GraphCheckpoint.Key(input: o.embeddings, n: n, d: d, k: k, table: table, rank: rank)
             }
-            saved = t.time(.checkpoint) { GraphCheckpoint.load(dir: dir, key: key!) }
+            key = mine
+            saved = t.time(.checkpoint) { GraphCheckpoint.load(dir: dir, key: mine) }
         }
         let reused = try comm.allreduce(saved == nil ? 0 : 1, .min) == 1
         let local: KNNGraph
@@ -190,9 +191,8 @@ public enum ClusterJob {
                                  reusedCheckpoint: reused, written: written)
     }
 
-    /// Reads seed labels (root only): length n, -1 or a class id; class count = largest id + 1. Also checks the
-    /// labeling parameters against n, so a bad configuration fails before the graph is built.
-    public static func readSeeds(path: String, n: Int, config: LabelingConfig) throws -> [Int32] {
+    /// Reads seed labels (root only): length n, -1 or a class id; class count = largest id + 1.
+    public static func readSeeds(path: String, n: Int) throws -> [Int32] {
         let raw = try NPY.readInts(path: path)
         if raw.count != n { throw HDLError.invalidInput("label count \(raw.count) in '\(path)' does not match row count \(n)") }
         if let bad = raw.firstIndex(where: { $0 < -1 || $0 > Int(Int32.max) }) {
@@ -200,7 +200,6 @@ public enum ClusterJob {
         }
         let seeds = raw.map { Int32($0) }
         try validateSeeds(seeds, numClasses: Int(seeds.max() ?? -1) + 1, n: n)
-        try config.validate(n: n)
         return seeds
     }
 }
