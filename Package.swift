@@ -38,6 +38,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Multi-rank checks of the cluster code; run under mpirun by Scripts/mpi-tests.sh.
+        .executableTarget(name: "hdlabel-mpitest", dependencies: ["HDLabelCore", "HDLabelCluster"]),
         .testTarget(name: "HDLabelCoreTests", dependencies: ["HDLabelCore"]),
         .testTarget(name: "HDLabelClusterTests", dependencies: ["HDLabelCluster", "HDLabelCore"]),
         // Runs the built `hdlabel` binary as a user would (needs `swift build` first).

@@ -20,4 +20,6 @@ static inline MPI_Errhandler hdl_mpi_errors_return(void) { return MPI_ERRORS_RET
 static inline int hdl_mpi_success(void) { return MPI_SUCCESS; }
 static inline int hdl_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline int hdl_mpi_any_source(void) { return MPI_ANY_SOURCE; }
+static inline int hdl_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
+static inline MPI_Datatype hdl_mpi_char(void) { return MPI_CHAR; }
 #endif

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Multi-rank tests of the cluster code. Builds the package, then:
+#   1. runs hdlabel-mpitest under mpirun with 1, 2, 3 and 4 ranks (oversubscribed on small machines),
+#   2. once more with 3 ranks over TCP only (--mca btl tcp,self),
+#   3. a killed-rank test: the cluster job with HDLABEL_TEST_KILL_RANK=1 (that rank SIGKILLs itself after the graph
+#      phase; a test hook in ClusterJob) must make mpirun exit non-zero within a timeout, leaving no output file;
+#      a control run without the hook must succeed and write the output.
+# Prints one line per test and `N passed, M failed`; exits non-zero on any failure.
+# Environment: CONFIG=debug|release (default debug), TIMEOUT seconds per mpirun (default 300).
+set -u
+cd "$(dirname "$0")/.."
+CONFIG=${CONFIG:-debug}
+TIMEOUT=${TIMEOUT:-300}
+
+# MPI settings for this script only.
+export OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=none   # containers often forbid CMA (ptrace) between ranks
+MPIRUN=(mpirun --oversubscribe)
+if [ "$(id -u)" = 0 ]; then MPIRUN+=(--allow-run-as-root); fi
+
+swift build -c "$CONFIG" >/dev/null 2>build.log.tmp || { cat build.log.tmp; rm -f build.log.tmp; echo "0 passed, 1 failed"; exit 1; }
+rm -f build.log.tmp
+BIN=$(swift build -c "$CONFIG" --show-bin-path)
+
+passed=0; failed=0
+ok() { echo "PASS $1"; passed=$((passed + 1)); }
+ko() { echo "FAIL $1"; failed=$((failed + 1)); }
+
+run_checks() {  # name, mpirun args...
+    local name=$1; shift
+    local log; log=$(mktemp)
+    timeout "$TIMEOUT" "${MPIRUN[@]}" "$@" "$BIN/hdlabel-mpitest" >"$log" 2>&1
+    local rc=$?
+    local summary; summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    if [ $rc -eq 0 ] && [[ "$summary" =~ ^[0-9]+\ passed,\ 0\ failed$ ]]; then
+        ok "$name: $summary"
+    else
+        ko "$name (exit $rc): ${summary:-no summary}"; grep -v '^PASS' "$log" | head -n 40
+    fi
+    rm -f "$log"
+}
+
+for np in 1 2 3 4; do run_checks "mpitest -np $np" -np "$np"; done
+run_checks "mpitest -np 3 over tcp" -np 3 --mca btl tcp,self
+
+# Killed-rank test. Use `hdlabel cluster` when the subcommand is registered, otherwise the test executable's job mode.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$BIN/hdlabel-mpitest" gen "$work/emb.npy" "$work/labels.npy" 3000 32 5 5 || ko "generate data"
+if "$BIN/hdlabel" cluster --help 2>&1 | grep -q -- --sharded-output; then
+    JOB=("$BIN/hdlabel" cluster "$work/emb.npy" "$work/labels.npy" -o "$work/out.csv" --tile 64 --blas-threads 1)
+else
+    JOB=("$BIN/hdlabel-mpitest" job "$work/emb.npy" "$work/labels.npy" "$work/out.csv" --tile 64)
+fi
+
+timeout "$TIMEOUT" "${MPIRUN[@]}" -np 3 "${JOB[@]}" >"$work/ok.log" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && [ -s "$work/out.csv" ] && [ "$(wc -l <"$work/out.csv")" -eq 3001 ]; then ok "job -np 3 writes $((3000)) labeled rows"
+else ko "job -np 3 control run (exit $rc)"; tail -n 20 "$work/ok.log"; fi
+rm -f "$work/out.csv"
+
+start=$(date +%s)
+timeout 120 env HDLABEL_TEST_KILL_RANK=1 "${MPIRUN[@]}" -x HDLABEL_TEST_KILL_RANK -np 3 "${JOB[@]}" >"$work/kill.log" 2>&1
+rc=$?
+took=$(( $(date +%s) - start ))
+left=$(ls "$work" | grep -E '^out\.csv' || true)
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ -z "$left" ]; then ok "killed rank 1: mpirun exit $rc after ${took}s, no output"
+else ko "killed rank 1: exit $rc after ${took}s, left: ${left:-nothing}"; tail -n 20 "$work/kill.log"; fi
+
+timeout 120 env HDLABEL_TEST_KILL_RANK=1 "${MPIRUN[@]}" -x HDLABEL_TEST_KILL_RANK -np 3 "${JOB[@]}" --sharded-output >"$work/kill2.log" 2>&1
+rc=$?
+left=$(ls "$work" | grep -E '^out\.csv' || true)
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ -z "$left" ]; then ok "killed rank 1 with sharded output: exit $rc, no output"
+else ko "killed rank 1 with sharded output: exit $rc, left: ${left:-nothing}"; tail -n 20 "$work/kill2.log"; fi
+
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]

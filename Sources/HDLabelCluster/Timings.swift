@@ -1,0 +1,71 @@
+import Foundation
+
+/// The phases of a cluster job, in the order they run. Times are wall seconds on one rank.
+public enum Phase: String, CaseIterable, Codable, Sendable {
+    /// Reading this rank's rows (offset read) and, on root, the seed labels.
+    case read
+    /// Validating and L2-normalising this rank's rows.
+    case normalize
+    /// `sgemm` + top-k merge against every block of the ring.
+    case compute
+    /// Time blocked waiting for ring transfers that did not finish behind the compute.
+    case commWait
+    /// Saving or loading the partial-graph checkpoint.
+    case checkpoint
+    /// `MPI_Gatherv` of the partial graphs to root.
+    case gather
+    /// The labeling hierarchy on root (`Labeling.run`); other ranks wait here.
+    case hierarchy
+    /// Broadcast of k and layer records, scatter of labels/confidence/layer/source.
+    case broadcast
+    /// Writing the output file(s).
+    case write
+}
+
+/// Per-phase seconds and bytes sent by one rank; `reduced(over:)` turns them into job-wide numbers.
+public struct PhaseTimings: Sendable, Equatable {
+    public var seconds: [Phase: Double] = [:]
+    /// Bytes this rank sent in the ring exchange (payload only).
+    public var bytesSent: Int = 0
+
+    public init() {}
+
+    public mutating func add(_ phase: Phase, _ s: Double) { seconds[phase, default: 0] += s }
+
+    /// Runs `body`, adding its wall time to `phase`.
+    public mutating func time<T>(_ phase: Phase, _ body: () throws -> T) rethrows -> T {
+        let t0 = Clock.now()
+        defer { add(phase, Clock.now() - t0) }
+        return try body()
+    }
+
+    /// **Collective.** Max over ranks of every phase's seconds and of bytes sent, plus the total bytes sent by all
+    /// ranks. The max is the wall time of a phase (every rank leaves a synchronising phase together).
+    public func reduced(over comm: Communicator) throws -> JobTimings {
+        let local = Phase.allCases.map { seconds[$0] ?? 0 }
+        let mx = try comm.allreduce(local, .max)
+        let maxBytes = try comm.allreduce(bytesSent, .max), totalBytes = try comm.allreduce(bytesSent, .sum)
+        return JobTimings(ranks: comm.size,
+                          maxSeconds: Dictionary(uniqueKeysWithValues: zip(Phase.allCases.map(\.rawValue), mx)),
+                          maxBytesSentPerRank: maxBytes, totalBytesSent: totalBytes)
+    }
+}
+
+/// Job-wide timings (what `--timings FILE` writes as JSON).
+public struct JobTimings: Codable, Sendable, Equatable {
+    public var ranks: Int
+    /// Phase name → max over ranks of that phase's seconds.
+    public var maxSeconds: [String: Double]
+    public var maxBytesSentPerRank: Int
+    public var totalBytesSent: Int
+    /// Wall time of the whole job, measured on root from start to end of `ClusterJob.run`.
+    public var totalSeconds: Double = 0
+    /// Extra facts about the run (n, d, k, tile, BLAS threads, reused checkpoint...).
+    public var info: [String: String] = [:]
+
+    public func json() throws -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try enc.encode(self)
+    }
+}

@@ -1,0 +1,224 @@
+import Foundation
+import HDLabelCluster
+import HDLabelCore
+
+/// Runs named checks on every rank; a check fails when it fails (or throws) on any rank. Rank 0 prints one line per
+/// check and the final `N passed, M failed` line. Every check is run by every rank in the same order.
+final class Checker {
+    let comm: Communicator
+    var passed = 0, failed = 0
+
+    init(comm: Communicator) { self.comm = comm }
+
+    /// `body` returns nil on success or a description of what differs on this rank.
+    func check(_ name: String, _ body: () throws -> String?) {
+        var detail: String?
+        do { detail = try body() } catch { detail = "threw: \(Communicator.describe(error))" }
+        if let detail { stderrLine("[rank \(comm.rank)] \(name): \(detail)") }
+        let bad = (try? comm.allreduce(detail == nil ? 0 : 1, .sum)) ?? 1
+        if bad == 0 { passed += 1 } else { failed += 1 }
+        if comm.isRoot { print(bad == 0 ? "PASS \(name)" : "FAIL \(name) (on \(bad) rank(s))"); fflush(stdout) }
+    }
+}
+
+func sameBits(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Bool {
+    a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern }
+}
+
+/// The expected message of an agreed error, or a description of what came instead.
+func expectClusterError(_ body: () throws -> Void, containing parts: [String]) -> String? {
+    do { try body() } catch let HDLError.cluster(msg) {
+        for p in parts where !msg.contains(p) { return "error '\(msg)' does not mention '\(p)'" }
+        return nil
+    } catch { return "wrong error type: \(error)" }
+    return "no error"
+}
+
+func runChecks() -> Int32 {
+    let comm: Communicator
+    do { comm = try Communicator.initialize() } catch { stderrLine("error: \(error)"); return 1 }
+    defer { Communicator.finalize() }
+    BLASThreads.set(1)
+    let p = comm.size, rank = comm.rank
+    let c = Checker(comm: comm)
+    if comm.isRoot { print("hdlabel-mpitest: \(p) rank(s)") }
+
+    // Shared scratch directory (named by root).
+    let dir = (try? comm.bcast(Data((rank == 0 ? NSTemporaryDirectory() + "hdlabel-mpitest.\(getpid())" : "").utf8)))
+        .map { String(decoding: $0, as: UTF8.self) } ?? "/tmp/hdlabel-mpitest"
+
+    c.check("shard table: whole tiles, balanced, covers 0..<n, empty shards allowed") {
+        for n in [0, 1, 63, 64, 65, 100, 1003, 5000] {
+            for tile in [1, 32, 64, 512] {
+                for ranks in 1 ... 9 {
+                    let t = try ShardTable(n: n, tile: tile, ranks: ranks)
+                    if t.bounds.first != 0 || t.bounds.last != n { return "n=\(n) tile=\(tile) P=\(ranks): bounds \(t.bounds)" }
+                    for r in 0 ..< ranks where t.bounds[r] > t.bounds[r + 1] || (t.bounds[r] < n && t.bounds[r] % tile != 0) {
+                        return "n=\(n) tile=\(tile) P=\(ranks): bad shard \(r) in \(t.bounds)"
+                    }
+                    let tiles = t.counts.map { ($0 + tile - 1) / tile }
+                    if (tiles.max() ?? 0) - (tiles.min() ?? 0) > 1 { return "unbalanced tiles \(tiles)" }
+                }
+            }
+        }
+        let t = try ShardTable(n: 100, tile: 64, ranks: 4)
+        return t.counts == [64, 36, 0, 0] ? nil : "n=100 tile=64 P=4 gave \(t.counts)"
+    }
+
+    // Data shared by the remaining checks: n = 1003 (divisible by neither P nor the tile), d = 24, 5 classes.
+    let n = 1003, d = 24
+    let data = SyntheticData(n: n, d: d, classes: 5, seedsPerClass: 4)
+    let xn = data.x.l2Normalized()
+
+    for (tile, k) in [(64, 10), (32, 10), (32, 30), (512, 5), (7, 3)] {
+        c.check("distributed graph == single-process build, bitwise (n=\(n) d=\(d) tile=\(tile) k=\(k) P=\(p))") {
+            let ref = try KNNGraphBuilder.build(xn, options: GraphOptions(k: k, tile: tile))
+            let table = try ShardTable(n: n, tile: tile, ranks: p)
+            let rows = table.rows(of: rank)
+            var t = PhaseTimings()
+            let g = try DistributedGraph.build(shard: Shard(rows: rows, x: xn.slice(rows: rows)), table: table, k: k, comm: comm, timings: &t)
+            let span = rows.lowerBound * k ..< rows.upperBound * k
+            if g.n != rows.count { return "got \(g.n) rows, expected \(rows.count)" }
+            if g.neighbors[...] != ref.neighbors[span] { return "neighbour ids differ" }
+            if !sameBits(g.similarities[...], ref.similarities[span]) { return "similarities differ in bits" }
+            let expectBytes = p == 1 ? 0 : (0 ..< p - 1).reduce(0) { $0 + table.counts[(rank + $1) % p] * d * 4 }
+            return t.bytesSent == expectBytes ? nil : "bytes sent \(t.bytesSent), expected \(expectBytes)"
+        }
+    }
+
+    let emb = dir + "/emb.npy", lab = dir + "/labels.npy"
+    c.check("root writes the test data") {
+        if rank == 0 { try data.write(embeddings: emb, labels: lab) }
+        try comm.barrier()
+        return FileManager.default.fileExists(atPath: emb) ? nil : "\(emb) missing"
+    }
+
+    c.check("each rank reads only its rows (offset read), validated and normalised") {
+        let table = try ShardTable(n: n, tile: 64, ranks: p)
+        let s = try Shard.load(path: emb, rows: table.rows(of: rank), d: d)
+        return sameBits(s.x.data[...], xn.slice(rows: table.rows(of: rank)).data[...]) ? nil : "shard differs from slice"
+    }
+
+    /// The single-process reference for a configuration (same core code).
+    func reference(_ config: LabelingConfig, tile: Int) throws -> LabelingResult {
+        let g = try KNNGraphBuilder.build(xn, options: GraphOptions(k: config.graphK(n: n), tile: tile))
+        return try Labeling.run(graph: g, seeds: data.seeds, numClasses: 5, config: config)
+    }
+    func compare(_ out: ClusterJobOutcome, _ ref: LabelingResult) -> String? {
+        let r = out.rows
+        if out.chosenK != ref.chosenK { return "chosen k \(out.chosenK) != \(ref.chosenK)" }
+        if out.layers != ref.layers { return "layer records differ" }
+        if out.labels[...] != ref.labels[r] { return "labels differ" }
+        if !sameBits(out.confidence[...], ref.confidence[r]) { return "confidence differs" }
+        if out.layer[...] != ref.layer[r] || out.source[...] != ref.source[r] { return "layer/source differ" }
+        return nil
+    }
+
+    for method in [LabelMethod.hdl, .knn, .propagation] {
+        c.check("job (\(method.rawValue)): labels, confidence, k and layers == single-process Labeling.run; root CSV") {
+            var o = ClusterJobOptions(embeddings: emb, labels: lab, output: dir + "/out.\(method.rawValue).csv")
+            o.config.method = method; o.tile = 64; o.timingsPath = dir + "/timings.json"
+            let out = try ClusterJob.run(comm: comm, options: o)
+            let ref = try reference(o.config, tile: 64)
+            if let e = compare(out, ref) { return e }
+            if rank == 0 {
+                let want = LabelsCSV.encode(firstId: 0, labels: ref.labels, confidence: ref.confidence, layer: ref.layer, source: ref.source)
+                if FileManager.default.contents(atPath: o.output) != want { return "CSV differs" }
+                let t = try JSONDecoder().decode(JobTimings.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/timings.json")))
+                if t.ranks != p || t.maxSeconds["compute"] == nil { return "timings JSON incomplete" }
+            }
+            return nil
+        }
+    }
+
+    c.check("job with sharded output: each rank writes OUT.rankR with its rows (tile=32)") {
+        var o = ClusterJobOptions(embeddings: emb, labels: lab, output: dir + "/sharded.csv")
+        o.tile = 32; o.shardedOutput = true
+        let out = try ClusterJob.run(comm: comm, options: o)
+        let ref = try reference(o.config, tile: 32)
+        if let e = compare(out, ref) { return e }
+        let r = out.rows
+        let want = LabelsCSV.encode(firstId: r.lowerBound, labels: Array(ref.labels[r]), confidence: Array(ref.confidence[r]),
+                                    layer: Array(ref.layer[r]), source: Array(ref.source[r]))
+        if rank == 0, FileManager.default.fileExists(atPath: o.output) { return "single output written in sharded mode" }
+        return FileManager.default.contents(atPath: o.output + ".rank\(rank)") == want ? nil : "shard file differs"
+    }
+
+    c.check("checkpoint: saved on first run, reused on the second, ignored when k changes") {
+        var o = ClusterJobOptions(embeddings: emb, labels: lab, output: dir + "/ckpt.csv")
+        o.tile = 64; o.checkpointDir = dir + "/ckpt"
+        let first = try ClusterJob.run(comm: comm, options: o)
+        let second = try ClusterJob.run(comm: comm, options: o)
+        o.config.kMax = 12
+        let third = try ClusterJob.run(comm: comm, options: o)
+        if first.reusedCheckpoint || !second.reusedCheckpoint || third.reusedCheckpoint {
+            return "reuse flags \(first.reusedCheckpoint)/\(second.reusedCheckpoint)/\(third.reusedCheckpoint)"
+        }
+        return compare(second, try reference(LabelingConfig(), tile: 64))
+    }
+
+    c.check("agree: one rank fails -> every rank throws the same error naming it") {
+        let victim = p - 1
+        return expectClusterError({ try comm.agree(rank == victim ? HDLError.invalidInput("boom on purpose") : nil, phase: "test") },
+                                  containing: ["rank \(victim)", "boom on purpose", "during test"])
+    }
+
+    c.check("agree: all ranks fail -> lowest rank's message, others counted; no failure -> no error") {
+        try comm.agree(nil)
+        let parts = p > 1 ? ["rank 0", "other rank", "error of rank 0"] : ["rank 0", "error of rank 0"]
+        return expectClusterError({ try comm.agree(HDLError.invalidInput("error of rank \(rank)")) }, containing: parts)
+    }
+
+    let bad = dir + "/bad.npy"
+    c.check("job: NaN in a row of the last shard -> all ranks stop with the global row; no output") {
+        var x = data.x
+        x.data[1000 * d + 3] = .nan
+        if rank == 0 { try NPY.write(x, to: bad) }
+        try comm.barrier()
+        var o = ClusterJobOptions(embeddings: bad, labels: lab, output: dir + "/nan.csv")
+        o.tile = 64; o.shardedOutput = true
+        let table = try ShardTable(n: n, tile: 64, ranks: p)
+        let owner = (0 ..< p).first { table.rows(of: $0).contains(1000) }!
+        if let e = expectClusterError({ _ = try ClusterJob.run(comm: comm, options: o) }, containing: ["rank \(owner)", "row 1000"]) { return e }
+        return FileManager.default.fileExists(atPath: o.output + ".rank\(rank)") ? "output left behind" : nil
+    }
+
+    c.check("job: k >= n is refused on every rank before any work; no output") {
+        var o = ClusterJobOptions(embeddings: emb, labels: lab, output: dir + "/bigk.csv")
+        o.config.k = .fixed(n)
+        if let e = expectClusterError({ _ = try ClusterJob.run(comm: comm, options: o) }, containing: ["rank 0", "k"]) { return e }
+        return FileManager.default.fileExists(atPath: o.output) ? "output left behind" : nil
+    }
+
+    c.check("job: embeddings missing on one rank only -> error names that rank") {
+        let victim = p - 1
+        let o = ClusterJobOptions(embeddings: rank == victim ? dir + "/missing.npy" : emb, labels: lab, output: dir + "/missing.csv")
+        if let e = expectClusterError({ _ = try ClusterJob.run(comm: comm, options: o) }, containing: ["rank \(victim)", "missing.npy"]) { return e }
+        return FileManager.default.fileExists(atPath: o.output) ? "output left behind" : nil
+    }
+
+    c.check("job: ranks given different embeddings files -> mismatch error on every rank") {
+        let other = dir + "/other.npy"
+        if rank == 0 { try NPY.write(data.x.slice(rows: 0 ..< 900), to: other) }
+        try comm.barrier()
+        let o = ClusterJobOptions(embeddings: rank == p - 1 && p > 1 ? other : emb, labels: lab, output: dir + "/mismatch.csv")
+        if p == 1 { return nil }  // one rank cannot disagree with itself
+        return expectClusterError({ _ = try ClusterJob.run(comm: comm, options: o) }, containing: ["different embeddings"])
+    }
+
+    c.check("job: label file of the wrong length -> error from root on every rank") {
+        let short = dir + "/short.npy"
+        if rank == 0 { try NPY.write(ints: Array(repeating: -1, count: 10), to: short) }
+        try comm.barrier()
+        let o = ClusterJobOptions(embeddings: emb, labels: short, output: dir + "/short.csv")
+        return expectClusterError({ _ = try ClusterJob.run(comm: comm, options: o) }, containing: ["rank 0", "label count 10"])
+    }
+
+    try? comm.barrier()
+    if rank == 0 {
+        try? FileManager.default.removeItem(atPath: dir)
+        print("\(c.passed) passed, \(c.failed) failed")
+        fflush(stdout)
+    }
+    return c.failed == 0 ? 0 : 1
+}

@@ -1,0 +1,60 @@
+import Foundation
+import HDLabelCore
+
+/// SplitMix64: a small deterministic generator, so every rank (and every run) builds the same data.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in (0, 1).
+    mutating func uniform() -> Double { (Double(next() >> 11) + 0.5) / Double(1 << 53) }
+    /// Standard normal (Box–Muller).
+    mutating func normal() -> Double { (-2 * log(uniform())).squareRoot() * cos(2 * .pi * uniform()) }
+}
+
+/// Clustered random embeddings: `classes` unit centres in `d` dimensions plus Gaussian noise of scale `noise`;
+/// sample i belongs to class `truth[i]` (classes drawn uniformly). Seeds: the first `seedsPerClass` samples of
+/// each class keep their class, all others are -1.
+struct SyntheticData {
+    let x: Embeddings
+    let truth: [Int32]
+    let seeds: [Int32]
+
+    init(n: Int, d: Int, classes: Int, seedsPerClass: Int, noise: Double = 0.6, seed: UInt64 = 42) {
+        var rng = SplitMix64(seed: seed)
+        var centres = [Double](repeating: 0, count: classes * d)
+        for c in 0 ..< classes {
+            var norm = 0.0
+            for j in 0 ..< d { let v = rng.normal(); centres[c * d + j] = v; norm += v * v }
+            for j in 0 ..< d { centres[c * d + j] /= norm.squareRoot() }
+        }
+        var data = [Float](repeating: 0, count: n * d)
+        var truth = [Int32](repeating: 0, count: n)
+        let scale = noise / Double(d).squareRoot()
+        for i in 0 ..< n {
+            let c = Int(rng.next() % UInt64(classes))
+            truth[i] = Int32(c)
+            for j in 0 ..< d { data[i * d + j] = Float(centres[c * d + j] + scale * rng.normal()) }
+        }
+        var seeds = [Int32](repeating: -1, count: n)
+        var given = [Int](repeating: 0, count: classes)
+        for i in 0 ..< n where given[Int(truth[i])] < seedsPerClass {
+            seeds[i] = truth[i]; given[Int(truth[i])] += 1
+        }
+        self.x = Embeddings(rows: n, cols: d, data: data)
+        self.truth = truth
+        self.seeds = seeds
+    }
+
+    /// Writes the embeddings (float32 `.npy`) and the seed labels (int64 `.npy`).
+    func write(embeddings: String, labels: String) throws {
+        try NPY.write(x, to: embeddings)
+        try NPY.write(ints: seeds.map(Int.init), to: labels)
+    }
+}

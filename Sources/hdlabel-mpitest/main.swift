@@ -1,0 +1,64 @@
+import Foundation
+import HDLabelCluster
+import HDLabelCore
+
+// Multi-rank checks of HDLabelCluster, plus two helper modes used by the scripts:
+//   hdlabel-mpitest                          run every check (under `mpirun -np P`); rank 0 prints the results
+//   hdlabel-mpitest gen EMB.npy LABELS.npy N D CLASSES SEEDS_PER_CLASS   write synthetic clustered data
+//   hdlabel-mpitest job EMB LABELS OUT [--sharded-output] [--tile T] [--k K] [--method M] [--timings F] [--blas-threads B]
+//                                            run the cluster job (for scripts when the `hdlabel cluster` subcommand is
+//                                            not registered in this build)
+
+func stderrLine(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+let args = Array(CommandLine.arguments.dropFirst())
+
+switch args.first {
+case "gen":
+    guard args.count == 7, let n = Int(args[3]), let d = Int(args[4]), let c = Int(args[5]), let s = Int(args[6]) else {
+        stderrLine("usage: hdlabel-mpitest gen EMB.npy LABELS.npy N D CLASSES SEEDS_PER_CLASS"); exit(2)
+    }
+    do { try SyntheticData(n: n, d: d, classes: c, seedsPerClass: s).write(embeddings: args[1], labels: args[2]) } catch {
+        stderrLine("error: \(error)"); exit(1)
+    }
+    exit(0)
+case "job":
+    exit(runJobMode(Array(args.dropFirst())))
+default:
+    exit(runChecks())
+}
+
+/// `job` mode: the cluster job with a handful of options; exit code 0 on success, 1 on an (agreed) error.
+func runJobMode(_ a: [String]) -> Int32 {
+    guard a.count >= 3 else { stderrLine("usage: hdlabel-mpitest job EMB LABELS OUT [options]"); return 2 }
+    var o = ClusterJobOptions(embeddings: a[0], labels: a[1], output: a[2])
+    var i = 3
+    var blasThreads = 1
+    while i < a.count {
+        let flag = a[i], value = i + 1 < a.count ? a[i + 1] : ""
+        switch flag {
+        case "--sharded", "--sharded-output": o.shardedOutput = true; i += 1; continue
+        case "--tile": o.tile = Int(value) ?? 0
+        case "--k": o.config.k = KChoice(value) ?? .auto
+        case "--k-max": o.config.kMax = Int(value) ?? 30
+        case "--method": o.config.method = LabelMethod(rawValue: value) ?? .hdl
+        case "--timings": o.timingsPath = value
+        case "--checkpoint": o.checkpointDir = value
+        case "--blas-threads": blasThreads = Int(value) ?? 1
+        default: stderrLine("unknown option \(flag)"); return 2
+        }
+        i += 2
+    }
+    BLASThreads.set(blasThreads)
+    let comm: Communicator
+    do { comm = try Communicator.initialize() } catch { stderrLine("error: \(error)"); return 1 }
+    defer { Communicator.finalize() }
+    do {
+        let r = try ClusterJob.run(comm: comm, options: o, log: { stderrLine($0) })
+        if comm.isRoot { stderrLine("done: k=\(r.chosenK), \(r.timings.totalSeconds) s") }
+        return 0
+    } catch {
+        if comm.isRoot { stderrLine("error: \(error)") }
+        return 1
+    }
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import HDLabelCluster
+import HDLabelCore
+
+/// `hdlabel cluster`: the labeling job over MPI ranks. Start it with `mpirun -np P hdlabel cluster ...`; every rank
+/// runs this command with the same arguments. Rank 0 prints progress and the (agreed) error, if any; every rank
+/// exits non-zero on failure.
+struct ClusterLabelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster",
+        abstract: "Label a dataset across MPI ranks (run under mpirun).",
+        discussion: """
+        Each rank reads only its rows of EMBEDDINGS, the ranks build the exact kNN graph together (ring exchange), \
+        rank 0 runs the labeling hierarchy and the results are scattered back. Labels and graph are identical to \
+        the single-process command for any number of ranks.
+        """
+    )
+
+    @Argument(help: "Embeddings: 2-D float32/float64 .npy (n × d).")
+    var embeddings: String
+
+    @Argument(help: "Seed labels: 1-D integer .npy of length n, class id or -1 for unlabeled.")
+    var labels: String
+
+    @Option(name: [.short, .customLong("output")], help: "Labels CSV to write (id,label,confidence,layer,source).")
+    var output: String
+
+    @Option(name: .customLong("k"), help: "Neighbourhood size: 'auto' or an integer >= 1.")
+    var k: String = "auto"
+
+    @Option(name: .customLong("k-max"), help: "Largest k that 'auto' may choose (the graph holds this many neighbours).")
+    var kMax: Int = 30
+
+    @Option(help: "Labeling method: hdl, knn, spreading or propagation.")
+    var method: String = "hdl"
+
+    @Option(help: "Tile edge of the global similarity grid (rows per rank are whole tiles).")
+    var tile: Int = 512
+
+    @Flag(help: "Each rank writes its own rows to OUTPUT.rankR instead of rank 0 writing one file.")
+    var shardedOutput = false
+
+    @Option(help: "Directory for per-rank partial-graph checkpoints, reused when a restarted job matches.")
+    var checkpoint: String?
+
+    @Option(help: "OpenBLAS threads per rank (default: cores on this node / ranks on this node, at least 1).")
+    var blasThreads: Int?
+
+    @Option(help: "Write per-phase times (max over ranks) and bytes sent as JSON to this file.")
+    var timings: String?
+
+    func validate() throws {
+        guard KChoice(k) != nil else { throw ValidationError("--k must be 'auto' or an integer >= 1, got '\(k)'") }
+        guard kMax >= 1 else { throw ValidationError("--k-max must be >= 1, got \(kMax)") }
+        guard LabelMethod(rawValue: method) != nil else {
+            throw ValidationError("--method must be one of \(LabelMethod.allCases.map(\.rawValue).joined(separator: ", ")), got '\(method)'")
+        }
+        guard tile >= 1 else { throw ValidationError("--tile must be >= 1, got \(tile)") }
+        if let b = blasThreads, b < 1 { throw ValidationError("--blas-threads must be >= 1, got \(b)") }
+    }
+
+    func run() throws {
+        var config = LabelingConfig()
+        config.k = KChoice(k) ?? .auto
+        config.kMax = kMax
+        config.method = LabelMethod(rawValue: method) ?? .hdl
+        var options = ClusterJobOptions(embeddings: embeddings, labels: labels, output: output, config: config)
+        options.tile = tile
+        options.shardedOutput = shardedOutput
+        options.checkpointDir = checkpoint
+        options.timingsPath = timings
+
+        // ranks × threads <= cores on this node unless the user says otherwise.
+        let env = ProcessInfo.processInfo.environment
+        let localRanks = env["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
+        BLASThreads.set(blasThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, localRanks)))
+
+        let comm = try Communicator.initialize()
+        defer { Communicator.finalize() }
+        let err = FileHandle.standardError
+        do {
+            let out = try ClusterJob.run(comm: comm, options: options, log: { err.write(Data(("hdlabel: " + $0 + "\n").utf8)) })
+            if comm.isRoot {
+                let files = options.shardedOutput ? "\(output).rank0..\(comm.size - 1)" : output
+                err.write(Data("hdlabel: labeled \(out.timings.info["n"] ?? "?") rows on \(comm.size) rank(s), k=\(out.chosenK), \(String(format: "%.2f", out.timings.totalSeconds)) s -> \(files)\n".utf8))
+            }
+        } catch {
+            if comm.isRoot { err.write(Data("hdlabel: error: \(Communicator.describe(error))\n".utf8)) }
+            throw ExitCode.failure
+        }
+    }
+}
