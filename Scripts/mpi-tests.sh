@@ -43,21 +43,17 @@ run_checks() {  # name, mpirun args...
 for np in 1 2 3 4; do run_checks "mpitest -np $np" -np "$np"; done
 run_checks "mpitest -np 3 over tcp" -np 3 --mca btl tcp,self
 
-# Killed-rank test. Use `hdlabel cluster` when the subcommand is registered, otherwise the test executable's job mode.
+# Killed-rank test on the real CLI job.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$BIN/hdlabel-mpitest" gen "$work/emb.npy" "$work/labels.npy" 3000 32 5 5 || ko "generate data"
-if "$BIN/hdlabel" cluster --help 2>&1 | grep -q -- --sharded-output; then
-    JOB=("$BIN/hdlabel" cluster "$work/emb.npy" "$work/labels.npy" -o "$work/out.csv" --tile 64 --blas-threads 1)
-else
-    JOB=("$BIN/hdlabel-mpitest" job "$work/emb.npy" "$work/labels.npy" "$work/out.csv" --tile 64)
-fi
+JOB=("$BIN/hdlabel" cluster "$work/emb.npy" "$work/labels.npy" -o "$work/out.csv" --tile 64 --blas-threads 1)
 
 timeout "$TIMEOUT" "${MPIRUN[@]}" -np 3 "${JOB[@]}" >"$work/ok.log" 2>&1
 rc=$?
 if [ $rc -eq 0 ] && [ -s "$work/out.csv" ] && [ "$(wc -l <"$work/out.csv")" -eq 3001 ]; then ok "job -np 3 writes $((3000)) labeled rows"
 else ko "job -np 3 control run (exit $rc)"; tail -n 20 "$work/ok.log"; fi
-rm -f "$work/out.csv"
+rm -f "$work/out.csv" "$work/out.csv.manifest.json"
 
 start=$(date +%s)
 timeout 120 env HDLABEL_TEST_KILL_RANK=1 "${MPIRUN[@]}" -x HDLABEL_TEST_KILL_RANK -np 3 "${JOB[@]}" >"$work/kill.log" 2>&1

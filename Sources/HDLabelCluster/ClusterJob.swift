@@ -17,6 +17,8 @@ public struct ClusterJobOptions: Sendable {
     public var checkpointDir: String?
     /// Root writes the job timings (JSON) here when set.
     public var timingsPath: String?
+    /// Class names in id order (optional); every listed class must have a seed.
+    public var classes: [String]?
 
     public init(embeddings: String, labels: String, output: String, config: LabelingConfig = LabelingConfig()) {
         self.embeddings = embeddings; self.labels = labels; self.output = output; self.config = config
@@ -35,6 +37,8 @@ public struct ClusterJobOutcome {
     public let chosenK: Int
     public let layers: [LayerRecord]
     public let numClasses: Int
+    /// Class names in id order (same on every rank).
+    public let classNames: [String]
     /// Job-wide timings (max over ranks), same on every rank.
     public let timings: JobTimings
     /// True when every rank reused its checkpointed partial graph.
@@ -79,12 +83,13 @@ public enum ClusterJob {
         say("embeddings: \(n) x \(d) over \(comm.size) rank(s)")
 
         // 2. Seeds: root reads and checks them, then broadcasts them with the class count.
-        let rootSeeds = try comm.together("reading labels") { () throws -> [Int32] in
-            guard rank == 0 else { return [] }
-            return try t.time(.read) { try readSeeds(path: o.labels, n: n) }
+        let rootSeeds = try comm.together("reading labels") { () throws -> SeedLabels in
+            guard rank == 0 else { return SeedLabels(seeds: [], classNames: []) }
+            return try t.time(.read) { try readSeeds(path: o.labels, n: n, classes: o.classes) }
         }
-        let seeds = try comm.bcast(rootSeeds)
-        let numClasses = Int(seeds.max() ?? -1) + 1
+        let seeds = try comm.bcast(rootSeeds.seeds)
+        let classNames = try JSONDecoder().decode([String].self, from: comm.bcast(try JSONEncoder().encode(rootSeeds.classNames)))
+        let numClasses = classNames.count
 
         // 3. Parameters, shard table and graph size: the same checks and arithmetic on every rank.
         let (table, k) = try comm.together("planning shards") { () throws -> (ShardTable, Int) in
@@ -162,12 +167,12 @@ public enum ClusterJob {
         do {
             if o.shardedOutput {
                 let path = o.output + ".rank\(rank)"
-                try AtomicFile.write(LabelsCSV.encode(firstId: rows.lowerBound, labels: labels, confidence: confidence,
-                                                      layer: layer, source: source), to: path)
+                try AtomicFile.write(LabelsIO.encodeCSV(firstId: rows.lowerBound, labels: labels, confidence: confidence,
+                                                        layer: layer, source: source, classNames: classNames), to: path)
                 written.append(path)
             } else if let all = result {
-                try AtomicFile.write(LabelsCSV.encode(firstId: 0, labels: all.labels, confidence: all.confidence,
-                                                      layer: all.layer, source: all.source), to: o.output)
+                try AtomicFile.write(LabelsIO.encodeCSV(labels: all.labels, confidence: all.confidence, layer: all.layer,
+                                                        source: all.source, classNames: classNames), to: o.output)
                 written.append(o.output)
             }
         } catch { writeError = error }
@@ -187,19 +192,14 @@ public enum ClusterJob {
             return true
         }
         return ClusterJobOutcome(rows: rows, labels: labels, confidence: confidence, layer: layer, source: source,
-                                 chosenK: chosenK, layers: layers, numClasses: numClasses, timings: timings,
+                                 chosenK: chosenK, layers: layers, numClasses: numClasses, classNames: classNames, timings: timings,
                                  reusedCheckpoint: reused, written: written)
     }
 
-    /// Reads seed labels (root only): length n, -1 or a class id; class count = largest id + 1.
-    public static func readSeeds(path: String, n: Int) throws -> [Int32] {
-        let raw = try NPY.readInts(path: path)
-        if raw.count != n { throw HDLError.invalidInput("label count \(raw.count) in '\(path)' does not match row count \(n)") }
-        if let bad = raw.firstIndex(where: { $0 < -1 || $0 > Int(Int32.max) }) {
-            throw HDLError.invalidInput("label \(raw[bad]) of row \(bad) is not a class id or -1")
-        }
-        let seeds = raw.map { Int32($0) }
-        try validateSeeds(seeds, numClasses: Int(seeds.max() ?? -1) + 1, n: n)
-        return seeds
+    /// Reads and checks seed labels (root only): `.npy` ints or CSV `id,label` (see `LabelsIO.read`).
+    public static func readSeeds(path: String, n: Int, classes: [String]? = nil) throws -> SeedLabels {
+        let s = try LabelsIO.read(path: path, n: n, classes: classes)
+        try validateSeeds(s.seeds, numClasses: s.numClasses, n: n)
+        return s
     }
 }

@@ -7,6 +7,7 @@ public struct SeedLabels: Sendable, Equatable {
     /// Name of each class id (for integer labels: "0", "1", ...).
     public var classNames: [String]
     public var numClasses: Int { classNames.count }
+    public init(seeds: [Int32], classNames: [String]) { self.seeds = seeds; self.classNames = classNames }
 }
 
 /// Reading seed labels and writing label outputs.
@@ -77,16 +78,25 @@ public enum LabelsIO {
         return SeedLabels(seeds: seeds, classNames: names)
     }
 
-    /// Writes `id,label,confidence,layer,source` (labels as class names; abstentions as empty), atomically.
-    public static func writeCSV(_ r: LabelingResult, classNames: [String], to path: String, firstId: Int = 0) throws {
+    /// CSV text `id,label,confidence,layer,source` for samples `firstId ..< firstId + labels.count`
+    /// (all arrays the same length). Labels are written as class names; an abstention (-1) as an empty field.
+    public static func encodeCSV(firstId: Int = 0, labels: [Int32], confidence: [Float], layer: [Int32], source: [LabelSource],
+                                 classNames: [String]) -> Data {
         var s = "id,label,confidence,layer,source\n"
-        s.reserveCapacity(r.labels.count * 24)
-        for i in 0 ..< r.labels.count {
-            let l = r.labels[i]
-            let name = l >= 0 ? csvField(classNames[Int(l)]) : ""
-            s += "\(firstId + i),\(name),\(String(format: "%.4f", r.confidence[i])),\(r.layer[i]),\(r.source[i])\n"
+        s.reserveCapacity(labels.count * 24)
+        let names = classNames.map(csvField)
+        for i in 0 ..< labels.count {
+            let l = labels[i]
+            let name = l >= 0 && Int(l) < names.count ? names[Int(l)] : ""
+            s += "\(firstId + i),\(name),\(String(format: "%.4f", confidence[i])),\(layer[i]),\(source[i])\n"
         }
-        try AtomicFile.write(s, to: path)
+        return Data(s.utf8)
+    }
+
+    /// Writes a result as CSV (see `encodeCSV`), atomically.
+    public static func writeCSV(_ r: LabelingResult, classNames: [String], to path: String, firstId: Int = 0) throws {
+        try AtomicFile.write(encodeCSV(firstId: firstId, labels: r.labels, confidence: r.confidence, layer: r.layer,
+                                       source: r.source, classNames: classNames), to: path)
     }
 
     /// Writes the label ids as an int64 `.npy` (-1 = abstained), atomically.

@@ -122,7 +122,8 @@ func runChecks() -> Int32 {
             let ref = try reference(o.config, tile: 64)
             if let e = compare(out, ref) { return e }
             if rank == 0 {
-                let want = LabelsCSV.encode(firstId: 0, labels: ref.labels, confidence: ref.confidence, layer: ref.layer, source: ref.source)
+                let want = LabelsIO.encodeCSV(labels: ref.labels, confidence: ref.confidence, layer: ref.layer, source: ref.source,
+                                              classNames: classNames(ref))
                 if FileManager.default.contents(atPath: o.output) != want { return "CSV differs" }
                 let t = try JSONDecoder().decode(JobTimings.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/timings.json")))
                 if t.ranks != p || t.maxSeconds["compute"] == nil { return "timings JSON incomplete" }
@@ -138,8 +139,8 @@ func runChecks() -> Int32 {
         let ref = try reference(o.config, tile: 32)
         if let e = compare(out, ref) { return e }
         let r = out.rows
-        let want = LabelsCSV.encode(firstId: r.lowerBound, labels: Array(ref.labels[r]), confidence: Array(ref.confidence[r]),
-                                    layer: Array(ref.layer[r]), source: Array(ref.source[r]))
+        let want = LabelsIO.encodeCSV(firstId: r.lowerBound, labels: Array(ref.labels[r]), confidence: Array(ref.confidence[r]),
+                                      layer: Array(ref.layer[r]), source: Array(ref.source[r]), classNames: classNames(ref))
         if rank == 0, FileManager.default.fileExists(atPath: o.output) { return "single output written in sharded mode" }
         return FileManager.default.contents(atPath: o.output + ".rank\(rank)") == want ? nil : "shard file differs"
     }
@@ -222,3 +223,6 @@ func runChecks() -> Int32 {
     }
     return c.failed == 0 ? 0 : 1
 }
+
+/// Class names as the label reader assigns them to integer labels: "0", "1", ... up to the largest id.
+func classNames(_ r: LabelingResult) -> [String] { (0 ... Int(r.labels.max() ?? 0)).map(String.init) }

@@ -20,20 +20,11 @@ struct ClusterLabelCommand: ParsableCommand {
     @Argument(help: "Embeddings: 2-D float32/float64 .npy (n × d).")
     var embeddings: String
 
-    @Argument(help: "Seed labels: 1-D integer .npy of length n, class id or -1 for unlabeled.")
+    @Argument(help: "Seed labels: .npy integers (-1 = unlabeled) or CSV 'id,label' (empty label = unlabeled).")
     var labels: String
 
     @Option(name: [.short, .customLong("output")], help: "Labels CSV to write (id,label,confidence,layer,source).")
     var output: String
-
-    @Option(name: .customLong("k"), help: "Neighbourhood size: 'auto' or an integer >= 1.")
-    var k: String = "auto"
-
-    @Option(name: .customLong("k-max"), help: "Largest k that 'auto' may choose (the graph holds this many neighbours).")
-    var kMax: Int = 30
-
-    @Option(help: "Labeling method: hdl, knn, spreading or propagation.")
-    var method: String = "hdl"
 
     @Option(help: "Tile edge of the global similarity grid (rows per rank are whole tiles).")
     var tile: Int = 512
@@ -50,26 +41,21 @@ struct ClusterLabelCommand: ParsableCommand {
     @Option(help: "Write per-phase times (max over ranks) and bytes sent as JSON to this file.")
     var timings: String?
 
+    @OptionGroup var opts: LabelingOptions
+
     func validate() throws {
-        guard KChoice(k) != nil else { throw ValidationError("--k must be 'auto' or an integer >= 1, got '\(k)'") }
-        guard kMax >= 1 else { throw ValidationError("--k-max must be >= 1, got \(kMax)") }
-        guard LabelMethod(rawValue: method) != nil else {
-            throw ValidationError("--method must be one of \(LabelMethod.allCases.map(\.rawValue).joined(separator: ", ")), got '\(method)'")
-        }
         guard tile >= 1 else { throw ValidationError("--tile must be >= 1, got \(tile)") }
         if let b = blasThreads, b < 1 { throw ValidationError("--blas-threads must be >= 1, got \(b)") }
     }
 
     func run() throws {
-        var config = LabelingConfig()
-        config.k = KChoice(k) ?? .auto
-        config.kMax = kMax
-        config.method = LabelMethod(rawValue: method) ?? .hdl
+        let config = try opts.config()
         var options = ClusterJobOptions(embeddings: embeddings, labels: labels, output: output, config: config)
         options.tile = tile
         options.shardedOutput = shardedOutput
         options.checkpointDir = checkpoint
         options.timingsPath = timings
+        options.classes = opts.classList
 
         // ranks × threads <= cores on this node unless the user says otherwise.
         let env = ProcessInfo.processInfo.environment
@@ -83,6 +69,14 @@ struct ClusterLabelCommand: ParsableCommand {
             let out = try ClusterJob.run(comm: comm, options: options, log: { err.write(Data(("hdlabel: " + $0 + "\n").utf8)) })
             if comm.isRoot {
                 let files = options.shardedOutput ? "\(output).rank0..\(comm.size - 1)" : output
+                let m = RunManifest(
+                    command: "cluster", method: config.method.rawValue,
+                    parameters: ["k": config.k.description, "k_max": "\(config.kMax)", "alpha": "\(config.alpha)", "balance": "\(config.balance)",
+                                 "fallback": "\(config.fallback)", "seed": "\(config.seed)", "tile": "\(tile)", "sharded_output": "\(shardedOutput)"],
+                    inputs: ["embeddings": embeddings, "embeddings_hash": RunManifest.fileHash(embeddings), "labels": labels, "labels_hash": RunManifest.fileHash(labels)],
+                    n: Int(out.timings.info["n"] ?? "") ?? 0, dimensions: Int(out.timings.info["d"] ?? "") ?? 0, classes: out.classNames,
+                    chosenK: out.chosenK, layers: out.layers, timingsSeconds: out.timings.maxSeconds, ranks: comm.size)
+                try m.write(to: output + ".manifest.json")
                 err.write(Data("hdlabel: labeled \(out.timings.info["n"] ?? "?") rows on \(comm.size) rank(s), k=\(out.chosenK), \(String(format: "%.2f", out.timings.totalSeconds)) s -> \(files)\n".utf8))
             }
         } catch {

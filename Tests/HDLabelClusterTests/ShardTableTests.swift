@@ -24,8 +24,9 @@ final class ShardTableTests: XCTestCase {
     }
 
     func testLabelsCSVUsesGlobalIds() {
-        let csv = LabelsCSV.encode(firstId: 10, labels: [1, -1], confidence: [0.5, 0], layer: [2, -1], source: [.propagated, .unlabeled])
+        let csv = LabelsIO.encodeCSV(firstId: 10, labels: [1, -1], confidence: [0.5, 0], layer: [2, -1], source: [.propagated, .unlabeled],
+                                     classNames: ["a", "b"])
         XCTAssertEqual(String(decoding: csv, as: UTF8.self),
-                       "id,label,confidence,layer,source\n10,1,0.5,2,propagated\n11,-1,0.0,-1,unlabeled\n")
+                       "id,label,confidence,layer,source\n10,b,0.5000,2,propagated\n11,,0.0000,-1,unlabeled\n")
     }
 }

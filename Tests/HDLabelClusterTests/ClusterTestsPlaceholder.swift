@@ -1,2 +1,0 @@
-// Keeps the HDLabelClusterTests target buildable until its own tests land.
-import XCTest
