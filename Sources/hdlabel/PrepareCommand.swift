@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import HDLabelCore
+
+/// `hdlabel prepare fashion-mnist -o DIR`: turns a packaged data set into the files `label`, `cluster` and
+/// `evaluate` read: embeddings, seed labels, hidden ground truth, class names and the split that chose the seeds.
+struct PrepareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prepare",
+        abstract: "Prepare a labeling job from a packaged data set (embeddings, seeds, hidden truth).",
+        discussion: """
+        DATASET: fashion-mnist (Debian package dataset-fashion-mnist, train followed by test = 70,000 rows; \
+        $HDLABEL_FASHION_MNIST overrides the directory). Pixels are scaled to [0,1] and reduced with PCA fitted in \
+        Swift (OpenBLAS ssyrk + LAPACK ssyevd) on the rows used. A seeded split then picks --per-class seed labels \
+        per class (with --imbalance RHO > 1: a long tail where class c keeps a share RHO^(-c/9) of the rows and labels).
+
+        Writes to DIR, each file atomically, split.json last:
+          embeddings.npy  float32 (n, pca)
+          seeds.npy       int64 (n,), class id for seeded rows, -1 elsewhere
+          truth.npy       int64 (n,), ground truth, for scoring only (hdlabel evaluate)
+          classes.txt     class names, one per line in id order
+          split.json      parameters, provenance and the split (dataset rows used, seeded positions)
+        """
+    )
+
+    @Argument(help: "Data set to prepare: fashion-mnist.")
+    var dataset: String
+
+    @Option(name: [.short, .customLong("output")], help: "Output directory.")
+    var output: String
+
+    @Option(help: "PCA components (1...784).")
+    var pca = 50
+
+    @Option(help: "Use the first N rows of train+test (100...70000).")
+    var n = 70000
+
+    @Option(name: .customLong("per-class"), help: "Seed labels per class (the head class under --imbalance).")
+    var perClass = 10
+
+    @Option(help: "Split seed (which rows get seed labels).")
+    var seed: UInt64 = 0
+
+    @Option(help: "Imbalance ratio RHO >= 1 (largest / smallest class); 1 keeps every row.")
+    var imbalance: Double = 1
+
+    static let datasets = ["fashion-mnist"]
+
+    func validate() throws {
+        guard Self.datasets.contains(dataset.lowercased()) else {
+            throw ValidationError("unknown data set '\(dataset)'; available: \(Self.datasets.joined(separator: ", "))")
+        }
+        guard (1 ... 784).contains(pca) else { throw ValidationError("--pca must be in 1...784 (Fashion-MNIST has 784 pixels), got \(pca)") }
+        guard (100 ... 70000).contains(n) else { throw ValidationError("--n must be in 100...70000, got \(n)") }
+        guard perClass >= 1 else { throw ValidationError("--per-class must be >= 1, got \(perClass)") }
+        guard imbalance >= 1, imbalance.isFinite else { throw ValidationError("--imbalance must be a finite ratio >= 1, got \(imbalance)") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let started = Date()
+            func log(_ s: String) { FileHandle.standardError.write(Data(("hdlabel: " + s + "\n").utf8)) }
+            func elapsed(_ t: Date) -> String { String(format: "%.1fs", Date().timeIntervalSince(t)) }
+
+            if let reason = FashionMNIST.unavailableReason() { throw HDLError.io(path: FashionMNIST.directory, reason: reason) }
+
+            log("loading Fashion-MNIST from \(FashionMNIST.directory) (first \(n) rows of train+test), PCA to \(pca) dimensions …")
+            var t = Date()
+            let data = try fashionPCA(components: pca, n: n)
+            log("  \(data.embeddings.rows) × \(data.embeddings.cols), explained variance \(data.provenance["explained_variance_ratio"] ?? "?") in \(elapsed(t))")
+
+            t = Date()
+            // Balanced: keep every row (the data set's own class profile). Long tail: subsample to rho^(-c/(C-1)).
+            let spec = SplitSpec(budget: .perClass(perClass), imbalance: imbalance, unlabeled: imbalance == 1 ? .natural : .same, seed: seed)
+            let split = try Split.make(truth: data.labels, numClasses: data.numClasses, spec: spec)
+            let x = split.indices.count == data.embeddings.rows ? data.embeddings : split.embeddings(data.embeddings)
+            let truth = split.groundTruth(data.labels)
+            let seeds = split.seeds(truth: data.labels).map(Int.init)
+            log("  split \(split.spec.label): \(split.indices.count) rows, \(split.labeled.count) seeded "
+                + "(per class \(split.labeledPerClass.map(String.init).joined(separator: ","))), hash \(split.hash), \(elapsed(t))")
+
+            t = Date()
+            let dir = output.hasSuffix("/") && output.count > 1 ? String(output.dropLast()) : output
+            try NPY.write(x, to: dir + "/embeddings.npy")
+            try NPY.write(ints: seeds, to: dir + "/seeds.npy")
+            try NPY.write(ints: truth, to: dir + "/truth.npy")
+            try AtomicFile.write(FashionMNIST.classNames.joined(separator: "\n") + "\n", to: dir + "/classes.txt")
+            let record = PreparedSplit(
+                dataset: "fashion-mnist", rows: split.indices.count, dimensions: x.cols, classes: FashionMNIST.classNames,
+                parameters: .init(n: n, pca: pca, perClass: perClass, seed: seed, imbalance: imbalance),
+                provenance: data.provenance, seeded: split.labeled.count, hash: split.hash,
+                files: ["embeddings.npy", "seeds.npy", "truth.npy", "classes.txt"], version: RunManifest.version, split: split)
+            let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]  // one line: the split lists every row
+            try AtomicFile.write(enc.encode(record), to: dir + "/split.json")
+            log("  wrote \(dir)/{embeddings.npy,seeds.npy,truth.npy,classes.txt,split.json} in \(elapsed(t)); total \(elapsed(started))")
+        }
+    }
+}
+
+/// `split.json` written by `hdlabel prepare`: how the files were made, plus the split itself
+/// (`split.indices` are data-set rows, `split.labeled` positions into them).
+struct PreparedSplit: Codable {
+    struct Parameters: Codable { var n: Int; var pca: Int; var perClass: Int; var seed: UInt64; var imbalance: Double }
+    var dataset: String
+    var rows: Int
+    var dimensions: Int
+    var classes: [String]
+    var parameters: Parameters
+    var provenance: [String: String]
+    var seeded: Int
+    var hash: String
+    var files: [String]
+    var version: String
+    var split: Split
+}

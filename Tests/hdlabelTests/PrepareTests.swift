@@ -1,0 +1,93 @@
+import Foundation
+import XCTest
+import HDLabelCore
+
+/// `hdlabel prepare fashion-mnist`: files, shapes, seeds per class, and the hidden truth agreeing with the seeds.
+final class PrepareTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    var dir = ""
+
+    override func setUp() {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("hdlabel-prepare-\(getpid())-\(UUID().uuidString.prefix(8))").path
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func binary() throws -> String {
+        for cfg in ["debug", "release"] {
+            let p = Self.root.appendingPathComponent(".build/\(cfg)/hdlabel").path
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        throw XCTSkip("hdlabel binary not built; run `swift build` first (Scripts/test.sh does)")
+    }
+
+    func run(_ args: [String], environment: [String: String] = [:]) throws -> (code: Int32, stdout: String, stderr: String) {
+        let p = Process(); p.executableURL = URL(fileURLWithPath: try binary()); p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let o = Pipe(), e = Pipe(); p.standardOutput = o; p.standardError = e
+        try p.run()
+        let out = o.fileHandleForReading.readDataToEndOfFile(), err = e.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    func testPrepareFashionMNIST() throws {
+        if let reason = FashionMNIST.unavailableReason() { throw XCTSkip(reason) }
+        let r = try run(["prepare", "fashion-mnist", "-o", dir, "--n", "3000", "--per-class", "10", "--seed", "3"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+
+        let x = try NPY.readEmbeddings(path: dir + "/embeddings.npy")
+        XCTAssertEqual(x.rows, 3000); XCTAssertEqual(x.cols, 50)
+        XCTAssertEqual(try NPY.readHeader(path: dir + "/embeddings.npy").dtype, .float32)
+        XCTAssertEqual(try NPY.readHeader(path: dir + "/seeds.npy").dtype, .int64)
+        let seeds = try NPY.readInts(path: dir + "/seeds.npy"), truth = try NPY.readInts(path: dir + "/truth.npy")
+        XCTAssertEqual(seeds.count, 3000); XCTAssertEqual(truth.count, 3000)
+        XCTAssertTrue(x.data.allSatisfy(\.isFinite))
+
+        var perClass = [Int](repeating: 0, count: 10)
+        for s in seeds where s >= 0 { perClass[s] += 1 }
+        XCTAssertEqual(perClass, [Int](repeating: 10, count: 10))
+        XCTAssertTrue(seeds.allSatisfy { $0 >= -1 && $0 < 10 })
+        XCTAssertTrue(truth.allSatisfy { $0 >= 0 && $0 < 10 })
+        for i in 0 ..< seeds.count where seeds[i] >= 0 { XCTAssertEqual(seeds[i], truth[i], "row \(i): seed disagrees with truth") }
+        // Balanced split keeps every row in order: truth is the first 3000 Fashion-MNIST labels.
+        let all = try FashionMNIST.loadAll(n: 3000)
+        XCTAssertEqual(truth, all.labels)
+
+        let classes = try String(contentsOfFile: dir + "/classes.txt", encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertEqual(classes, FashionMNIST.classNames)
+        let split = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/split.json"))) as! [String: Any]
+        XCTAssertEqual(split["rows"] as? Int, 3000); XCTAssertEqual(split["seeded"] as? Int, 100)
+        XCTAssertEqual((split["parameters"] as? [String: Any])?["seed"] as? Int, 3)
+
+        // The prepared files are a valid labeling job.
+        let out = dir + "/labels.csv"
+        let l = try run(["label", dir + "/embeddings.npy", dir + "/seeds.npy", "-o", out, "--method", "knn", "-q"])
+        XCTAssertEqual(l.code, 0, l.stderr)
+        let ev = try run(["evaluate", out, dir + "/truth.npy", dir + "/seeds.npy"])
+        XCTAssertEqual(ev.code, 0, ev.stderr)
+        XCTAssertTrue(ev.stdout.hasPrefix("accuracy 0.") && ev.stdout.contains("(2900 unlabeled rows)"), ev.stdout)
+    }
+
+    func testPrepareLongTail() throws {
+        if let reason = FashionMNIST.unavailableReason() { throw XCTSkip(reason) }
+        let r = try run(["prepare", "fashion-mnist", "-o", dir, "--n", "3000", "--per-class", "10", "--imbalance", "10"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let seeds = try NPY.readInts(path: dir + "/seeds.npy"), truth = try NPY.readInts(path: dir + "/truth.npy")
+        XCTAssertEqual(seeds.count, truth.count)
+        var labeled = [Int](repeating: 0, count: 10), rows = [Int](repeating: 0, count: 10)
+        for (s, t) in zip(seeds, truth) { rows[t] += 1; if s >= 0 { labeled[s] += 1; XCTAssertEqual(s, t) } }
+        XCTAssertEqual(labeled.first, 10); XCTAssertEqual(labeled.last, 1)
+        XCTAssertGreaterThan(rows[0], 5 * rows[9], "head class should be about 10x the tail: \(rows)")
+    }
+
+    func testPrepareFailsClearlyWithoutDataset() throws {
+        let r = try run(["prepare", "fashion-mnist", "-o", dir], environment: ["HDLABEL_FASHION_MNIST": dir + "/nowhere"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("apt-get install dataset-fashion-mnist"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/split.json"))
+        let bad = try run(["prepare", "mnist-digits", "-o", dir])
+        XCTAssertNotEqual(bad.code, 0)
+        XCTAssertTrue(bad.stderr.contains("unknown data set"), bad.stderr)
+    }
+}
