@@ -69,15 +69,15 @@ STAMP="$DATA/prepare.args"
 if [ -f "$DATA/split.json" ] && [ -f "$DATA/embeddings.npy" ] && [ -f "$DATA/seeds.npy" ] && [ -f "$DATA/truth.npy" ] \
    && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$PREP_ARGS" ]; then
   echo "cached: $DATA was prepared with '$PREP_ARGS' (delete $DATA to redo)" >&2
-  PREP_SECONDS=cached
+  PREP_NOTE="cached in $DATA"
 else
   rm -f "$STAMP"
   # shellcheck disable=SC2086  # PREP_ARGS is a list of simple words
   run_logged "$RUNS/prepare.log" "$BIN" prepare $PREP_ARGS -o "$DATA"
   echo "$PREP_ARGS" > "$STAMP"
-  PREP_SECONDS=$LAST_SECONDS
+  PREP_NOTE="${LAST_SECONDS}s"
   grep -E 'explained variance|split ' "$RUNS/prepare.log" | sed 's/^hdlabel: *//' >&2
-  echo "prepared in ${PREP_SECONDS}s" >&2
+  echo "prepared in $PREP_NOTE" >&2
 fi
 EMB=$DATA/embeddings.npy SEEDS=$DATA/seeds.npy TRUTH=$DATA/truth.npy
 
@@ -135,7 +135,7 @@ TOTAL=$(secs "$DEMO_START" "$(now)")
 {
   echo
   echo "Fashion-MNIST, $DEMO_N rows, PCA-$PCA, $PER_CLASS seed labels per class; scored on the $UNLABELED unlabeled rows."
-  echo "Wall s = whole command (read, kNN graph, labeling, write) on $(nproc) cores; prepare: ${PREP_SECONDS}s."
+  echo "Wall s = whole command (read, kNN graph, labeling, write) on $(nproc) cores; prepare: $PREP_NOTE."
   echo "cluster labels identical to single process: $IDENTICAL"
   echo "demo wall time: ${TOTAL}s (including the build step)"
 } >> "$TABLE"
