@@ -172,6 +172,8 @@ struct EvaluateCommand: ParsableCommand {
     @Argument(help: "Predicted labels (.npy ids, or the .csv that 'label' wrote).") var predicted: String
     @Argument(help: "Ground-truth labels (.npy ints).") var truth: String
     @Argument(help: "The seed labels used (.npy; rows with a seed are excluded from scoring).") var seeds: String
+    @Option(name: .long, help: "Class names in id order (comma-separated, or a file with one name per line) when the CSV holds names.")
+    var classes: String?
 
     func run() throws {
         try runReportingErrors {
@@ -179,8 +181,14 @@ struct EvaluateCommand: ParsableCommand {
             let s = try NPY.readInts(path: seeds)
             let p: [Int]
             if predicted.hasSuffix(".npy") { p = try NPY.readInts(path: predicted) } else {
-                let r = try LabelsIO.read(path: predicted, n: t.count)
-                p = r.seeds.map { $0 < 0 ? -1 : Int(r.classNames[Int($0)]) ?? -2 }
+                var names: [String]?
+                if let classes {
+                    if FileManager.default.fileExists(atPath: classes) {
+                        names = try String(contentsOfFile: classes, encoding: .utf8).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                    } else { names = classes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+                }
+                let r = try LabelsIO.read(path: predicted, n: t.count, classes: names)
+                p = r.seeds.map { $0 < 0 ? -1 : (names != nil ? Int($0) : Int(r.classNames[Int($0)]) ?? -2) }
             }
             guard p.count == t.count, s.count == t.count else { throw HDLError.invalidInput("predicted \(p.count), truth \(t.count) and seeds \(s.count) lengths differ") }
             var correct = 0, total = 0, covered = 0
