@@ -112,13 +112,16 @@ public enum ClusterJob {
         }
         let reused = try comm.allreduce(saved == nil ? 0 : 1, .min) == 1
         let local: KNNGraph
+        var shard: Shard?
+        if !reused || o.config.usesEmbeddings {
+            shard = try comm.together("reading embeddings") { try Shard.load(path: o.embeddings, rows: rows, d: d) }
+            t.add(.read, shard!.readSeconds); t.add(.normalize, shard!.normalizeSeconds)
+        }
         if reused, let g = saved {
             say("checkpoint: reusing partial graphs from \(o.checkpointDir ?? "")")
             local = g
         } else {
-            let shard = try comm.together("reading embeddings") { try Shard.load(path: o.embeddings, rows: rows, d: d) }
-            t.add(.read, shard.readSeconds); t.add(.normalize, shard.normalizeSeconds)
-            local = try DistributedGraph.build(shard: shard, table: table, k: k, comm: comm, timings: &t)
+            local = try DistributedGraph.build(shard: shard!, table: table, k: k, comm: comm, timings: &t)
             if let dir = o.checkpointDir, let key {
                 try comm.together("saving checkpoint") { try t.time(.checkpoint) { try GraphCheckpoint.save(local, dir: dir, key: key) } }
             }
@@ -131,6 +134,8 @@ public enum ClusterJob {
         let (ids, sims) = try t.time(.gather) {
             (try comm.gatherv(local.neighbors, rowWidth: k), try comm.gatherv(local.similarities, rowWidth: k))
         }
+        // HDL's geometry evidence needs the normalised rows on root too (n · d · 4 bytes there).
+        let allRows: [Float] = try o.config.usesEmbeddings ? t.time(.gather) { try comm.gatherv(shard?.x.data ?? [], rowWidth: d) } : []
 
         // 6. The hierarchy on root: the same core code as the single-process CLI. Meanwhile the other ranks sleep in
         // a barrier (rather than spin in MPI) so root's threads have the node's cores; then all agree on the outcome.
@@ -140,7 +145,8 @@ public enum ClusterJob {
             do {
                 result = try t.time(.hierarchy) {
                     let graph = KNNGraph(n: n, k: k, neighbors: ids, similarities: sims)
-                    return try Labeling.run(graph: graph, seeds: seeds, numClasses: numClasses, config: o.config, log: log)
+                    let x = o.config.usesEmbeddings ? Embeddings(rows: n, cols: d, data: allRows) : nil
+                    return try Labeling.run(graph: graph, seeds: seeds, numClasses: numClasses, config: o.config, embeddings: x, log: log)
                 }
             } catch { labelingError = error }
         }

@@ -1,21 +1,39 @@
 import Foundation
 
-/// Hierarchical Dynamic Labeling (Ma et al., arXiv 2404.17173), as reconstructed in `docs/method.md`.
+/// Which evidence HDL combines for a point's class posterior in each layer.
+public enum EvidenceMode: String, Sendable, CaseIterable, Codable {
+    /// Chosen per dataset by cross-validation on the seeds (the pilot estimate).
+    case auto
+    /// Graph propagation only (kNN structure).
+    case graph
+    /// Class geometry only (shared-covariance Gaussians around the anchors' class means).
+    case geometry
+    /// Product of both.
+    case both
+}
+
+/// Hierarchical Dynamic Labeling (Ma et al., arXiv 2404.17173), as reconstructed and extended in `docs/method.md`.
 ///
-/// Labels come only from the embedding graph, never from a classifier's logits:
-/// 1. **Layers.** Each layer propagates the current anchors' labels over the whole kNN graph (similarity^γ
-///    weights, symmetric normalisation, class-mass-normalised anchors, conjugate gradient) and accepts the
-///    unlabeled points tied most strongly and unambiguously to one class: class share ≥ τ, at most
-///    `layerFraction` of the remaining points, most reliable first. Accepted points become anchors.
-/// 2. **Dynamic.** When a layer would add fewer than `minLayerFraction·n` points, τ relaxes by `tauStep`
-///    down to `tauMin`; k is re-estimated from label clusterability as the labeled pool grows.
-/// 3. **Leftovers** get the final propagation's label (`source = fallback`) or stay -1 (`fallback = false`).
+/// Labels come only from the embeddings (their kNN graph and their class geometry), never from a classifier's logits:
+/// 1. **Evidence.** A point's class posterior combines (a) propagation of the anchors' labels over the kNN graph
+///    (similarity^γ weights, symmetric normalisation; anchors clamped, harmonic extension solved by conjugate
+///    gradient) and (b) the class geometry of the anchors (Gaussian class means with a shared, shrunk covariance).
+///    Which of the two (or both) suits the data is chosen by cross-validation on the seeds (`EvidenceMode.auto`);
+///    the same cross-validation gives the pilot estimate of accuracy before labeling.
+/// 2. **Layers.** Each layer accepts the unlabeled points whose posterior reaches the threshold τ (most reliable
+///    first; optionally at most `layerFraction` of the remaining points, per class with `classQuota`). Accepted points
+///    become anchors for the next layer.
+/// 3. **Dynamic.** When a layer would add fewer than `minLayerFraction·n` points, τ relaxes by `tauStep` down to
+///    `tauMin`; k is re-estimated from label clusterability as the labeled pool grows.
+/// 4. **Leftovers** get the final posterior's label (`source = fallback`) or stay -1 (`fallback = false`).
 /// Seeds are never overwritten. Deterministic: no randomness, ties broken by index.
 public enum HDL {
-    public static func label(graph: KNNGraph, seeds: [Int32], numClasses c: Int, config: LabelingConfig,
+    /// Labels every point. `embeddings` (n × d, L2-normalised) enables the geometry evidence; without it HDL uses
+    /// the graph alone.
+    public static func label(graph: KNNGraph, embeddings: Embeddings?, seeds: [Int32], numClasses c: Int, config: LabelingConfig,
                              log: ((String) -> Void)? = nil) throws -> LabelingResult {
         let n = graph.n
-        var engine = PropagationEngine(graph: graph, numClasses: c, alpha: Float(config.alpha), gamma: Float(config.gamma), iterations: config.iterations)
+        var ev = Evidence(graph: graph, x: embeddings, numClasses: c, config: config)
         var labels = seeds
         var conf = seeds.map { $0 >= 0 ? Float(1) : 0 }
         var layer = seeds.map { $0 >= 0 ? Int32(0) : -1 }
@@ -23,12 +41,11 @@ public enum HDL {
         var remaining = (0 ..< n).filter { seeds[$0] < 0 }
         let minAdd = max(1, Int(config.minLayerFraction * Double(n)))
 
-        // k for this layer: fixed, or chosen from clusterability of the provisional labeling.
-        func chooseK(_ f: [Float]?) -> Int {
+        // k: fixed, or chosen from clusterability of the provisional labeling.
+        func chooseK(_ post: [Float]?) -> Int {
             if case let .fixed(v) = config.k { return min(v, graph.k) }
-            let kInit = min(10, graph.k)
-            let scores = f ?? engine.propagate(k: kInit, anchors: labels)
-            let (prov, share) = Scores.argmaxShare(scores, n: n, c: c)
+            let p = post ?? ev.posterior(anchors: labels, k: min(10, graph.k), mode: .graph)
+            let (prov, share) = Scores.argmaxShare(p, n: n, c: c)
             var provisional = labels
             var errSum = 0.0
             for i in remaining { provisional[i] = prov[i]; errSum += Double(1 - share[i]) }
@@ -38,13 +55,18 @@ public enum HDL {
 
         var k = chooseK(nil)
         let chosenK0 = k
+        // Evidence mode and pilot estimate.
+        let pilot = ev.pilot(seeds: seeds, k: k)
+        let mode: EvidenceMode = config.evidence == .auto ? pilot.best : config.evidence
+        let pilotText = pilot.accuracy.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \(String(format: "%.3f", $0.value))" }.joined(separator: ", ")
+        log?("HDL: pilot estimate (seed cross-validation accuracy): \(pilotText); using \(mode.rawValue)")
+
         var tau = config.tauStart
         var records: [LayerRecord] = []
         var t = 0
+        var post = ev.posterior(anchors: labels, k: k, mode: mode)
         while !remaining.isEmpty && t < config.maxLayers {
-            let f = engine.propagate(k: k, anchors: labels, balance: config.balance)
-            let (arg, share) = Scores.argmaxShare(f, n: n, c: c)
-            let cap = max(minAdd, Int(config.layerFraction * Double(remaining.count)))
+            let (arg, share) = Scores.argmaxShare(post, n: n, c: c)
             var cand = remaining.filter { arg[$0] >= 0 && Double(share[$0]) >= tau }
             if cand.count < minAdd {
                 if tau - config.tauStep >= config.tauMin - 1e-9 {
@@ -54,77 +76,151 @@ public enum HDL {
                 }
                 break
             }
-            if config.classQuota {
-                // Reliable first *per class*: each class may add the same fraction of the remaining points it
-                // currently wins, so easy classes cannot flood the anchor pool.
-                var byClass = [[Int]](repeating: [], count: c)
-                var wins = [Int](repeating: 0, count: c)
-                for i in remaining where arg[i] >= 0 { wins[Int(arg[i])] += 1 }
-                for i in cand { byClass[Int(arg[i])].append(i) }
-                cand = []
-                for j in 0 ..< c {
-                    var l = byClass[j]
-                    l.sort { share[$0] > share[$1] || (share[$0] == share[$1] && $0 < $1) }
-                    let q = max(1, Int((config.layerFraction * Double(wins[j])).rounded(.up)))
-                    cand.append(contentsOf: l.prefix(q))
-                }
-            } else {
-                cand.sort { share[$0] > share[$1] || (share[$0] == share[$1] && $0 < $1) }
-                if cand.count > cap { cand.removeLast(cand.count - cap) }
-            }
+            cand = select(cand, arg: arg, share: share, remaining: remaining, numClasses: c, config: config, minAdd: minAdd)
             t += 1
             for i in cand { labels[i] = arg[i]; conf[i] = share[i]; layer[i] = Int32(t); source[i] = .propagated }
-            let accepted = Set(cand)
-            remaining.removeAll { accepted.contains($0) }
+            var accepted = [Bool](repeating: false, count: n)
+            for i in cand { accepted[i] = true }
+            remaining.removeAll { accepted[$0] }
             records.append(LayerRecord(layer: t, k: k, threshold: tau, added: cand.count))
             log?("HDL: layer \(t): k=\(k) threshold=\(String(format: "%.2f", tau)) added \(cand.count), \(remaining.count) left")
-            if case .auto = config.k { k = chooseK(nil) }
+            if case .auto = config.k { k = chooseK(mode == .geometry ? nil : post) }
+            post = ev.posterior(anchors: labels, k: k, mode: mode)
         }
         if !remaining.isEmpty {
             if config.fallback {
-                let f = engine.propagate(k: k, anchors: labels, balance: config.balance)
-                let (arg, share) = Scores.argmaxShare(f, n: n, c: c)
+                let (arg, share) = Scores.argmaxShare(post, n: n, c: c)
                 var unreachable = 0
                 for i in remaining {
                     if arg[i] < 0 { unreachable += 1; continue }
                     labels[i] = arg[i]; conf[i] = share[i]; layer[i] = Int32(t + 1); source[i] = .fallback
                 }
-                log?("HDL: \(remaining.count - unreachable) leftovers labeled by the final propagation (fallback)")
+                log?("HDL: \(remaining.count - unreachable) leftovers labeled by the final posterior (fallback)")
                 if unreachable > 0 { log?("HDL: warning: \(unreachable) points are in graph components with no labeled point and stay unlabeled (-1); a larger --k-max connects more of the graph") }
             } else {
                 log?("HDL: \(remaining.count) leftovers stay unlabeled (-1)")
             }
         }
-        return LabelingResult(labels: labels, confidence: conf, layer: layer, source: source, layers: records, chosenK: chosenK0)
+        return LabelingResult(labels: labels, confidence: conf, layer: layer, source: source, layers: records, chosenK: chosenK0,
+                              evidence: mode.rawValue, pilotAccuracy: pilot.accuracy[mode])
+    }
+
+    /// Reliable first: all candidates, or at most `layerFraction` of the remaining points (per class with `classQuota`).
+    static func select(_ cand: [Int], arg: [Int32], share: [Float], remaining: [Int], numClasses c: Int, config: LabelingConfig, minAdd: Int) -> [Int] {
+        var cand = cand
+        let byShare: (Int, Int) -> Bool = { share[$0] > share[$1] || (share[$0] == share[$1] && $0 < $1) }
+        if config.classQuota {
+            var byClass = [[Int]](repeating: [], count: c)
+            var wins = [Int](repeating: 0, count: c)
+            for i in remaining where arg[i] >= 0 { wins[Int(arg[i])] += 1 }
+            for i in cand { byClass[Int(arg[i])].append(i) }
+            cand = []
+            for j in 0 ..< c {
+                let q = max(1, Int((config.layerFraction * Double(wins[j])).rounded(.up)))
+                cand.append(contentsOf: byClass[j].sorted(by: byShare).prefix(q))
+            }
+        } else if config.layerFraction < 1 {
+            let cap = max(minAdd, Int(config.layerFraction * Double(remaining.count)))
+            cand.sort(by: byShare)
+            if cand.count > cap { cand.removeLast(cand.count - cap) }
+        }
+        return cand.sorted()
     }
 }
 
-/// Propagation over the graph truncated to a given k, with the normalised affinity cached per k.
-struct PropagationEngine {
+/// The two kinds of evidence over the same points, with the graph affinity cached per k.
+struct Evidence {
     let graph: KNNGraph
+    let x: Embeddings?
     let numClasses: Int
-    let alpha: Float
-    let gamma: Float
-    let iterations: Int
+    let config: LabelingConfig
     var cache: [Int: NormalizedAffinity] = [:]
 
-    init(graph: KNNGraph, numClasses: Int, alpha: Float, gamma: Float, iterations: Int) {
-        self.graph = graph; self.numClasses = numClasses; self.alpha = alpha; self.gamma = gamma; self.iterations = iterations
+    init(graph: KNNGraph, x: Embeddings?, numClasses: Int, config: LabelingConfig) {
+        self.graph = graph; self.x = x; self.numClasses = numClasses; self.config = config
     }
 
-    /// `n × C` class scores from the anchors (labels ≥ 0), class-mass normalised.
-    /// With `balance`, scores are divided by each class's anchor share (long-tail normalisation).
-    mutating func propagate(k: Int, anchors: [Int32], balance: Bool = false) -> [Float] {
-        let g = gamma
+    /// `n × C` posterior rows (sum 1, or all 0 where no evidence reaches a point).
+    mutating func posterior(anchors: [Int32], k: Int, mode: EvidenceMode) -> [Float] {
+        let n = graph.n, c = numClasses
+        let useGraph = mode != .geometry || x == nil
+        let useGeo = (mode == .geometry || mode == .both || mode == .auto) && x != nil
+        var logp = [Float](repeating: 0, count: n * c)
+        var any = [Bool](repeating: !useGraph, count: n)
+        if useGraph {
+            let g = graphPosterior(anchors: anchors, k: k)
+            for i in 0 ..< n {
+                var tot: Float = 0
+                for j in 0 ..< c { tot += max(g[i * c + j], 0) }
+                if tot > 0 { any[i] = true }
+                for j in 0 ..< c { logp[i * c + j] = tot > 0 ? logf(max(g[i * c + j], 0) / tot + 1e-6) : 0 }
+            }
+        }
+        if useGeo, let x {
+            let m = anchors.filter { $0 >= 0 }.count
+            let p = ClassGeometry.posteriors(x: x, anchors: anchors, numClasses: c, shrinkage: ClassGeometry.shrinkage(anchors: m, numClasses: c))
+            for i in 0 ..< n * c { logp[i] += logf(p[i] + 1e-30) }
+        }
+        var out = [Float](repeating: 0, count: n * c)
+        for i in 0 ..< n where any[i] {
+            var mx = -Float.infinity
+            for j in 0 ..< c { mx = max(mx, logp[i * c + j]) }
+            var tot: Float = 0
+            for j in 0 ..< c { let e = expf(logp[i * c + j] - mx); out[i * c + j] = e; tot += e }
+            for j in 0 ..< c { out[i * c + j] /= tot }
+        }
+        return out
+    }
+
+    /// Propagation of the anchors' labels over the graph truncated to k. Clamped (harmonic) by default;
+    /// `clampAnchors = false` uses anchors as class-mass-normalised sources instead (Iscen et al.).
+    mutating func graphPosterior(anchors: [Int32], k: Int) -> [Float] {
+        let g = Float(config.gamma)
         if cache[k] == nil { cache[k] = NormalizedAffinity(graph: graph.truncated(to: k), weight: { powf(max($0, 0), g) }) }
         let y = Baselines.seedMatrix(anchors, numClasses: numClasses, classMassNormalized: true)
-        var f = cache[k]!.solve(y, columns: numClasses, alpha: alpha, iterations: iterations)
-        if balance {
+        var f = cache[k]!.solve(y, columns: numClasses, alpha: Float(config.alpha), iterations: config.iterations,
+                                clamped: config.clampAnchors ? anchors.map { $0 >= 0 } : nil)
+        if config.balance {
             var cnt = [Float](repeating: 0, count: numClasses)
             for a in anchors where a >= 0 { cnt[Int(a)] += 1 }
             let tot = cnt.reduce(0, +)
             for i in 0 ..< graph.n { for j in 0 ..< numClasses where cnt[j] > 0 { f[i * numClasses + j] /= cnt[j] / tot } }
         }
         return f
+    }
+
+    struct Pilot { var accuracy: [EvidenceMode: Double]; var best: EvidenceMode }
+
+    /// Stratified 5-fold cross-validation over the seeds: hide a fold, compute each mode's one-shot posterior from
+    /// the other seeds, score it on the hidden seeds. Uses seeds only (never ground truth of unlabeled points).
+    mutating func pilot(seeds: [Int32], k: Int) -> Pilot {
+        // `both` is not a candidate: the geometry posterior is far more peaked than the graph's, so the product
+        // follows the geometry (measured in docs/method.md); it stays available as an explicit choice.
+        var modes: [EvidenceMode] = x == nil ? [.graph] : [.graph, .geometry]
+        if x != nil && config.evidence == .both { modes.append(.both) }
+        let folds = 5
+        var byClass = [[Int]](repeating: [], count: numClasses)
+        for (i, s) in seeds.enumerated() where s >= 0 { byClass[Int(s)].append(i) }
+        var fold = [Int](repeating: -1, count: seeds.count)
+        for l in byClass { for (j, i) in l.enumerated() { fold[i] = j % folds } }
+        var correct = [EvidenceMode: Int](), total = 0
+        for f in 0 ..< folds {
+            var anchors = seeds
+            var hidden: [Int] = []
+            for i in 0 ..< seeds.count where fold[i] == f { anchors[i] = -1; hidden.append(i) }
+            if hidden.isEmpty { continue }
+            total += hidden.count
+            for m in modes {
+                let p = posterior(anchors: anchors, k: k, mode: m)
+                let (arg, _) = Scores.argmaxShare(p, n: seeds.count, c: numClasses)
+                correct[m, default: 0] += hidden.filter { arg[$0] == seeds[$0] }.count
+            }
+        }
+        var acc = [EvidenceMode: Double]()
+        for m in modes { acc[m] = total > 0 ? Double(correct[m] ?? 0) / Double(total) : 0 }
+        // Best mode; ties prefer the graph.
+        let order: [EvidenceMode] = [.graph, .geometry]
+        let best = order.filter { modes.contains($0) }.max { (acc[$0] ?? 0) < (acc[$1] ?? 0) } ?? .graph
+        return Pilot(accuracy: acc, best: best)
     }
 }

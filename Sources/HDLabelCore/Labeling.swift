@@ -26,10 +26,15 @@ public struct LabelingResult: Sendable, Equatable {
     public var source: [LabelSource]
     public var layers: [LayerRecord]
     public var chosenK: Int
+    /// HDL: the evidence used (graph, geometry or both); empty for baselines.
+    public var evidence: String
+    /// HDL: the pilot estimate — seed cross-validation accuracy of the evidence used (nil for baselines).
+    public var pilotAccuracy: Double?
 
-    public init(labels: [Int32], confidence: [Float], layer: [Int32], source: [LabelSource], layers: [LayerRecord], chosenK: Int) {
+    public init(labels: [Int32], confidence: [Float], layer: [Int32], source: [LabelSource], layers: [LayerRecord], chosenK: Int,
+                evidence: String = "", pilotAccuracy: Double? = nil) {
         self.labels = labels; self.confidence = confidence; self.layer = layer; self.source = source
-        self.layers = layers; self.chosenK = chosenK
+        self.layers = layers; self.chosenK = chosenK; self.evidence = evidence; self.pilotAccuracy = pilotAccuracy
     }
 }
 
@@ -71,17 +76,24 @@ public struct LabelingConfig: Sendable, Equatable {
     /// HDL: maximum number of layers.
     public var maxLayers: Int = 30
     /// HDL: a layer adds at most this fraction of the still-unlabeled points (reliable first).
-    public var layerFraction: Double = 0.1
+    public var layerFraction: Double = 0.5
     /// HDL: minimum points a layer must add before the threshold relaxes, as a fraction of n.
     public var minLayerFraction: Double = 0.001
     /// HDL: per-class quotas — each layer adds at most `layerFraction` of the remaining points each class wins.
     public var classQuota: Bool = true
+    /// HDL: which evidence to combine (auto = chosen by seed cross-validation).
+    public var evidence: EvidenceMode = .auto
+    /// HDL: clamp anchors in the graph propagation (harmonic extension) instead of using them as sources.
+    public var clampAnchors: Bool = true
     /// HDL: divide class votes by class share among anchors (long-tail normalisation).
     public var balance: Bool = false
     /// What unlabeled leftovers get after the last layer: a fallback vote label, or -1.
     public var fallback: Bool = true
 
     public init() {}
+
+    /// Whether the method reads the embeddings themselves (not only the graph): HDL's geometry evidence.
+    public var usesEmbeddings: Bool { method == .hdl && evidence != .graph }
 
     /// Checks ranges; errors name the parameter, the value and what is allowed.
     public func validate(n: Int) throws {
@@ -90,6 +102,7 @@ public struct LabelingConfig: Sendable, Equatable {
         }
         if kMax < 1 { throw HDLError.invalidParameter(name: "k-max", value: "\(kMax)", allowed: ">= 1") }
         if !(alpha > 0 && alpha < 1) { throw HDLError.invalidParameter(name: "alpha", value: "\(alpha)", allowed: "0 < alpha < 1") }
+        if !(layerFraction > 0 && layerFraction <= 1) { throw HDLError.invalidParameter(name: "layer-fraction", value: "\(layerFraction)", allowed: "0 < f <= 1") }
         if !(tauMin > 0 && tauMin <= tauStart && tauStart <= 1) {
             throw HDLError.invalidParameter(name: "tau", value: "\(tauStart)/\(tauMin)", allowed: "0 < tau-min <= tau-start <= 1")
         }

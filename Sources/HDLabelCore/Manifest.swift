@@ -16,10 +16,15 @@ public struct RunManifest: Codable, Sendable {
     public var layers: [LayerRecord]
     public var timingsSeconds: [String: Double]
     public var ranks: Int
+    /// HDL: evidence used and the pilot estimate (seed cross-validation accuracy).
+    public var evidence: String?
+    public var pilotAccuracy: Double?
     public var created: String
 
     public init(command: String, method: String, parameters: [String: String], inputs: [String: String], n: Int,
-                dimensions: Int, classes: [String], chosenK: Int, layers: [LayerRecord], timingsSeconds: [String: Double], ranks: Int) {
+                dimensions: Int, classes: [String], chosenK: Int, layers: [LayerRecord], evidence: String? = nil, pilotAccuracy: Double? = nil,
+                timingsSeconds: [String: Double], ranks: Int) {
+        self.evidence = evidence; self.pilotAccuracy = pilotAccuracy
         self.command = command; self.method = method; self.parameters = parameters; self.inputs = inputs; self.n = n
         self.dimensions = dimensions; self.classes = classes; self.chosenK = chosenK; self.layers = layers
         self.timingsSeconds = timingsSeconds; self.ranks = ranks

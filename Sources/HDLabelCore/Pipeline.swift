@@ -4,15 +4,19 @@ import Foundation
 public enum Labeling {
     /// Runs `config.method` on a prebuilt graph. `graph.k` must be at least `config.graphK(n:)`.
     /// - seeds: length n, class id or -1. Seeds are never overwritten.
+    /// - embeddings: the L2-normalised rows (n × d) the graph was built from; HDL's geometry evidence needs them
+    ///   (without them HDL uses the graph alone). Baselines ignore them.
     public static func run(graph: KNNGraph, seeds: [Int32], numClasses: Int, config: LabelingConfig,
-                           log: ((String) -> Void)? = nil) throws -> LabelingResult {
+                           embeddings: Embeddings? = nil, log: ((String) -> Void)? = nil) throws -> LabelingResult {
         try config.validate(n: graph.n)
         try validateSeeds(seeds, numClasses: numClasses, n: graph.n)
         switch config.method {
         case .knn: return Baselines.knnVote(graph: graph, seeds: seeds, numClasses: numClasses, k: fixedOr(config, 10, graph))
         case .spreading: return Baselines.labelSpreading(graph: graph.truncated(to: fixedOr(config, 10, graph)), seeds: seeds, numClasses: numClasses, alpha: config.alpha, iterations: config.iterations)
         case .propagation: return Baselines.iscenPropagation(graph: graph.truncated(to: fixedOr(config, 10, graph)), seeds: seeds, numClasses: numClasses, alpha: config.alpha, gamma: config.gamma, iterations: config.iterations)
-        case .hdl: return try HDL.label(graph: graph, seeds: seeds, numClasses: numClasses, config: config, log: log)
+        case .hdl:
+            if let e = embeddings, e.rows != graph.n { throw HDLError.invalidInput("embeddings have \(e.rows) rows, graph has \(graph.n)") }
+            return try HDL.label(graph: graph, embeddings: embeddings, seeds: seeds, numClasses: numClasses, config: config, log: log)
         }
     }
 
@@ -30,6 +34,6 @@ public enum Labeling {
         try validateSeeds(seeds, numClasses: numClasses, n: embeddings.rows)
         let x = embeddings.l2Normalized()
         let g = try KNNGraphBuilder.build(x, options: GraphOptions(k: config.graphK(n: x.rows), tile: tile), progress: progress)
-        return (g, try run(graph: g, seeds: seeds, numClasses: numClasses, config: config, log: log))
+        return (g, try run(graph: g, seeds: seeds, numClasses: numClasses, config: config, embeddings: x, log: log))
     }
 }

@@ -65,14 +65,29 @@ public struct NormalizedAffinity: Sendable {
 
     /// Solves (I − αS) F = Y by conjugate gradient for all m columns together (each column is its own CG,
     /// run in lock-step). `Y` and the result are `n × m` row-major. I − αS is symmetric positive definite for 0<α<1.
-    public func solve(_ y: [Float], columns m: Int, alpha: Float, iterations: Int, initial: [Float]? = nil) -> [Float] {
-        var f = initial ?? y
+    ///
+    /// With `clamped` (length n), rows marked true are boundary values fixed to their rows of `y`, and the system is
+    /// solved for the other rows only: (I − αS_UU) F_U = α S_UL Y_L (harmonic extension of the clamped labels).
+    public func solve(_ y: [Float], columns m: Int, alpha: Float, iterations: Int, initial: [Float]? = nil, clamped: [Bool]? = nil) -> [Float] {
+        let y0 = y
+        var rhs = y
+        if let clamped {
+            // b = α S Y_L on free rows, 0 on clamped rows.
+            var yl = y
+            for i in 0 ..< n where !clamped[i] { for c in 0 ..< m { yl[i * m + c] = 0 } }
+            rhs = multiply(yl, columns: m)
+            for i in 0 ..< n { for c in 0 ..< m { rhs[i * m + c] = clamped[i] ? 0 : alpha * rhs[i * m + c] } }
+        }
+        var f = initial ?? rhs
+        if let clamped { for i in 0 ..< n where clamped[i] { for c in 0 ..< m { f[i * m + c] = 0 } } }
         func apply(_ x: [Float]) -> [Float] {
             let sx = multiply(x, columns: m)
             var out = x
             for i in 0 ..< out.count { out[i] -= alpha * sx[i] }
+            if let clamped { for i in 0 ..< n where clamped[i] { for c in 0 ..< m { out[i * m + c] = 0 } } }
             return out
         }
+        let y = rhs
         let af = apply(f)
         var r = y; for i in 0 ..< r.count { r[i] -= af[i] }
         var p = r
@@ -97,6 +112,7 @@ public struct NormalizedAffinity: Sendable {
             for i in 0 ..< n { for c in 0 ..< m { let idx = i * m + c; p[idx] = r[idx] + b[c] * p[idx] } }
             rr = rrNew
         }
+        if let clamped { for i in 0 ..< n where clamped[i] { for c in 0 ..< m { f[i * m + c] = y0[i * m + c] } } }
         return f
     }
 }

@@ -102,7 +102,7 @@ func runChecks() -> Int32 {
     /// The single-process reference for a configuration (same core code).
     func reference(_ config: LabelingConfig, tile: Int) throws -> LabelingResult {
         let g = try KNNGraphBuilder.build(xn, options: GraphOptions(k: config.graphK(n: n), tile: tile))
-        return try Labeling.run(graph: g, seeds: data.seeds, numClasses: 5, config: config)
+        return try Labeling.run(graph: g, seeds: data.seeds, numClasses: 5, config: config, embeddings: xn)
     }
     func compare(_ out: ClusterJobOutcome, _ ref: LabelingResult) -> String? {
         let r = out.rows

@@ -48,6 +48,12 @@ struct LabelingOptions: ParsableArguments {
     @Flag(name: .customLong("class-quota"), inversion: .prefixedNo, help: "HDL: each layer accepts the same fraction of every class's remaining points.")
     var classQuota: Bool = LabelingConfig().classQuota
 
+    @Option(name: .long, help: "HDL evidence: auto (chosen by seed cross-validation), graph, geometry or both.")
+    var evidence: EvidenceMode = LabelingConfig().evidence
+
+    @Flag(name: .customLong("clamp"), inversion: .prefixedNo, help: "HDL: clamp anchors in the graph propagation (harmonic extension).")
+    var clamp: Bool = LabelingConfig().clampAnchors
+
     @Option(name: .long, help: "Edge weight exponent: weight = similarity^gamma.")
     var gamma: Double = LabelingConfig().gamma
 
@@ -61,7 +67,7 @@ struct LabelingOptions: ParsableArguments {
         guard let kc = KChoice(k) else { throw ValidationError("--k must be 'auto' or a positive integer, got '\(k)'") }
         var c = LabelingConfig()
         c.method = method; c.k = kc; c.kMax = kMax; c.seed = seed; c.alpha = alpha; c.balance = balance; c.fallback = fallback
-        c.tauStart = tauStart; c.tauMin = tauMin; c.layerFraction = layerFraction; c.gamma = gamma; c.iterations = iterations; c.classQuota = classQuota
+        c.tauStart = tauStart; c.tauMin = tauMin; c.layerFraction = layerFraction; c.gamma = gamma; c.iterations = iterations; c.classQuota = classQuota; c.evidence = evidence; c.clampAnchors = clamp
         return c
     }
 
@@ -75,6 +81,7 @@ struct LabelingOptions: ParsableArguments {
 }
 
 extension LabelMethod: ExpressibleByArgument {}
+extension EvidenceMode: ExpressibleByArgument {}
 
 /// Reads an embeddings file: `.npy` (float32/float64), or raw float32 when `rawShape` ("ROWSxCOLS") is given.
 func readEmbeddings(_ path: String, rawShape: String?) throws -> Embeddings {
@@ -145,7 +152,7 @@ struct LabelCommand: ParsableCommand {
                 }
             }
             let result = try timer.time("label") {
-                try Labeling.run(graph: graph, seeds: seeds.seeds, numClasses: seeds.numClasses, config: config) { log.info("\($0)") }
+                try Labeling.run(graph: graph, seeds: seeds.seeds, numClasses: seeds.numClasses, config: config, embeddings: xn) { log.info("\($0)") }
             }
             try timer.time("write") {
                 if output.hasSuffix(".npy") { try LabelsIO.writeNPY(result, to: output) } else { try LabelsIO.writeCSV(result, classNames: seeds.classNames, to: output) }
@@ -156,6 +163,7 @@ struct LabelCommand: ParsableCommand {
                              "fallback": "\(config.fallback)", "seed": "\(config.seed)", "tile": "\(tile)", "graph_k": "\(gk)"],
                 inputs: ["embeddings": embeddings, "embeddings_hash": RunManifest.fileHash(embeddings), "labels": labels, "labels_hash": RunManifest.fileHash(labels)],
                 n: x.rows, dimensions: x.cols, classes: seeds.classNames, chosenK: result.chosenK, layers: result.layers,
+                evidence: result.evidence, pilotAccuracy: result.pilotAccuracy,
                 timingsSeconds: timer.seconds, ranks: 1)
             try m.write(to: output + ".manifest.json")
             let abst = result.labels.filter { $0 < 0 }.count

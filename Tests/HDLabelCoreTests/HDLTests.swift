@@ -120,3 +120,45 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(text, "id,label,confidence,layer,source\n0,a,1.0000,0,seed\n1,\"b,c\",0.5000,2,propagated\n2,,0.0000,-1,unlabeled\n")
     }
 }
+
+final class GeometryTests: XCTestCase {
+    func testClassGeometryPosteriorsSeparateClusters() {
+        let (x, y) = clusteredData(c: 3, perClass: 60, d: 10, spread: 0.4, seed: 31)
+        let xn = x.l2Normalized()
+        let seeds = seedsFrom(y, per: 5, classes: 3)
+        let p = ClassGeometry.posteriors(x: xn, anchors: seeds, numClasses: 3, shrinkage: 0.5)
+        var ok = 0
+        for i in 0 ..< y.count {
+            XCTAssertEqual(p[i * 3] + p[i * 3 + 1] + p[i * 3 + 2], 1, accuracy: 1e-4)
+            let arg = (0 ..< 3).max { p[i * 3 + $0] < p[i * 3 + $1] }!
+            if arg == Int(y[i]) { ok += 1 }
+        }
+        XCTAssertGreaterThan(Double(ok) / Double(y.count), 0.95)
+    }
+
+    func testEvidenceModesAndPilot() throws {
+        let (x, y) = clusteredData(c: 4, perClass: 80, d: 12, spread: 0.7, seed: 32)
+        let seeds = seedsFrom(y, per: 5, classes: 4)
+        for mode in EvidenceMode.allCases {
+            var cfg = LabelingConfig(); cfg.evidence = mode
+            let r = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: cfg, tile: 64).result
+            if mode == .auto { XCTAssertTrue(r.evidence == "graph" || r.evidence == "geometry") } else { XCTAssertEqual(r.evidence, mode.rawValue) }
+            let p = try XCTUnwrap(r.pilotAccuracy)
+            XCTAssertTrue((0 ... 1).contains(p))
+            var ok = 0
+            for i in 0 ..< y.count where seeds[i] < 0 && r.labels[i] == y[i] { ok += 1 }
+            XCTAssertGreaterThan(Double(ok) / Double(y.count - 20), 0.9, "\(mode)")
+        }
+    }
+
+    func testClampedSolveKeepsAnchorsAndMatchesHarmonicOnAPath() {
+        // Path 0-1-2-3-4 with ends clamped to classes 0 and 1: the middle point is split evenly.
+        let g = KNNGraph(n: 5, k: 1, neighbors: [1, 2, 3, 4, 3], similarities: [1, 1, 1, 1, 1])
+        let s = NormalizedAffinity(graph: g, weight: { _ in 1 })
+        var y = [Float](repeating: 0, count: 10); y[0] = 1; y[9] = 1
+        let clamped = [true, false, false, false, true]
+        let f = s.solve(y, columns: 2, alpha: 0.99, iterations: 50, clamped: clamped)
+        XCTAssertEqual(f[0], 1); XCTAssertEqual(f[9], 1)
+        XCTAssertGreaterThan(f[2], f[3]); XCTAssertLessThan(f[6], f[7])
+    }
+}
