@@ -48,9 +48,12 @@ sys.path.insert(0, HERE)
 NUM_CLASSES = 10
 
 
+_T0 = time.time()
+
+
 def log(msg, quiet=False):
     if not quiet:
-        print(f"retrain.py: {msg}", file=sys.stderr, flush=True)
+        print(f"retrain.py: [{time.time() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
 # ----------------------------------------------------------------------------------------------------------- data
@@ -82,8 +85,7 @@ def make_split(y, budget, rho, pool, seed):
     w = np.array([rho ** (-c / (NUM_CLASSES - 1)) for c in range(NUM_CLASSES)]) if rho > 1 else np.ones(NUM_CLASSES)
     nl = np.maximum(1, np.round(budget * w)).astype(int)
     per_class = [rng.permutation(np.flatnonzero(y == c)) for c in range(NUM_CLASSES)]
-    avail = min(len(per_class[c]) - nl[c] for c in range(NUM_CLASSES))
-    n_max = min(avail / w.max() * w.max(), min((len(per_class[c]) - nl[c]) / w[c] for c in range(NUM_CLASSES)))
+    n_max = min((len(per_class[c]) - nl[c]) / w[c] for c in range(NUM_CLASSES))
     if pool > 0:
         n_max = min(n_max, pool / w.sum())
     nu = np.floor(n_max * w).astype(int)
@@ -221,7 +223,7 @@ def sha256_file(path):
 
 def to_tensor(images):
     import torch
-    return torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0).unsqueeze(1)
+    return torch.from_numpy(np.array(images, dtype=np.float32)).div_(255.0).unsqueeze(1)
 
 
 def train(tr, xl, yl, xu, iters, args, gen, mode, hdl=None):
@@ -263,7 +265,7 @@ def train(tr, xl, yl, xu, iters, args, gen, mode, hdl=None):
     return float(np.mean(rates)) if rates else None
 
 
-def predict(model, images, batch=1000):
+def predict(model, images, batch=256):
     """(probabilities, embeddings) of the model in eval mode."""
     import torch
     model.eval()
@@ -549,10 +551,10 @@ def parse_args(argv):
     ap.add_argument("--seeds", default="0,1,2", help="bench")
     ap.add_argument("--jobs", type=int, default=2, help="bench: runs in parallel")
     ap.add_argument("--md", help="bench: markdown file to write")
-    ap.add_argument("--pool", type=int, default=20000, help="cap on unlabeled train images (0 = all)")
+    ap.add_argument("--pool", type=int, default=10000, help="cap on unlabeled train images (0 = all)")
     ap.add_argument("--test-n", type=int, default=0, help="first N test images only (0 = all 10,000)")
-    ap.add_argument("--iters", type=int, default=1500, help="FixMatch (and supervised) iterations before relabeling")
-    ap.add_argument("--extra", type=int, default=500, help="extra iterations of control and HDL continuations")
+    ap.add_argument("--iters", type=int, default=1000, help="FixMatch (and supervised) iterations before relabeling")
+    ap.add_argument("--extra", type=int, default=400, help="extra iterations of control and HDL continuations")
     ap.add_argument("--rounds", type=int, default=3, help="R for the multi-round HDL run (1 = skip it)")
     ap.add_argument("--hdl-mode", choices=("hdl", "alongside"), default="hdl",
                     help="hdl: HDL labels replace the thresholded pseudo-labels; alongside: both loss terms")
