@@ -43,6 +43,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tv_compat  # noqa: E402,F401  (before torchvision / timm / open_clip: see Scripts/tv_compat.py)
+
 ENCODERS = ("text", "open_clip", "timm", "torchvision", "own")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -553,8 +553,8 @@ def parse_args(argv):
     ap.add_argument("--md", help="bench: markdown file to write")
     ap.add_argument("--pool", type=int, default=10000, help="cap on unlabeled train images (0 = all)")
     ap.add_argument("--test-n", type=int, default=0, help="first N test images only (0 = all 10,000)")
-    ap.add_argument("--iters", type=int, default=1000, help="FixMatch (and supervised) iterations before relabeling")
-    ap.add_argument("--extra", type=int, default=400, help="extra iterations of control and HDL continuations")
+    ap.add_argument("--iters", type=int, default=700, help="FixMatch (and supervised) iterations before relabeling")
+    ap.add_argument("--extra", type=int, default=300, help="extra iterations of control and HDL continuations")
     ap.add_argument("--rounds", type=int, default=3, help="R for the multi-round HDL run (1 = skip it)")
     ap.add_argument("--hdl-mode", choices=("hdl", "alongside"), default="hdl",
                     help="hdl: HDL labels replace the thresholded pseudo-labels; alongside: both loss terms")
