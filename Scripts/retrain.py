@@ -540,7 +540,8 @@ def bench(args, argv):
 # ----------------------------------------------------------------------------------------------------------- cli
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="retrain.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=("run", "bench"))
+    ap.add_argument("command", choices=("run", "bench", "table"),
+                    help="run: one split; bench: the grid; table: markdown from the result.json files under --out")
     ap.add_argument("--data", default=os.environ.get("HDLABEL_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"))
     ap.add_argument("--out", default="runs/retrain")
     ap.add_argument("--budget", type=int, default=4, help="run: labels per class (head class under a long tail)")
@@ -579,12 +580,21 @@ def parse_args(argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    if not (os.path.isfile(args.hdlabel) and os.access(args.hdlabel, os.X_OK)):
+    if args.command != "table" and not (os.path.isfile(args.hdlabel) and os.access(args.hdlabel, os.X_OK)):
         print(f"retrain.py: error: hdlabel binary '{args.hdlabel}' not found; run `swift build -c release` "
               "or pass --hdlabel PATH", file=sys.stderr)
         return 1
     if args.command == "bench":
         return bench(args, argv)
+    if args.command == "table":  # e.g. after an interrupted bench: whatever runs finished
+        results = []
+        for d in sorted(os.listdir(args.out)):
+            p = os.path.join(args.out, d, "result.json")
+            if os.path.exists(p):
+                with open(p) as f:
+                    results.append(json.load(f))
+        print(table(results, args.rounds))
+        return 0
     res = run_one(args)
     print(json.dumps(res, indent=1))
     return 0
