@@ -13,6 +13,10 @@ if [ -x Scripts/mpi-tests.sh ]; then
   echo "== multi-rank MPI tests" >&2
   Scripts/mpi-tests.sh
 fi
+if [ -x Scripts/py-tests.sh ]; then
+  echo "== python tests (embed.py, retrain.py)" >&2
+  HDLABEL_BIN="$PWD/.build/debug/hdlabel" Scripts/py-tests.sh
+fi
 if [ -x Scripts/bench-quick.sh ]; then
   echo "== quick quality benchmark" >&2
   Scripts/bench-quick.sh
