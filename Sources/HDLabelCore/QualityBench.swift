@@ -50,6 +50,9 @@ public struct QualityRecord: Sendable, Codable {
     public var seconds: Double
     public var chance: Double
     public var error: String?
+    /// HDL only: the pilot estimate printed before labeling (seed cross-validation accuracy), and the evidence used.
+    public var pilot: Double?
+    public var evidence: String?
 }
 
 /// The scikit-learn baselines, run through `Scripts/baselines.py`.
@@ -136,11 +139,12 @@ public struct QualityBench {
                         let x = split.embeddings(ds.embeddings), sd = split.seeds(truth: ds.labels), truth = split.groundTruth(ds.labels)
                         let tail = bal.isLongTailed ? QualityBench.tailClasses(split) : []
                         log("\(ds.name) \(bal) \(budget) seed \(seed): n=\(x.rows) labeled=\(split.labeled.count) split \(split.hash)")
-                        func record(_ method: String, _ labels: [Int32]?, layer: [Int32]?, conf: [Float]?, seconds: Double, error: String?) {
+                        func record(_ method: String, _ labels: [Int32]?, layer: [Int32]?, conf: [Float]?, seconds: Double, error: String?,
+                                    pilot: Double? = nil, evidence: String? = nil) {
                             var r = QualityRecord(dataset: ds.name, balance: "\(bal)", budget: "\(budget)", seed: seed, splitHash: split.hash,
                                                   n: x.rows, labeled: split.labeled.count, method: method, accuracy: .nan, macroF1: .nan,
                                                   balancedAccuracy: .nan, coverage: .nan, tailRecall: .nan, seconds: seconds,
-                                                  chance: 1 / Double(ds.numClasses), error: error)
+                                                  chance: 1 / Double(ds.numClasses), error: error, pilot: pilot, evidence: evidence)
                             if let labels {
                                 let m = QualityMetrics.evaluate(predicted: labels, truth: truth, seeds: sd, numClasses: ds.numClasses, layer: layer, confidence: conf)
                                 r.accuracy = m.accuracy; r.macroF1 = m.macroF1; r.balancedAccuracy = m.balancedAccuracy; r.coverage = m.coverage
@@ -157,12 +161,13 @@ public struct QualityBench {
                             do {
                                 let res: LabelingResult
                                 if let g = graph {
-                                    res = try Labeling.run(graph: g, seeds: sd, numClasses: ds.numClasses, config: cfg)
+                                    res = try Labeling.run(graph: g, seeds: sd, numClasses: ds.numClasses, config: cfg, embeddings: x.l2Normalized())
                                 } else {
                                     let out = try Labeling.label(embeddings: x, seeds: sd, numClasses: ds.numClasses, config: cfg)
                                     graph = out.graph; res = out.result
                                 }
-                                record(method.rawValue, res.labels, layer: res.layer, conf: res.confidence, seconds: Date().timeIntervalSince(t0), error: nil)
+                                record(method.rawValue, res.labels, layer: res.layer, conf: res.confidence, seconds: Date().timeIntervalSince(t0), error: nil,
+                                       pilot: res.pilotAccuracy, evidence: res.evidence.isEmpty ? nil : res.evidence)
                             } catch {
                                 record(method.rawValue, nil, layer: nil, conf: nil, seconds: Date().timeIntervalSince(t0), error: "\(error)")
                             }

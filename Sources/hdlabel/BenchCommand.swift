@@ -49,8 +49,11 @@ struct BenchQuality: ParsableCommand {
     @Option(help: "Comma-separated balance settings: balanced, natural, rhoR, rhoR-ubalanced, rhoR-ureversed.")
     var balances: String?
 
-    @Option(help: "Number of split seeds (0..<N).")
+    @Option(help: "Number of split seeds (first-seed ..< first-seed+N).")
     var seeds: Int?
+
+    @Option(name: .customLong("first-seed"), help: "First split seed (defaults were chosen on seeds 0-2; report 3-5 as held-out seeds).")
+    var firstSeed: Int = 0
 
     @Option(help: "Cap on labeled+unlabeled points per split (0 = no cap; default 20000).")
     var maxPoints: Int?
@@ -122,7 +125,7 @@ struct BenchQuality: ParsableCommand {
 
         let stamp = ISO8601DateFormatter().string(from: started).replacingOccurrences(of: ":", with: "")
         let outDir = out ?? "runs/bench-quality-\(stamp)"
-        let bench = QualityBench(datasets: datasets, budgets: budgetList, balances: balanceList, seeds: (0 ..< seedCount).map(UInt64.init),
+        let bench = QualityBench(datasets: datasets, budgets: budgetList, balances: balanceList, seeds: (firstSeed ..< firstSeed + seedCount).map(UInt64.init),
                                  maxPoints: cap > 0 ? cap : nil, methods: methodList, python: py, workDir: outDir + "/.work", log: log)
         let (records, splits) = try bench.run()
         try? FileManager.default.removeItem(atPath: outDir + "/.work")
@@ -138,7 +141,7 @@ struct BenchQuality: ParsableCommand {
             command: CommandLine.arguments.joined(separator: " "), started: ISO8601DateFormatter().string(from: started),
             seconds: Date().timeIntervalSince(started), quick: quick,
             datasets: datasets.map { .init(name: $0.name, rows: $0.embeddings.rows, dims: $0.embeddings.cols, classes: $0.numClasses, provenance: $0.provenance) },
-            budgets: budgetList.map(\.description), balances: balanceList.map(\.description), seeds: (0 ..< seedCount).map(UInt64.init),
+            budgets: budgetList.map(\.description), balances: balanceList.map(\.description), seeds: (firstSeed ..< firstSeed + seedCount).map(UInt64.init),
             maxPoints: cap, methods: QualityBench.methodOrder(records), python: py.map { "\($0.python) \($0.script)" },
             splits: splits.map { .init(hash: $0.hash, spec: $0.spec.label, n: $0.indices.count, labeled: $0.labeled.count) },
             notes: notes, failures: failures.map { "\($0.dataset) \($0.balance) \($0.budget) seed \($0.seed) \($0.method): accuracy \($0.accuracy) (chance \($0.chance))\($0.error.map { " — \($0)" } ?? "")" })
