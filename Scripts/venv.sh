@@ -2,6 +2,7 @@
 # Creates .venv/ at the repository root with the pinned Python baseline dependencies.
 #   Scripts/venv.sh            # benchmark baselines only (scikit-learn, numpy)
 #   Scripts/venv.sh --embed    # also the WordNet embedding dependencies (torch, sentence encoder)
+#   Scripts/venv.sh --noise    # also cleanlab (label-issue baseline of `hdlabel bench noise`)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 py="${PYTHON:-python3}"
@@ -11,7 +12,11 @@ if [ ! -x "$root/.venv/bin/python" ]; then
 fi
 "$root/.venv/bin/python" -m pip install --quiet --upgrade pip
 "$root/.venv/bin/python" -m pip install --quiet -r "$root/Scripts/requirements-bench.txt"
-if [ "${1:-}" = "--embed" ]; then
-    "$root/.venv/bin/python" -m pip install --quiet -r "$root/Scripts/requirements-embed.txt"
-fi
+for opt in "$@"; do
+    case "$opt" in
+        --embed) "$root/.venv/bin/python" -m pip install --quiet -r "$root/Scripts/requirements-embed.txt" ;;
+        --noise) "$root/.venv/bin/python" -m pip install --quiet -r "$root/Scripts/requirements-noise.txt" ;;
+        *) echo "unknown option $opt (known: --embed --noise)" >&2; exit 2 ;;
+    esac
+done
 "$root/.venv/bin/python" -c 'import numpy, sklearn; print("venv ready: numpy", numpy.__version__, "scikit-learn", sklearn.__version__)'
