@@ -17,12 +17,12 @@ public enum IssueRule: String, Sendable, CaseIterable, Codable {
 public struct LabelIssueConfig: Sendable, Equatable, Codable {
     /// Labeled neighbours that vote for each point (the graph must hold at least this many neighbours; with partial
     /// labels the first `k` labeled neighbours among the graph's row vote).
-    public var k: Int = 20
+    public var k: Int = 50
     /// Vote weight = max(similarity, 0)^gamma.
     public var gamma: Double = 1
-    public var rule: IssueRule = .majority
+    public var rule: IssueRule = .prune
     /// Rounds of cleaning: after each round the flagged points stop voting and every labeled point is re-scored.
-    public var rounds: Int = 2
+    public var rounds: Int = 1
     public init() {}
 
     public func validate() throws {

@@ -9,7 +9,7 @@ struct HDLabel: ParsableCommand {
         commandName: "hdlabel",
         abstract: "Label a whole dataset from a few seed labels and embeddings (Hierarchical Dynamic Labeling).",
         version: RunManifest.version,
-        subcommands: [LabelCommand.self, ClusterLabelCommand.self, EvaluateCommand.self, BenchCommand.self]
+        subcommands: [LabelCommand.self, ClusterLabelCommand.self, EvaluateCommand.self, BenchCommand.self, IssuesCommand.self, ReviewCommand.self]
     )
 }
 
