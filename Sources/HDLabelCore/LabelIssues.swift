@@ -9,7 +9,8 @@ public enum IssueRule: String, Sendable, CaseIterable, Codable {
     /// confident class is not the given label.
     case confident
     /// `confident`, then per (given, suggested) pair keep only as many flags as the calibrated confident joint
-    /// estimates, those with the largest margin p(suggested) − p(given) (cleanlab's `prune_by_noise_rate`).
+    /// estimates, those with the largest margin p(suggested) − p(given) (cleanlab's `prune_by_noise_rate`), and never
+    /// a point whose given label wins the vote.
     case prune
 }
 
@@ -23,12 +24,17 @@ public struct LabelIssueConfig: Sendable, Equatable, Codable {
     public var rule: IssueRule = .prune
     /// Rounds of cleaning: after each round the flagged points stop voting and every labeled point is re-scored.
     public var rounds: Int = 1
+    /// Rules `confident` / `prune`: upper bound on the per-class thresholds t_c (1 = none). With 0.5 a class holding a
+    /// strict majority of the weighted vote is always a confident alternative, even when the class is so clean that
+    /// its mean share is near 1.
+    public var thresholdCap: Double = 1
     public init() {}
 
     public func validate() throws {
         if k < 1 { throw HDLError.invalidParameter(name: "k", value: "\(k)", allowed: ">= 1") }
         if !(gamma >= 0 && gamma.isFinite) { throw HDLError.invalidParameter(name: "gamma", value: "\(gamma)", allowed: ">= 0") }
         if rounds < 1 { throw HDLError.invalidParameter(name: "rounds", value: "\(rounds)", allowed: ">= 1") }
+        if !(thresholdCap > 0 && thresholdCap <= 1) { throw HDLError.invalidParameter(name: "threshold-cap", value: "\(thresholdCap)", allowed: "0 < cap <= 1") }
     }
 }
 
@@ -75,7 +81,7 @@ public enum LabelIssues {
         for _ in 0 ..< config.rounds {
             let voter = (0 ..< n).map { labels[$0] >= 0 && !flagged[$0] }
             votes = voteShares(graph: graph, labels: labels, voter: voter, numClasses: c, k: config.k, gamma: config.gamma)
-            let (f, t) = flag(votes: votes, labels: labels, numClasses: c, rule: config.rule)
+            let (f, t) = flag(votes: votes, labels: labels, numClasses: c, rule: config.rule, cap: config.thresholdCap)
             thresholds = t
             if f == flagged { break }
             flagged = f
@@ -129,7 +135,7 @@ public enum LabelIssues {
     }
 
     /// Applies `rule` to vote shares. Returns the flags and the per-class thresholds used.
-    static func flag(votes: [Float], labels: [Int32], numClasses c: Int, rule: IssueRule) -> ([Bool], [Double]) {
+    static func flag(votes: [Float], labels: [Int32], numClasses c: Int, rule: IssueRule, cap: Double = 1) -> ([Bool], [Double]) {
         let n = labels.count
         var flagged = [Bool](repeating: false, count: n)
         func hasVotes(_ i: Int) -> Bool { (0 ..< c).contains { votes[i * c + $0] > 0 } }
@@ -148,7 +154,7 @@ public enum LabelIssues {
             for i in 0 ..< n where labels[i] >= 0 && hasVotes(i) {
                 let g = Int(labels[i]); sum[g] += Double(votes[i * c + g]); cnt[g] += 1
             }
-            let t = (0 ..< c).map { cnt[$0] > 0 ? max(sum[$0] / Double(cnt[$0]), 1e-6) : 1.0 }
+            let t = (0 ..< c).map { cnt[$0] > 0 ? min(max(sum[$0] / Double(cnt[$0]), 1e-6), cap) : min(1.0, cap) }
             var confidentClass = [Int](repeating: -1, count: n)
             var joint = [Int](repeating: 0, count: c * c)
             for i in 0 ..< n where labels[i] >= 0 && hasVotes(i) {
@@ -182,7 +188,8 @@ public enum LabelIssues {
                     let quota = Int((Double(joint[s * c + j]) / Double(rowSum) * Double(givenCount[s])).rounded())
                     if quota == 0 { continue }
                     let cand = cells[s * c + j].sorted { $0.margin > $1.margin || ($0.margin == $1.margin && $0.id < $1.id) }
-                    for e in cand.prefix(quota) { flagged[e.id] = true }
+                    // As cleanlab does: a point whose given label still wins the vote is not flagged.
+                    for e in cand.prefix(quota) where e.margin > 0 { flagged[e.id] = true }
                 }
             }
             return (flagged, t)

@@ -28,6 +28,8 @@ struct IssuesCommand: ParsableCommand {
     @Option(help: "Flag rule: prune (default), confident, majority.") var rule = LabelIssueConfig().rule.rawValue
     @Option(help: "Cleaning rounds (flagged samples stop voting, all are re-scored).") var rounds = LabelIssueConfig().rounds
     @Option(help: "Vote weight similarity^gamma.") var gamma = LabelIssueConfig().gamma
+    @Option(help: "Cap on the per-class thresholds (0.5: a strict vote majority always counts; for very clean data).")
+    var thresholdCap = LabelIssueConfig().thresholdCap
     @Flag(help: "Write every labeled sample, not only the flagged ones.") var all = false
     @Option(help: "Comma-separated class names in id order.") var classes: String?
     @Option(help: "Row tile of the kNN graph's blocked sgemm.") var tile = 512
@@ -42,7 +44,7 @@ struct IssuesCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             var cfg = LabelIssueConfig()
-            cfg.k = k; cfg.rule = IssueRule(rawValue: rule)!; cfg.rounds = rounds; cfg.gamma = gamma
+            cfg.k = k; cfg.rule = IssueRule(rawValue: rule)!; cfg.rounds = rounds; cfg.gamma = gamma; cfg.thresholdCap = thresholdCap
             try cfg.validate()
             let x = try readEmbeddings(embeddings, rawShape: rawShape)
             try x.validate()

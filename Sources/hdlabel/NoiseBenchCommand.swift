@@ -29,6 +29,7 @@ struct BenchNoise: ParsableCommand {
     @Option(help: "Detector: vote weight similarity^gamma.") var gamma = LabelIssueConfig().gamma
     @Option(help: "Detector: flag rule (majority, confident, prune).") var rule = LabelIssueConfig().rule.rawValue
     @Option(help: "Detector: cleaning rounds.") var rounds = LabelIssueConfig().rounds
+    @Option(help: "Detector: cap on per-class thresholds.") var thresholdCap = LabelIssueConfig().thresholdCap
     @Flag(help: "Score a grid of detector settings instead (k, rule, rounds, gamma); no Python.") var sweep = false
     @Option(help: "cleanlab's k (Datalab default 10).") var cleanlabK = 10
     @Option(help: "Python with cleanlab (default .venv-noise/bin/python, then .venv/bin/python).") var python: String?
@@ -45,7 +46,7 @@ struct BenchNoise: ParsableCommand {
             return v
         }
         guard let ruleV = IssueRule(rawValue: rule) else { throw ValidationError("unknown rule '\(rule)'") }
-        var base = LabelIssueConfig(); base.k = k; base.gamma = gamma; base.rule = ruleV; base.rounds = rounds
+        var base = LabelIssueConfig(); base.k = k; base.gamma = gamma; base.rule = ruleV; base.rounds = rounds; base.thresholdCap = thresholdCap
         try base.validate()
 
         var datasets: [LabeledDataset] = []
@@ -75,6 +76,7 @@ struct BenchNoise: ParsableCommand {
                 var c = base; c.rule = r; c.k = kk; c.rounds = rd; configs.append(c)
             } } }
             for g in [0.0, 3.0] { var c = base; c.gamma = g; configs.append(c) }
+            for r in [IssueRule.confident, .prune] { for kk in [20, 30, 50] { var c = base; c.rule = r; c.k = kk; c.rounds = 1; c.thresholdCap = 0.5; configs.append(c) } }
         }
         let graphK = max(50, configs.map(\.k).max()!)
 
@@ -128,6 +130,7 @@ struct BenchNoise: ParsableCommand {
 
     func describe(_ c: LabelIssueConfig) -> String {
         "\(c.rule.rawValue) k=\(c.k) rounds=\(c.rounds)" + (c.gamma == 1 ? "" : " gamma=\(fmt(c.gamma))")
+            + (c.thresholdCap == 1 ? "" : " cap=\(fmt(c.thresholdCap))")
     }
 
     func runCleanlab(python: String, embeddings: String, labels: [String], out: String, log: (String) -> Void) throws -> [String: [String: (flagged: [Int], seconds: Double)]] {
