@@ -3,6 +3,7 @@
 #   Scripts/venv.sh            # benchmark baselines only (scikit-learn, numpy)
 #   Scripts/venv.sh --embed    # also the WordNet embedding dependencies (torch, sentence encoder)
 #   Scripts/venv.sh --edges    # also Scripts/embed.py / Scripts/retrain.py (torchvision, timm, open_clip, pytest)
+#   Scripts/venv.sh --noise    # also cleanlab (label-issue baseline of `hdlabel bench noise`)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 py="${PYTHON:-python3}"
@@ -12,12 +13,14 @@ if [ ! -x "$root/.venv/bin/python" ]; then
 fi
 "$root/.venv/bin/python" -m pip install --quiet --upgrade pip
 "$root/.venv/bin/python" -m pip install --quiet -r "$root/Scripts/requirements-bench.txt"
-case "${1:-}" in
-    --embed) "$root/.venv/bin/python" -m pip install --quiet -r "$root/Scripts/requirements-embed.txt" ;;
-    # One resolver run over both files, so the torch pin holds for every package that depends on torch.
-    --edges) "$root/.venv/bin/python" -m pip install --quiet -r "$root/Scripts/requirements-embed.txt" \
-                 -r "$root/Scripts/requirements-edges.txt" ;;
-    "") ;;
-    *) echo "venv.sh: unknown option '$1' (use --embed or --edges)" >&2; exit 2 ;;
-esac
+for opt in "$@"; do
+    case "$opt" in
+        --embed) "$root/.venv/bin/python" -m pip install --quiet -r "$root/Scripts/requirements-embed.txt" ;;
+        # One resolver run over both files, so the torch pin holds for every package that depends on torch.
+        --edges) "$root/.venv/bin/python" -m pip install --quiet -r "$root/Scripts/requirements-embed.txt" \
+                     -r "$root/Scripts/requirements-edges.txt" ;;
+        --noise) "$root/.venv/bin/python" -m pip install --quiet -r "$root/Scripts/requirements-noise.txt" ;;
+        *) echo "venv.sh: unknown option '$opt' (known: --embed --edges --noise)" >&2; exit 2 ;;
+    esac
+done
 "$root/.venv/bin/python" -c 'import numpy, sklearn; print("venv ready: numpy", numpy.__version__, "scikit-learn", sklearn.__version__)'

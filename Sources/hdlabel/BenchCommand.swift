@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks hdlabel against baselines.",
-        subcommands: [BenchQuality.self, GraphBenchCommand.self]
+        subcommands: [BenchQuality.self, GraphBenchCommand.self, BenchNoise.self, BenchReview.self]
     )
 }
 

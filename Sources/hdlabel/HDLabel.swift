@@ -9,7 +9,8 @@ struct HDLabel: ParsableCommand {
         commandName: "hdlabel",
         abstract: "Label a whole dataset from a few seed labels and embeddings (Hierarchical Dynamic Labeling).",
         version: RunManifest.version,
-        subcommands: [LabelCommand.self, ClusterLabelCommand.self, EvaluateCommand.self, PrepareCommand.self, BenchCommand.self]
+        subcommands: [LabelCommand.self, ClusterLabelCommand.self, EvaluateCommand.self, PrepareCommand.self, IssuesCommand.self,
+                      ReviewCommand.self, BenchCommand.self]
     )
 }
 

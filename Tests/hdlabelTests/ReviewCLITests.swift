@@ -1,0 +1,122 @@
+import Foundation
+import XCTest
+import HDLabelCore
+
+/// `hdlabel issues` and `hdlabel review export|import` run as a user would.
+final class ReviewCLITests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    var dir = ""
+
+    override func setUp() {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("hdlabel-review-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    func binary() throws -> String {
+        for cfg in ["debug", "release"] {
+            let p = Self.root.appendingPathComponent(".build/\(cfg)/hdlabel").path
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        throw XCTSkip("hdlabel binary not built; run `swift build` first")
+    }
+
+    @discardableResult
+    func run(_ args: [String]) throws -> (code: Int32, stdout: String, stderr: String) {
+        let p = Process(); p.executableURL = URL(fileURLWithPath: try binary()); p.arguments = args
+        let o = Pipe(), e = Pipe(); p.standardOutput = o; p.standardError = e
+        try p.run()
+        let out = o.fileHandleForReading.readDataToEndOfFile(), err = e.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    /// 3 separated clusters in 5-D, 40 points each; returns embeddings path and true classes.
+    func writeEmbeddings() throws -> (String, [Int]) {
+        var x = [Float](), y = [Int]()
+        var state: UInt64 = 7
+        func noise() -> Float { state = state &* 6364136223846793005 &+ 1442695040888963407; return Float(state >> 40) / Float(1 << 24) }
+        for i in 0 ..< 120 { let c = i % 3; for j in 0 ..< 5 { x.append((j == c ? 5 : 0) + noise()) }; y.append(c) }
+        let e = dir + "/emb.npy"
+        try NPY.write(Embeddings(rows: 120, cols: 5, data: x), to: e)
+        return (e, y)
+    }
+
+    func testIssuesFindsPlantedFlips() throws {
+        let (emb, y) = try writeEmbeddings()
+        var noisy = y
+        for i in [4, 50, 99] { noisy[i] = (y[i] + 1) % 3 }
+        let lab = dir + "/noisy.npy"
+        try NPY.write(ints: noisy, to: lab)
+        let out = dir + "/issues.csv"
+        let r = try run(["issues", emb, lab, "-o", out, "--k", "10"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines[0], "id,given,suggested,score,rank")
+        let rows = lines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        XCTAssertEqual(Set(rows.map { Int($0[0])! }), [4, 50, 99])
+        for f in rows { XCTAssertEqual(Int(f[2]), y[Int(f[0])!], "suggested = true class") }
+        XCTAssertEqual(rows.map { $0[4] }, ["1", "2", "3"])
+        let bad = try run(["issues", emb, lab, "-o", dir + "/x.csv", "--rule", "vote"])
+        XCTAssertNotEqual(bad.code, 0)
+    }
+
+    func testReviewExportImportRoundTripAndConflicts() throws {
+        let (emb, y) = try writeEmbeddings()
+        let seeds = dir + "/seeds.npy"
+        try NPY.write(ints: (0 ..< 120).map { $0 < 6 ? y[$0] : -1 }, to: seeds)
+        let runCSV = dir + "/run.csv"
+        XCTAssertEqual(try run(["label", emb, seeds, "-o", runCSV, "--k", "5"]).code, 0)
+
+        // Label Studio export: tasks with data + id, a prediction, and the labeling config beside it.
+        let json = dir + "/review.json"
+        let ex = try run(["review", "export", runCSV, emb, "--k", "10", "-o", json])
+        XCTAssertEqual(ex.code, 0, ex.stderr)
+        var tasks = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [[String: Any]])
+        XCTAssertEqual(tasks.count, 10)
+        let ids = tasks.map { ($0["data"] as! [String: Any])["sample_id"] as! Int }
+        XCTAssertTrue(ids.allSatisfy { $0 >= 6 }, "seeds are never proposed")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: json + ".config.xml"))
+
+        // Simulated reviewers answer with the truth, in Label Studio's export format.
+        for t in tasks.indices {
+            tasks[t]["annotations"] = [["was_cancelled": false, "result": [["from_name": "label", "to_name": "text", "type": "choices",
+                                                                             "value": ["choices": [String(y[ids[t]])]]]]]]
+        }
+        let answers = dir + "/export.json"
+        try JSONSerialization.data(withJSONObject: tasks).write(to: URL(fileURLWithPath: answers))
+        let newSeeds = dir + "/new-seeds.npy"
+        let im = try run(["review", "import", answers, seeds, "-o", newSeeds])
+        XCTAssertEqual(im.code, 0, im.stderr)
+        let ns = try NPY.readInts(path: newSeeds)
+        XCTAssertEqual(ns.filter { $0 >= 0 }.count, 16)
+        for i in ids { XCTAssertEqual(ns[i], y[i]) }
+
+        // CSV review sheet → CSV seeds; an unknown class and an unknown id are reported, not applied.
+        let csv = dir + "/review.csv"
+        XCTAssertEqual(try run(["review", "export", runCSV, emb, "--k", "3", "-o", csv]).code, 0)
+        var sheet = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertEqual(sheet[0], "id,label,confidence,score,rank,corrected")
+        let first = Int(sheet[1].split(separator: ",")[0])!
+        sheet[1] += String(y[first]); sheet[2] += "zebra"; sheet.append("500,,,,,1")
+        try (sheet.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
+        let outCSV = dir + "/seeds2.csv"
+        let im2 = try run(["review", "import", csv, seeds, "-o", outCSV])
+        XCTAssertEqual(im2.code, 0, im2.stderr)
+        XCTAssertTrue(im2.stderr.contains("unknown class 'zebra'"), im2.stderr)
+        XCTAssertTrue(im2.stderr.contains("unknown id 500"), im2.stderr)
+        XCTAssertEqual(try LabelsIO.read(path: outCSV, n: 120).seeds.filter { $0 >= 0 }.count, 7)
+
+        // A conflicting answer: listed, nothing written, unless --force.
+        let conflict = dir + "/conflict.csv"
+        try "id,label\n0,\((y[0] + 1) % 3)\n20,\(y[20])\n".write(toFile: conflict, atomically: true, encoding: .utf8)
+        let out3 = dir + "/seeds3.npy"
+        let c1 = try run(["review", "import", conflict, seeds, "-o", out3])
+        XCTAssertNotEqual(c1.code, 0)
+        XCTAssertTrue(c1.stderr.contains("conflict: sample 0"), c1.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out3))
+        let c2 = try run(["review", "import", conflict, seeds, "-o", out3, "--force"])
+        XCTAssertEqual(c2.code, 0, c2.stderr)
+        let forced = try NPY.readInts(path: out3)
+        XCTAssertEqual(forced[0], (y[0] + 1) % 3); XCTAssertEqual(forced[20], y[20])
+    }
+}
