@@ -34,6 +34,8 @@ public enum HDL {
                              log: ((String) -> Void)? = nil) throws -> LabelingResult {
         let n = graph.n
         var ev = Evidence(graph: graph, x: embeddings, numClasses: c, config: config)
+        ev.uniformPrior = Evidence.usesUniformPrior(config.classPrior, seeds: seeds, numClasses: c)
+        log?("HDL: class prior: \(ev.uniformPrior ? "uniform" : "anchor class shares")")
         var labels = seeds
         var conf = seeds.map { $0 >= 0 ? Float(1) : 0 }
         var layer = seeds.map { $0 >= 0 ? Int32(0) : -1 }
@@ -135,6 +137,20 @@ struct Evidence {
     let numClasses: Int
     let config: LabelingConfig
     var cache: [Int: NormalizedAffinity] = [:]
+    /// Uniform class prior (class-mass-normalised anchors) or the anchors' class shares.
+    var uniformPrior = true
+
+    /// Uniform unless the prior is `anchors`, or `auto` and the seeds' class counts differ by more than 2×.
+    static func usesUniformPrior(_ p: ClassPrior, seeds: [Int32], numClasses c: Int) -> Bool {
+        switch p {
+        case .uniform: return true
+        case .anchors: return false
+        case .auto:
+            var cnt = [Int](repeating: 0, count: c)
+            for s in seeds where s >= 0 { cnt[Int(s)] += 1 }
+            return (cnt.max() ?? 0) <= 2 * max(1, cnt.min() ?? 0)
+        }
+    }
 
     init(graph: KNNGraph, x: Embeddings?, numClasses: Int, config: LabelingConfig) {
         self.graph = graph; self.x = x; self.numClasses = numClasses; self.config = config
@@ -159,7 +175,13 @@ struct Evidence {
         if useGeo, let x {
             let m = anchors.filter { $0 >= 0 }.count
             let p = ClassGeometry.posteriors(x: x, anchors: anchors, numClasses: c, shrinkage: ClassGeometry.shrinkage(anchors: m, numClasses: c))
-            for i in 0 ..< n * c { logp[i] += logf(p[i] + 1e-30) }
+            var logPrior = [Float](repeating: 0, count: c)
+            if !uniformPrior {
+                var cnt = [Float](repeating: 0, count: c)
+                for a in anchors where a >= 0 { cnt[Int(a)] += 1 }
+                for j in 0 ..< c { logPrior[j] = logf(max(cnt[j], 0.5) / Float(max(m, 1))) }
+            }
+            for i in 0 ..< n { for j in 0 ..< c { logp[i * c + j] += logf(p[i * c + j] + 1e-30) + logPrior[j] } }
         }
         var out = [Float](repeating: 0, count: n * c)
         for i in 0 ..< n where any[i] {
@@ -177,7 +199,7 @@ struct Evidence {
     mutating func graphPosterior(anchors: [Int32], k: Int) -> [Float] {
         let g = Float(config.gamma)
         if cache[k] == nil { cache[k] = NormalizedAffinity(graph: graph.truncated(to: k), weight: { powf(max($0, 0), g) }) }
-        let y = Baselines.seedMatrix(anchors, numClasses: numClasses, classMassNormalized: true)
+        let y = Baselines.seedMatrix(anchors, numClasses: numClasses, classMassNormalized: uniformPrior)
         var f = cache[k]!.solve(y, columns: numClasses, alpha: Float(config.alpha), iterations: config.iterations,
                                 clamped: config.clampAnchors ? anchors.map { $0 >= 0 } : nil)
         if config.balance {

@@ -43,6 +43,9 @@ public enum LabelMethod: String, Sendable, CaseIterable, Codable {
     case hdl, knn, spreading, propagation
 }
 
+/// Class prior used by HDL's evidence.
+public enum ClassPrior: String, Sendable, CaseIterable, Codable { case auto, uniform, anchors }
+
 /// Neighbourhood size: chosen from label clusterability (`auto`) or fixed by the user.
 public enum KChoice: Sendable, Equatable, CustomStringConvertible {
     case auto
@@ -83,6 +86,9 @@ public struct LabelingConfig: Sendable, Equatable {
     public var classQuota: Bool = true
     /// HDL: which evidence to combine (auto = chosen by seed cross-validation).
     public var evidence: EvidenceMode = .auto
+    /// HDL: class prior of the evidence — uniform (every class injects equal mass), the anchors' class shares
+    /// (for long-tailed data), or auto: anchors' shares when the seeds' class counts differ by more than 2×.
+    public var classPrior: ClassPrior = .auto
     /// HDL: clamp anchors in the graph propagation (harmonic extension) instead of using them as sources.
     public var clampAnchors: Bool = true
     /// HDL: divide class votes by class share among anchors (long-tail normalisation).

@@ -52,6 +52,9 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .long, help: "HDL evidence: auto (chosen by seed cross-validation), graph, geometry or both.")
     var evidence: EvidenceMode = LabelingConfig().evidence
 
+    @Option(name: .customLong("class-prior"), help: "HDL class prior: auto, uniform, or anchors (class shares of the labeled pool; long tails).")
+    var classPrior: ClassPrior = LabelingConfig().classPrior
+
     @Flag(name: .customLong("clamp"), inversion: .prefixedNo, help: "HDL: clamp anchors in the graph propagation (harmonic extension).")
     var clamp: Bool = LabelingConfig().clampAnchors
 
@@ -68,7 +71,7 @@ struct LabelingOptions: ParsableArguments {
         guard let kc = KChoice(k) else { throw ValidationError("--k must be 'auto' or a positive integer, got '\(k)'") }
         var c = LabelingConfig()
         c.method = method; c.k = kc; c.kMax = kMax; c.seed = seed; c.alpha = alpha; c.balance = balance; c.fallback = fallback
-        c.tauStart = tauStart; c.tauMin = tauMin; c.layerFraction = layerFraction; c.gamma = gamma; c.iterations = iterations; c.classQuota = classQuota; c.evidence = evidence; c.clampAnchors = clamp
+        c.tauStart = tauStart; c.tauMin = tauMin; c.layerFraction = layerFraction; c.gamma = gamma; c.iterations = iterations; c.classQuota = classQuota; c.evidence = evidence; c.clampAnchors = clamp; c.classPrior = classPrior
         return c
     }
 
@@ -83,6 +86,7 @@ struct LabelingOptions: ParsableArguments {
 
 extension LabelMethod: ExpressibleByArgument {}
 extension EvidenceMode: ExpressibleByArgument {}
+extension ClassPrior: ExpressibleByArgument {}
 
 /// Reads an embeddings file: `.npy` (float32/float64), or raw float32 when `rawShape` ("ROWSxCOLS") is given.
 func readEmbeddings(_ path: String, rawShape: String?) throws -> Embeddings {
