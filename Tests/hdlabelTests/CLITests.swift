@@ -3,31 +3,7 @@ import XCTest
 import HDLabelCore
 
 /// End-to-end tests of the `hdlabel` executable: exit codes, one-line errors, outputs and manifests.
-final class CLITests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    var dir = ""
-
-    override func setUp() {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("hdlabel-cli-\(getpid())-\(UUID().uuidString.prefix(8))").path
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    func binary() throws -> String {
-        for cfg in ["debug", "release"] {
-            let p = Self.root.appendingPathComponent(".build/\(cfg)/hdlabel").path
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        throw XCTSkip("hdlabel binary not built; run `swift build` first (Scripts/test.sh does)")
-    }
-
-    @discardableResult
-    func run(_ args: [String]) throws -> (code: Int32, stdout: String, stderr: String) {
-        let p = Process(); p.executableURL = URL(fileURLWithPath: try binary()); p.arguments = args
-        let o = Pipe(), e = Pipe(); p.standardOutput = o; p.standardError = e
-        try p.run(); p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-                String(decoding: e.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
-    }
+final class CLITests: CLITestCase {
 
     /// 3 well-separated clusters in 5-D, 40 points each, 2 seeds per cluster.
     func writeData(mutate: (inout [Float]) -> Void = { _ in }) throws -> (emb: String, seeds: String, truth: String) {

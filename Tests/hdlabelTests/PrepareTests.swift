@@ -3,33 +3,7 @@ import XCTest
 import HDLabelCore
 
 /// `hdlabel prepare fashion-mnist`: files, shapes, seeds per class, and the hidden truth agreeing with the seeds.
-final class PrepareTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    var dir = ""
-
-    override func setUp() {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("hdlabel-prepare-\(getpid())-\(UUID().uuidString.prefix(8))").path
-    }
-
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
-
-    func binary() throws -> String {
-        for cfg in ["debug", "release"] {
-            let p = Self.root.appendingPathComponent(".build/\(cfg)/hdlabel").path
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        throw XCTSkip("hdlabel binary not built; run `swift build` first (Scripts/test.sh does)")
-    }
-
-    func run(_ args: [String], environment: [String: String] = [:]) throws -> (code: Int32, stdout: String, stderr: String) {
-        let p = Process(); p.executableURL = URL(fileURLWithPath: try binary()); p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let o = Pipe(), e = Pipe(); p.standardOutput = o; p.standardError = e
-        try p.run()
-        let out = o.fileHandleForReading.readDataToEndOfFile(), err = e.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
-    }
+final class PrepareTests: CLITestCase {
 
     func testPrepareFashionMNIST() throws {
         if let reason = FashionMNIST.unavailableReason() { throw XCTSkip(reason) }

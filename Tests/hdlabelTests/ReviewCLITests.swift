@@ -3,32 +3,7 @@ import XCTest
 import HDLabelCore
 
 /// `hdlabel issues` and `hdlabel review export|import` run as a user would.
-final class ReviewCLITests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    var dir = ""
-
-    override func setUp() {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("hdlabel-review-\(getpid())-\(UUID().uuidString.prefix(8))").path
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    func binary() throws -> String {
-        for cfg in ["debug", "release"] {
-            let p = Self.root.appendingPathComponent(".build/\(cfg)/hdlabel").path
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        throw XCTSkip("hdlabel binary not built; run `swift build` first")
-    }
-
-    @discardableResult
-    func run(_ args: [String]) throws -> (code: Int32, stdout: String, stderr: String) {
-        let p = Process(); p.executableURL = URL(fileURLWithPath: try binary()); p.arguments = args
-        let o = Pipe(), e = Pipe(); p.standardOutput = o; p.standardError = e
-        try p.run()
-        let out = o.fileHandleForReading.readDataToEndOfFile(), err = e.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
-    }
+final class ReviewCLITests: CLITestCase {
 
     /// 3 separated clusters in 5-D, 40 points each; returns embeddings path and true classes.
     func writeEmbeddings() throws -> (String, [Int]) {
