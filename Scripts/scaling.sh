@@ -66,7 +66,7 @@ def row(name, ref, weak):
 head = ["ranks", "BLAS thr/rank", "n"] + phases + ["total s", "speedup", "efficiency", "MiB sent/rank", "comm share", "GFLOP/s/rank", "load avg before"]
 lines = ["# Cluster scaling (measured)", "",
  f"Machine: {cores} cores, one node (ranks talk through shared memory). Data: synthetic clustered float32, d={d}, "
- f"50 classes, 5 seeds per class; k={k}, tile=512, method hdl (the core's current implementation). Release build.",
+ f"50 classes, 5 seeds per class; k={k}, tile=1024 (default), method hdl (the core's current implementation). Release build.",
  "Times are seconds, max over ranks per phase (`--timings` JSON, raw files in `scaling/`); total = job wall time.",
  "comm share = (commWait + gather + broadcast) / total. GFLOP/s/rank = 2·n·(n/P)·d / compute seconds.",
  "Ranks beyond the core count are oversubscribed (time-shared), so 4 ranks on 2 cores cannot speed up; that row",

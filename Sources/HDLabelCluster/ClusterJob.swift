@@ -11,7 +11,7 @@ public struct ClusterJobOptions: Sendable {
     public var output: String
     public var config: LabelingConfig
     /// Global tile edge of the similarity grid (rows per shard are whole tiles).
-    public var tile: Int = 512
+    public var tile: Int = GraphOptions.defaultTile
     public var shardedOutput: Bool = false
     /// Directory for per-rank partial-graph checkpoints (`GraphCheckpoint`); nil = no checkpoint.
     public var checkpointDir: String?

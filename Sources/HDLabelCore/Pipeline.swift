@@ -27,7 +27,7 @@ public enum Labeling {
 
     /// Full single-process pipeline: validate, L2-normalise, build the graph, label.
     public static func label(embeddings: Embeddings, seeds: [Int32], numClasses: Int, config: LabelingConfig,
-                             tile: Int = 512, progress: ((Int, Int) -> Void)? = nil,
+                             tile: Int = GraphOptions.defaultTile, progress: ((Int, Int) -> Void)? = nil,
                              log: ((String) -> Void)? = nil) throws -> (graph: KNNGraph, result: LabelingResult) {
         try embeddings.validate()
         try config.validate(n: embeddings.rows)

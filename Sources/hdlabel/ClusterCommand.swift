@@ -27,7 +27,7 @@ struct ClusterLabelCommand: ParsableCommand {
     var output: String
 
     @Option(help: "Tile edge of the global similarity grid (rows per rank are whole tiles).")
-    var tile: Int = 512
+    var tile: Int = GraphOptions.defaultTile
 
     @Flag(help: "Each rank writes its own rows to OUTPUT.rankR instead of rank 0 writing one file.")
     var shardedOutput = false

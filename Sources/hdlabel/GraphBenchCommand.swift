@@ -10,7 +10,7 @@ struct GraphBenchCommand: ParsableCommand {
     @Option(help: "Comma-separated point counts.") var n: String = "20000"
     @Option(help: "Comma-separated dimensions.") var d: String = "50,384"
     @Option(help: "Neighbours per point.") var k: Int = 30
-    @Option(help: "Comma-separated tile sizes.") var tile: String = "512"
+    @Option(help: "Comma-separated tile sizes.") var tile: String = "\(GraphOptions.defaultTile)"
     @Option(help: "Repeats (best is reported).") var repeats: Int = 3
 
     func run() throws {

@@ -127,7 +127,7 @@ struct LabelCommand: ParsableCommand {
     @Argument(help: "Seed labels (.npy or .csv).") var labels: String
     @Option(name: .shortAndLong, help: "Output labels file (.csv or .npy).") var output: String
     @Option(name: .customLong("raw-shape"), help: "Shape ROWSxCOLS when EMBEDDINGS is raw float32.") var rawShape: String?
-    @Option(name: .long, help: "Row tile of the kNN graph's blocked sgemm.") var tile: Int = 512
+    @Option(name: .long, help: "Row tile of the kNN graph's blocked sgemm.") var tile: Int = GraphOptions.defaultTile
     @Flag(name: .shortAndLong, help: "Only warnings and errors on stderr.") var quiet = false
     @OptionGroup var opts: LabelingOptions
 

@@ -32,7 +32,7 @@ struct IssuesCommand: ParsableCommand {
     var thresholdCap = LabelIssueConfig().thresholdCap
     @Flag(help: "Write every labeled sample, not only the flagged ones.") var all = false
     @Option(help: "Comma-separated class names in id order.") var classes: String?
-    @Option(help: "Row tile of the kNN graph's blocked sgemm.") var tile = 512
+    @Option(help: "Row tile of the kNN graph's blocked sgemm.") var tile = GraphOptions.defaultTile
     @Flag(name: .shortAndLong, help: "No summary on stderr.") var quiet = false
 
     func validate() throws {
