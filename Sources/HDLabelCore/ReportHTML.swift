@@ -114,6 +114,7 @@ public enum ReportHTML {
 
     static func summary(_ d: ReportData) -> String {
         let hl = d.headline
+        let coveredAccuracy = d.methods.first { $0.name == d.primary }?.metrics?.coveredAccuracy
         var cards: [(String, String)] = []
         if let g = hl.accuracyGain, let b = hl.bestBaseline {
             cards.append((signedPts(g), "accuracy of \(escape(hl.method)) (\(pct(hl.accuracy))) over the best baseline in this run, \(escape(b)) (\(pct(hl.bestBaselineAccuracy)))"))
@@ -134,7 +135,7 @@ public enum ReportHTML {
         for (v, k) in cards { b += "<div class=\"card\"><div class=\"v\">\(v)</div><div class=\"k\">\(k)</div></div>\n" }
         b += "</div>\n<ul class=\"assume\">\n"
         b += "<li>Labels produced = rows that had no seed label and received a label from <b>\(escape(hl.method))</b> (\(int(hl.producedLabels)) of \(int(hl.rows - hl.seedLabels))); abstentions are not counted.</li>\n"
-        b += "<li>Hours saved = labels produced × \(f(hl.secondsPerLabel, 0)) s ÷ 3600 (set with <code>--seconds-per-label</code>): the time a person would have spent labeling those rows by hand. It assumes every produced label is used as is; \(hl.accuracy.map { "on this data about " + pct(1 - $0) + " of them are wrong (measured on the ground truth)" } ?? "their error rate is unknown without ground truth") and reviewing them costs extra.</li>\n"
+        b += "<li>Hours saved = labels produced × \(f(hl.secondsPerLabel, 0)) s ÷ 3600 (set with <code>--seconds-per-label</code>): the time a person would have spent labeling those rows by hand. It assumes every produced label is used as is; \(coveredAccuracy.map { "on this data about " + pct(1 - $0) + " of them are wrong (measured on the ground truth)" } ?? "their error rate is unknown without ground truth") and reviewing them costs extra.</li>\n"
         if hl.accuracyGain != nil {
             b += "<li>Accuracy is measured on the rows without a seed (\(escape(d.seedSource))); an abstention counts as wrong. Gain is in percentage points over the best other label file in the run directory.</li>\n"
         }
