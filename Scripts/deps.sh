@@ -2,7 +2,7 @@
 # Installs (as root) or checks (otherwise) the system packages hdlabel needs:
 # OpenBLAS (+LAPACK), OpenMPI, zlib and the Fashion-MNIST data package used by the demo and benchmarks.
 set -euo pipefail
-PKGS=(libopenblas-dev libopenmpi-dev openmpi-bin zlib1g-dev pkg-config dataset-fashion-mnist)
+PKGS=(libopenblas-dev libopenmpi-dev openmpi-bin zlib1g-dev pkg-config dataset-fashion-mnist chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
