@@ -20,8 +20,8 @@ public struct ClusterJobOptions: Sendable {
     /// Class names in id order (optional); every listed class must have a seed.
     public var classes: [String]?
     /// Worker-side labeling: the graph stays on the ranks that built it and every rank runs HDL on its rows
-    /// (`DistributedLabeling`); only per-row vectors of n or n × C travel. HDL with `--evidence graph` only, and the
-    /// tile must be a multiple of `Reduction.block`.
+    /// (`DistributedLabeling`); only per-row vectors of n or n × C and class statistics (C·d + d²) travel. HDL only,
+    /// and the tile must be a multiple of `Reduction.block`.
     public var distributedLabeling: Bool = false
 
     public init(embeddings: String, labels: String, output: String, config: LabelingConfig = LabelingConfig()) {
@@ -145,7 +145,7 @@ public enum ClusterJob {
             var labelingError: Error?
             do {
                 result = try t.time(.hierarchy) {
-                    try DistributedLabeling.run(local: local, comm: comm, table: table, seeds: seeds, numClasses: numClasses,
+                    try DistributedLabeling.run(local: local, embeddings: o.config.usesEmbeddings ? shard?.x : nil, comm: comm, table: table, seeds: seeds, numClasses: numClasses,
                                                 config: o.config, log: log)
                 }
             } catch { labelingError = error }

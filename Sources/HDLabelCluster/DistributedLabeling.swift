@@ -23,6 +23,18 @@ public struct RankRows: RowCollectives {
     public func allgather(_ local: [Double]) throws -> [Double] { try comm.allgatherv(local) }
     public func allgather(_ local: [Int32]) throws -> [Int32] { try comm.allgatherv(local) }
     public func sum(_ local: [Int]) throws -> [Int] { try comm.allreduce(local, .sum) }
+    /// Every rank's values travel as (high, low) Int64 pairs (allgather, P · 16 bytes per value) and are added exactly.
+    public func sumExact(_ local: [Int128]) throws -> [Int128] {
+        var pairs = [Int64](repeating: 0, count: 2 * local.count)
+        for (e, v) in local.enumerated() { pairs[2 * e] = Int64(truncatingIfNeeded: v >> 64); pairs[2 * e + 1] = Int64(truncatingIfNeeded: v) }
+        let all = try comm.allgatherv(pairs)
+        var out = [Int128](repeating: 0, count: local.count)
+        for q in 0 ..< all.count / 2 {
+            let v = (Int128(all[2 * q]) << 64) | Int128(UInt64(bitPattern: all[2 * q + 1]))
+            out[q % local.count] += v
+        }
+        return out
+    }
 
     /// Rank owning global row `i` (binary search over the shard bounds; empty shards are skipped).
     func owner(_ i: Int) -> Int {
@@ -67,21 +79,19 @@ public enum DistributedLabeling {
         guard config.method == .hdl else {
             throw HDLError.invalidParameter(name: "method", value: config.method.rawValue, allowed: "hdl with --distributed-labeling")
         }
-        guard config.evidence == .graph else {
-            throw HDLError.invalidParameter(name: "evidence", value: config.evidence.rawValue,
-                                            allowed: "graph with --distributed-labeling (the geometry evidence is not split over ranks yet)")
-        }
     }
 
-    /// **Collective.** Labels all n rows; `local` is this rank's rows of the graph. The result (all n rows) is the
-    /// same on every rank and identical to `Labeling.run` on one process.
-    public static func run(local: KNNGraph, comm: Communicator, table: ShardTable, seeds: [Int32], numClasses: Int,
-                           config: LabelingConfig, log: ((String) -> Void)? = nil) throws -> LabelingResult {
+    /// **Collective.** Labels all n rows; `local` is this rank's rows of the graph, `embeddings` the same rows
+    /// L2-normalised (needed unless the evidence is `graph`). The result (all n rows) is the same on every rank and
+    /// identical to `Labeling.run` on one process.
+    public static func run(local: KNNGraph, embeddings: Embeddings?, comm: Communicator, table: ShardTable, seeds: [Int32],
+                           numClasses: Int, config: LabelingConfig, log: ((String) -> Void)? = nil) throws -> LabelingResult {
         try check(config)
         try config.validate(n: table.n)
         try validateSeeds(seeds, numClasses: numClasses, n: table.n)
         let rows = try RankRows(comm: comm, table: table)
-        return try HDL.label(rows: local, comm: rows, embeddings: nil, seeds: seeds, numClasses: numClasses, config: config,
+        if let e = embeddings, e.rows != local.n { throw HDLError.invalidInput("embeddings have \(e.rows) rows, graph has \(local.n)") }
+        return try HDL.label(rows: local, comm: rows, embeddings: config.usesEmbeddings ? embeddings : nil, seeds: seeds, numClasses: numClasses, config: config,
                              log: comm.isRoot ? log : nil)
     }
 }

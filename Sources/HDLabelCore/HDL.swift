@@ -39,13 +39,13 @@ public enum HDL {
     /// `graph` holds this process's rows `comm.rows` (global neighbour ids); `seeds` covers all n rows. Evidence is
     /// computed for the local rows only; per layer the rows' argmax class and share (n ints + n floats) are
     /// allgathered so every process takes the same layer decisions, and the result (all n rows) is the same on every
-    /// process and identical to the single-process run. `embeddings` (all rows) is only accepted on a single process:
-    /// the geometry evidence is not split yet. **Collective** over `comm`.
+    /// process and identical to the single-process run. `embeddings` holds the same rows as `graph` (the geometry
+    /// evidence reduces its class statistics over processes). **Collective** over `comm`.
     public static func label(rows graph: KNNGraph, comm: RowCollectives, embeddings: Embeddings?, seeds: [Int32], numClasses c: Int,
                              config: LabelingConfig, log: ((String) -> Void)? = nil) throws -> LabelingResult {
         let n = comm.n
         precondition(graph.n == comm.rows.count && seeds.count == n)
-        precondition(embeddings == nil || graph.n == n, "geometry evidence needs all rows on one process")
+        precondition(embeddings == nil || embeddings!.rows == graph.n)
         var ev = Evidence(graph: graph, comm: comm, x: embeddings, numClasses: c, config: config)
         ev.uniformPrior = Evidence.usesUniformPrior(config.classPrior, seeds: seeds, numClasses: c)
         log?("HDL: class prior: \(ev.uniformPrior ? "uniform" : "anchor class shares")")
@@ -196,7 +196,8 @@ struct Evidence {
         }
         if useGeo, let x {
             let m = anchors.filter { $0 >= 0 }.count
-            let p = ClassGeometry.posteriors(x: x, anchors: anchors, numClasses: c, shrinkage: ClassGeometry.shrinkage(anchors: m, numClasses: c))
+            let p = try ClassGeometry.posteriors(rows: x, comm: comm, anchors: anchors, numClasses: c,
+                                                 shrinkage: ClassGeometry.shrinkage(anchors: m, numClasses: c))
             var logPrior = [Float](repeating: 0, count: c)
             if !uniformPrior {
                 var cnt = [Float](repeating: 0, count: c)

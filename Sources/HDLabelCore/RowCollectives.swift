@@ -32,6 +32,8 @@ public protocol RowCollectives {
     func allgather(_ local: [Int32]) throws -> [Int32]
     /// Element-wise integer sum over processes (exact, so order does not matter).
     func sum(_ local: [Int]) throws -> [Int]
+    /// The same for 128-bit fixed-point sums (class sums and scatter of the geometry evidence).
+    func sumExact(_ local: [Int128]) throws -> [Int128]
     /// Every edge of every process whose `target` is one of this process's rows, in (source, slot) order.
     /// `outgoing` is this process's edges in (source, slot) order.
     func incoming(_ outgoing: EdgeList) throws -> EdgeList
@@ -46,6 +48,7 @@ public struct LocalRows: RowCollectives {
     public func allgather(_ local: [Double]) -> [Double] { local }
     public func allgather(_ local: [Int32]) -> [Int32] { local }
     public func sum(_ local: [Int]) -> [Int] { local }
+    public func sumExact(_ local: [Int128]) -> [Int128] { local }
     public func incoming(_ outgoing: EdgeList) -> EdgeList { outgoing }
 }
 

@@ -169,11 +169,12 @@ func runChecks() -> Int32 {
 
     var graphHDL = LabelingConfig()
     graphHDL.evidence = .graph
-    var variants: [(String, LabelingConfig)] = [("default k auto", graphHDL)]
+    var variants: [(String, LabelingConfig)] = [("default: auto evidence, k auto", LabelingConfig()), ("graph evidence", graphHDL)]
     do {
-        var v = graphHDL; v.k = .fixed(7); variants.append(("k 7", v))
-        v = graphHDL; v.classPrior = .anchors; v.balance = true; variants.append(("anchor prior, balance", v))
-        v = graphHDL; v.clampAnchors = false; v.classQuota = false; v.fallback = false; variants.append(("sources, no quota, no fallback", v))
+        var v = LabelingConfig(); v.evidence = .geometry; variants.append(("geometry evidence", v))
+        v = LabelingConfig(); v.evidence = .both; v.k = .fixed(7); variants.append(("both, k 7", v))
+        v = graphHDL; v.classPrior = .anchors; v.balance = true; variants.append(("graph, anchor prior, balance", v))
+        v = graphHDL; v.clampAnchors = false; v.classQuota = false; v.fallback = false; variants.append(("graph, sources, no quota, no fallback", v))
     }
     for tile in [64, 32] {
         for (name, config) in variants {
@@ -185,7 +186,8 @@ func runChecks() -> Int32 {
                 let k = whole.k
                 let local = KNNGraph(n: rows.count, k: k, neighbors: Array(whole.neighbors[rows.lowerBound * k ..< rows.upperBound * k]),
                                      similarities: Array(whole.similarities[rows.lowerBound * k ..< rows.upperBound * k]))
-                let got = try DistributedLabeling.run(local: local, comm: comm, table: table, seeds: data.seeds, numClasses: 5, config: config)
+                let got = try DistributedLabeling.run(local: local, embeddings: xn.slice(rows: rows), comm: comm, table: table,
+                                                      seeds: data.seeds, numClasses: 5, config: config)
                 if got.labels != ref.labels || got.layer != ref.layer || got.source != ref.source { return "labels/layer/source differ" }
                 if !sameBits(got.confidence[...], ref.confidence[...]) { return "confidence differs in bits" }
                 if got.chosenK != ref.chosenK || got.layers != ref.layers { return "k \(got.chosenK) vs \(ref.chosenK) or layer records differ" }
@@ -194,10 +196,10 @@ func runChecks() -> Int32 {
             }
         }
         c.check("job --distributed-labeling (tile=\(tile)): == Labeling.run; root CSV and sharded files") {
-            var o = ClusterJobOptions(embeddings: emb, labels: lab, output: dir + "/dist\(tile).csv", config: graphHDL)
+            var o = ClusterJobOptions(embeddings: emb, labels: lab, output: dir + "/dist\(tile).csv")
             o.tile = tile; o.distributedLabeling = true
             let out = try ClusterJob.run(comm: comm, options: o)
-            let ref = try reference(graphHDL, tile: tile)
+            let ref = try reference(o.config, tile: tile)
             if let e = compare(out, ref) { return e }
             if rank == 0 {
                 let want = LabelsIO.encodeCSV(labels: ref.labels, confidence: ref.confidence, layer: ref.layer, source: ref.source,
@@ -214,11 +216,10 @@ func runChecks() -> Int32 {
         }
     }
 
-    c.check("job --distributed-labeling refuses geometry evidence, baselines and tiles not a multiple of 32; no output") {
+    c.check("job --distributed-labeling refuses baselines and tiles not a multiple of 32; no output") {
         var o = ClusterJobOptions(embeddings: emb, labels: lab, output: dir + "/refused.csv")
         o.distributedLabeling = true; o.tile = 64
-        if let e = expectClusterError({ _ = try ClusterJob.run(comm: comm, options: o) }, containing: ["evidence", "auto"]) { return "auto: " + e }
-        o.config.evidence = .graph; o.config.method = .knn
+        o.config.method = .knn
         if let e = expectClusterError({ _ = try ClusterJob.run(comm: comm, options: o) }, containing: ["method", "knn"]) { return "knn: " + e }
         o.config.method = .hdl; o.tile = 48
         if let e = expectClusterError({ _ = try ClusterJob.run(comm: comm, options: o) }, containing: ["tile", "48"]) { return "tile: " + e }
