@@ -18,6 +18,12 @@ public enum ClassGeometry {
     /// exactly, so the sums do not depend on the order or on how rows are split over processes.
     static let scale = 0x1p64
 
+    /// `v · 2⁶⁴` truncated towards zero (the same as `Int128(v * scale)`, through Int64 when it fits: much faster).
+    @inline(__always) static func fixed(_ v: Double) -> Int128 {
+        let y = v * scale
+        return abs(y) < 0x1p63 ? Int128(Int64(y)) : Int128(y)
+    }
+
     /// The same for the rows `comm.rows` held in `x` (`x.rows == comm.rows.count`; `anchors` covers all n rows).
     /// The class sums and the within-class scatter are exact fixed-point sums (`Int128`): per anchor row for the class
     /// sums, per fixed 32-row block (`Reduction.block`, one `ssyrk` each) for the scatter; one allgather of the
@@ -31,7 +37,7 @@ public enum ClassGeometry {
         var sums = [Int128](repeating: 0, count: c * d)
         for i in 0 ..< n where anchors[first + i] >= 0 {
             let l = Int(anchors[first + i]); cntLocal[l] += 1
-            for j in 0 ..< d { sums[l * d + j] += Int128(Double(x.data[i * d + j]) * scale) }
+            for j in 0 ..< d { sums[l * d + j] += fixed(Double(x.data[i * d + j])) }
         }
         let cnt = try comm.sum(cntLocal)
         sums = try comm.sumExact(sums)
@@ -55,7 +61,7 @@ public enum ClassGeometry {
                 // part (d×d, column-major) = Rᵀ R where R is filled × d row-major (= d × filled column-major).
                 cblas_ssyrk(CblasColMajor, CblasUpper, CblasNoTrans, Int32(d), Int32(filled), 1, rb.baseAddress!, Int32(d), 0, sb.baseAddress!, Int32(d))
             } }
-            for col in 0 ..< d { for r in 0 ... col { scatter[col * d + r] += Int128(Double(part[col * d + r]) * scale) } }
+            for col in 0 ..< d { for r in 0 ... col { scatter[col * d + r] += fixed(Double(part[col * d + r])) } }
         }
         scatter = try comm.sumExact(scatter)
         let denom = Double(max(1, m - c))
