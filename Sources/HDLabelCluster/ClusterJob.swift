@@ -20,8 +20,8 @@ public struct ClusterJobOptions: Sendable {
     /// Class names in id order (optional); every listed class must have a seed.
     public var classes: [String]?
     /// Worker-side labeling: the graph stays on the ranks that built it and every rank runs HDL on its rows
-    /// (`DistributedLabeling`); only per-row vectors of n or n × C and class statistics (C·d + d²) travel. HDL only,
-    /// and the tile must be a multiple of `Reduction.block`.
+    /// (`DistributedLabeling`); only per-row vectors of n or n × C and class statistics (C·d + d²) travel. The tile must
+    /// be a multiple of `Reduction.block`.
     public var distributedLabeling: Bool = false
 
     public init(embeddings: String, labels: String, output: String, config: LabelingConfig = LabelingConfig()) {
@@ -100,10 +100,7 @@ public enum ClusterJob {
             guard n >= 2 else { throw HDLError.invalidInput("need at least 2 rows, found \(n)") }
             try o.config.validate(n: n)
             let table = try ShardTable(n: n, tile: o.tile, ranks: comm.size)
-            if o.distributedLabeling {
-                try DistributedLabeling.check(o.config)
-                _ = try RankRows(comm: comm, table: table)
-            }
+            if o.distributedLabeling { _ = try RankRows(comm: comm, table: table) }
             return (table, o.config.graphK(n: n))
         }
         let rows = table.rows(of: rank)

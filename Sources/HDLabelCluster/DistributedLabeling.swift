@@ -72,26 +72,16 @@ public struct RankRows: RowCollectives {
     }
 }
 
-/// Worker-side labeling: HDL with the graph left on the ranks that built it (`HDL.label(rows:comm:…)`).
+/// Worker-side labeling: any method with the graph left on the ranks that built it (`Labeling.run(rows:comm:…)`).
 public enum DistributedLabeling {
-    /// Whether `config` can run worker-side, or why not.
-    public static func check(_ config: LabelingConfig) throws {
-        guard config.method == .hdl else {
-            throw HDLError.invalidParameter(name: "method", value: config.method.rawValue, allowed: "hdl with --distributed-labeling")
-        }
-    }
 
     /// **Collective.** Labels all n rows; `local` is this rank's rows of the graph, `embeddings` the same rows
     /// L2-normalised (needed unless the evidence is `graph`). The result (all n rows) is the same on every rank and
     /// identical to `Labeling.run` on one process.
     public static func run(local: KNNGraph, embeddings: Embeddings?, comm: Communicator, table: ShardTable, seeds: [Int32],
                            numClasses: Int, config: LabelingConfig, log: ((String) -> Void)? = nil) throws -> LabelingResult {
-        try check(config)
-        try config.validate(n: table.n)
-        try validateSeeds(seeds, numClasses: numClasses, n: table.n)
         let rows = try RankRows(comm: comm, table: table)
-        if let e = embeddings, e.rows != local.n { throw HDLError.invalidInput("embeddings have \(e.rows) rows, graph has \(local.n)") }
-        return try HDL.label(rows: local, comm: rows, embeddings: config.usesEmbeddings ? embeddings : nil, seeds: seeds, numClasses: numClasses, config: config,
-                             log: comm.isRoot ? log : nil)
+        return try Labeling.run(rows: local, comm: rows, seeds: seeds, numClasses: numClasses, config: config,
+                                embeddings: config.usesEmbeddings ? embeddings : nil, log: comm.isRoot ? log : nil)
     }
 }

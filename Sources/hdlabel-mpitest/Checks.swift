@@ -216,12 +216,19 @@ func runChecks() -> Int32 {
         }
     }
 
-    c.check("job --distributed-labeling refuses baselines and tiles not a multiple of 32; no output") {
+    for method in [LabelMethod.knn, .spreading, .propagation] {
+        for tile in [64, 32] {
+            c.check("job --distributed-labeling (\(method.rawValue), tile=\(tile)) == Labeling.run") {
+                var o = ClusterJobOptions(embeddings: emb, labels: lab, output: dir + "/distb.csv")
+                o.config.method = method; o.tile = tile; o.distributedLabeling = true
+                return compare(try ClusterJob.run(comm: comm, options: o), try reference(o.config, tile: tile))
+            }
+        }
+    }
+
+    c.check("job --distributed-labeling refuses tiles not a multiple of 32; no output") {
         var o = ClusterJobOptions(embeddings: emb, labels: lab, output: dir + "/refused.csv")
-        o.distributedLabeling = true; o.tile = 64
-        o.config.method = .knn
-        if let e = expectClusterError({ _ = try ClusterJob.run(comm: comm, options: o) }, containing: ["method", "knn"]) { return "knn: " + e }
-        o.config.method = .hdl; o.tile = 48
+        o.distributedLabeling = true; o.tile = 48
         if let e = expectClusterError({ _ = try ClusterJob.run(comm: comm, options: o) }, containing: ["tile", "48"]) { return "tile: " + e }
         return FileManager.default.fileExists(atPath: o.output) ? "output left behind" : nil
     }

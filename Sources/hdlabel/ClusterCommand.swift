@@ -41,7 +41,7 @@ struct ClusterLabelCommand: ParsableCommand {
     @Option(help: "Write per-phase times (max over ranks) and bytes sent as JSON to this file.")
     var timings: String?
 
-    @Flag(help: "Keep the kNN graph on the ranks that built it and label there (only per-row vectors travel). HDL only; --tile a multiple of 32.")
+    @Flag(help: "Keep the kNN graph on the ranks that built it and label there (only per-row vectors travel). --tile must be a multiple of 32.")
     var distributedLabeling = false
 
     @OptionGroup var opts: LabelingOptions
