@@ -4,7 +4,9 @@
 #   2. once more with 3 ranks over TCP only (--mca btl tcp,self),
 #   3. a killed-rank test: the cluster job with HDLABEL_TEST_KILL_RANK=1 (that rank SIGKILLs itself after the graph
 #      phase; a test hook in ClusterJob) must make mpirun exit non-zero within a timeout, leaving no output file;
-#      a control run without the hook must succeed and write the output.
+#      a control run without the hook must succeed and write the output,
+#   4. worker-side labeling (--distributed-labeling) with 1-4 ranks and 3 over TCP: the CSV must equal the one labeled
+#      on root (the single-process code).
 # Prints one line per test and `N passed, M failed`; exits non-zero on any failure.
 # Environment: CONFIG=debug|release (default debug), TIMEOUT seconds per mpirun (default 300).
 set -u
@@ -54,6 +56,24 @@ rc=$?
 if [ $rc -eq 0 ] && [ -s "$work/out.csv" ] && [ "$(wc -l <"$work/out.csv")" -eq 3001 ]; then ok "job -np 3 writes $((3000)) labeled rows"
 else ko "job -np 3 control run (exit $rc)"; tail -n 20 "$work/ok.log"; fi
 rm -f "$work/out.csv" "$work/out.csv.manifest.json"
+
+# Worker-side labeling: the CSV of --distributed-labeling on 1-4 ranks (and 3 over TCP) equals the root-labeled one
+# (Labeling.run on root, the single-process code); default (auto) evidence, and graph evidence on 3 ranks.
+for ev in auto graph; do
+    REF=("${JOB[@]}" --evidence "$ev")
+    timeout "$TIMEOUT" "${MPIRUN[@]}" -np 1 "${REF[@]}" -o "$work/ref.csv" >"$work/ref.log" 2>&1 || { ko "root-labeled reference ($ev)"; tail -n 20 "$work/ref.log"; }
+    runs=("1" "2" "3" "4" "3 tcp"); [ "$ev" = graph ] && runs=("3")
+    for run in "${runs[@]}"; do
+        set -- $run
+        extra=(); [ "${2:-}" = tcp ] && extra=(--mca btl tcp,self)
+        rm -f "$work/dist.csv"*
+        timeout "$TIMEOUT" "${MPIRUN[@]}" -np "$1" "${extra[@]}" "${REF[@]}" --distributed-labeling -o "$work/dist.csv" >"$work/dist.log" 2>&1
+        rc=$?
+        if [ $rc -eq 0 ] && [ -s "$work/ref.csv" ] && cmp -s "$work/ref.csv" "$work/dist.csv"; then ok "job --distributed-labeling --evidence $ev -np $run == root-labeled CSV"
+        else ko "job --distributed-labeling --evidence $ev -np $run (exit $rc)"; tail -n 20 "$work/dist.log"; fi
+    done
+    rm -f "$work/ref.csv"* "$work/dist.csv"*
+done
 
 start=$(date +%s)
 timeout 120 env HDLABEL_TEST_KILL_RANK=1 "${MPIRUN[@]}" -x HDLABEL_TEST_KILL_RANK -np 3 "${JOB[@]}" >"$work/kill.log" 2>&1

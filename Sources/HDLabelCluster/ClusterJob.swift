@@ -19,6 +19,10 @@ public struct ClusterJobOptions: Sendable {
     public var timingsPath: String?
     /// Class names in id order (optional); every listed class must have a seed.
     public var classes: [String]?
+    /// Worker-side labeling: the graph stays on the ranks that built it and every rank runs HDL on its rows
+    /// (`DistributedLabeling`); only per-row vectors of n or n × C and class statistics (C·d + d²) travel. The tile must
+    /// be a multiple of `Reduction.block`.
+    public var distributedLabeling: Bool = false
 
     public init(embeddings: String, labels: String, output: String, config: LabelingConfig = LabelingConfig()) {
         self.embeddings = embeddings; self.labels = labels; self.output = output; self.config = config
@@ -95,7 +99,9 @@ public enum ClusterJob {
         let (table, k) = try comm.together("planning shards") { () throws -> (ShardTable, Int) in
             guard n >= 2 else { throw HDLError.invalidInput("need at least 2 rows, found \(n)") }
             try o.config.validate(n: n)
-            return (try ShardTable(n: n, tile: o.tile, ranks: comm.size), o.config.graphK(n: n))
+            let table = try ShardTable(n: n, tile: o.tile, ranks: comm.size)
+            if o.distributedLabeling { _ = try RankRows(comm: comm, table: table) }
+            return (table, o.config.graphK(n: n))
         }
         let rows = table.rows(of: rank)
         say("graph: k=\(k), tile=\(table.tile), rows per rank \(table.counts)")
@@ -128,6 +134,25 @@ public enum ClusterJob {
         }
         if let victim = ProcessInfo.processInfo.environment["HDLABEL_TEST_KILL_RANK"], Int(victim) == rank {
             kill(getpid(), SIGKILL)
+        }
+
+        // 5–7, worker-side: every rank labels its rows; the result (all rows) is the same on every rank.
+        if o.distributedLabeling {
+            var result: LabelingResult?
+            var labelingError: Error?
+            do {
+                result = try t.time(.hierarchy) {
+                    try DistributedLabeling.run(local: local, embeddings: o.config.usesEmbeddings ? shard?.x : nil, comm: comm, table: table, seeds: seeds, numClasses: numClasses,
+                                                config: o.config, log: log)
+                }
+            } catch { labelingError = error }
+            try comm.agree(labelingError, phase: "labeling")
+            let r = result!
+            let mine = rows
+            return try finish(comm: comm, options: o, timings: &t, start: start, n: n, d: d, k: k, table: table, reused: reused,
+                              rows: rows, labels: Array(r.labels[mine]), confidence: Array(r.confidence[mine]),
+                              layer: Array(r.layer[mine]), source: Array(r.source[mine]), chosenK: r.chosenK, layers: r.layers,
+                              all: rank == 0 ? r : nil, numClasses: numClasses, classNames: classNames)
         }
 
         // 5. Gather the partial graphs on root (rank order = row order).
@@ -165,6 +190,17 @@ public enum ClusterJob {
         let sourceRaw = try comm.scatterv(result?.source.map(\.rawValue) ?? [], counts: counts)
         let source = sourceRaw.map { LabelSource(rawValue: $0) ?? .unlabeled }
         t.add(.broadcast, Clock.now() - t0)
+        return try finish(comm: comm, options: o, timings: &t, start: start, n: n, d: d, k: k, table: table, reused: reused,
+                          rows: rows, labels: labels, confidence: confidence, layer: layer, source: source, chosenK: chosenK,
+                          layers: layers, all: result, numClasses: numClasses, classNames: classNames)
+    }
+
+    /// Steps 8–9, shared by both labeling modes: write (root: `all`, or every rank its rows) and reduce the timings.
+    static func finish(comm: Communicator, options o: ClusterJobOptions, timings t: inout PhaseTimings, start: Double,
+                       n: Int, d: Int, k: Int, table: ShardTable, reused: Bool, rows: Range<Int>,
+                       labels: [Int32], confidence: [Float], layer: [Int32], source: [LabelSource], chosenK: Int,
+                       layers: [LayerRecord], all result: LabelingResult?, numClasses: Int, classNames: [String]) throws -> ClusterJobOutcome {
+        let rank = comm.rank
 
         // 8. Outputs: one file from root, or one shard file per rank. Removed again if any rank failed.
         var written: [String] = []
@@ -192,6 +228,7 @@ public enum ClusterJob {
         var timings = try t.reduced(over: comm)
         timings.totalSeconds = try comm.allreduce(Clock.now() - start, .max)
         timings.info = ["n": "\(n)", "d": "\(d)", "k": "\(k)", "tile": "\(table.tile)", "method": o.config.method.rawValue,
+                        "distributedLabeling": "\(o.distributedLabeling)",
                         "blasThreads": "\(BLASThreads.current)", "reusedCheckpoint": "\(reused)", "chosenK": "\(chosenK)"]
         try comm.together("writing timings") { () throws -> Bool in
             if rank == 0, let p = o.timingsPath { try AtomicFile.write(try timings.json(), to: p) }

@@ -247,6 +247,28 @@ public struct Communicator {
         return out
     }
 
+    /// **Collective.** Personalised all-to-all: `send` is the concatenation of the pieces for ranks 0, 1, …
+    /// (`sendCounts[r]` elements for rank r); returns the concatenation (rank order) of the pieces every rank sent
+    /// to this one. The receive counts travel first (one `MPI_Alltoall` of integers).
+    public func alltoallv<T: MPIScalar>(_ send: [T], sendCounts: [Int]) throws -> [T] {
+        guard sendCounts.count == size, sendCounts.reduce(0, +) == send.count else {
+            throw HDLError.cluster("alltoallv: \(sendCounts.count) counts summing to \(sendCounts.reduce(0, +)) for \(send.count) elements")
+        }
+        var sc = try sendCounts.map { Int64(try Communicator.count($0, "MPI_Alltoallv")) }
+        var rc = [Int64](repeating: 0, count: size)
+        try sc.withUnsafeMutableBytes { s in try rc.withUnsafeMutableBytes { r in
+            try Communicator.check(MPI_Alltoall(s.baseAddress, 1, hdl_mpi_int64(), r.baseAddress, 1, hdl_mpi_int64(), comm), "MPI_Alltoall")
+        } }
+        let (s32, sd) = try Communicator.displacements(sendCounts, "MPI_Alltoallv")
+        let (r32, rd) = try Communicator.displacements(rc.map { Int($0) }, "MPI_Alltoallv")
+        let total = rc.reduce(0) { $0 + Int($1) }
+        var out = [T](unsafeUninitializedCapacity: total) { _, c in c = total }
+        try send.withUnsafeBytes { s in try out.withUnsafeMutableBytes { o in
+            try Communicator.check(MPI_Alltoallv(s.baseAddress, s32, sd, T.mpiType, o.baseAddress, r32, rd, T.mpiType, comm), "MPI_Alltoallv")
+        } }
+        return out
+    }
+
     /// **Collective.** Splits `root`'s `all` (ignored elsewhere) into consecutive pieces of `counts[r]` elements
     /// and returns piece `rank` on each rank. `counts` (length `size`) must be the same on every rank.
     public func scatterv<T: MPIScalar>(_ all: [T], counts: [Int], root: Int = 0) throws -> [T] {

@@ -6,7 +6,15 @@ public enum Baselines {
     /// seeds among its k graph neighbours; points with no seed among them fall back to the nearest seed
     /// by a graph walk (breadth-first over neighbours, ties by order). Confidence = winning vote share.
     public static func knnVote(graph: KNNGraph, seeds: [Int32], numClasses c: Int, k: Int) -> LabelingResult {
-        let n = graph.n, gk = graph.k
+        // swiftlint:disable:next force_try
+        try! knnVote(rows: graph, comm: LocalRows(n: graph.n), seeds: seeds, numClasses: c, k: k)
+    }
+
+    /// The same with `graph` holding the rows `comm.rows` (`seeds` covers all n rows); each round of the graph walk
+    /// allgathers the labels (n Int32). Returns all n rows on every process. **Collective** over `comm`.
+    public static func knnVote(rows graph: KNNGraph, comm: RowCollectives, seeds allSeeds: [Int32], numClasses c: Int, k: Int) throws -> LabelingResult {
+        let n = graph.n, gk = graph.k, own = comm.rows
+        let seeds = Array(allSeeds[own])
         var labels = seeds, conf = [Float](repeating: 0, count: n)
         var layer = seeds.map { $0 >= 0 ? Int32(0) : Int32(-1) }
         var source = seeds.map { $0 >= 0 ? LabelSource.seed : LabelSource.unlabeled }
@@ -18,7 +26,7 @@ public enum Baselines {
             var any = false
             for t in 0 ..< k {
                 let nb = Int(graph.neighbors[i * gk + t])
-                if seeds[nb] >= 0 { votes[Int(seeds[nb])] += max(graph.similarities[i * gk + t], 1e-6); any = true }
+                if allSeeds[nb] >= 0 { votes[Int(allSeeds[nb])] += max(graph.similarities[i * gk + t], 1e-6); any = true }
             }
             if any {
                 var best = 0; var tot: Float = 0
@@ -28,37 +36,58 @@ public enum Baselines {
         }
         // Points with no seed in their k-list: label of the first labeled point reached through the graph.
         var changed = true
-        while changed && !unresolved.isEmpty {
-            changed = false
+        var left = try comm.sum([unresolved.count])[0]
+        while changed && left > 0 {
+            var mine = false
             var still: [Int] = []
-            let snapshot = labels
+            let snapshot = try comm.allgather(labels)
             for i in unresolved {
                 var got: Int32 = -1
                 for t in 0 ..< gk { let nb = Int(graph.neighbors[i * gk + t]); if snapshot[nb] >= 0 { got = snapshot[nb]; break } }
-                if got >= 0 { labels[i] = got; conf[i] = 0; layer[i] = 2; source[i] = .fallback; changed = true } else { still.append(i) }
+                if got >= 0 { labels[i] = got; conf[i] = 0; layer[i] = 2; source[i] = .fallback; mine = true } else { still.append(i) }
             }
             unresolved = still
+            let s = try comm.sum([mine ? 1 : 0, unresolved.count])
+            changed = s[0] > 0; left = s[1]
         }
-        return LabelingResult(labels: labels, confidence: conf, layer: layer, source: source,
-                              layers: [LayerRecord(layer: 1, k: k, threshold: 0, added: n - seeds.filter { $0 >= 0 }.count - unresolved.count)], chosenK: k)
+        return LabelingResult(labels: try comm.allgather(labels), confidence: try comm.allgather(conf), layer: try comm.allgather(layer),
+                              source: try comm.allgather(source.map { Int32($0.rawValue) }).map { LabelSource(rawValue: UInt8($0)) ?? .unlabeled },
+                              layers: [LayerRecord(layer: 1, k: k, threshold: 0, added: comm.n - allSeeds.filter { $0 >= 0 }.count - left)], chosenK: k)
     }
 
     /// Label spreading (Zhou et al. 2004): binary symmetric kNN affinity, F = (I − αS)⁻¹ Y with one-hot Y.
     public static func labelSpreading(graph: KNNGraph, seeds: [Int32], numClasses c: Int, alpha: Double, iterations: Int) -> LabelingResult {
-        let s = NormalizedAffinity(graph: graph, weight: { _ in 1 })
+        // swiftlint:disable:next force_try
+        try! labelSpreading(rows: graph, comm: LocalRows(n: graph.n), seeds: seeds, numClasses: c, alpha: alpha, iterations: iterations)
+    }
+
+    /// The same over the rows `comm.rows` held in `graph`; all n rows on every process. **Collective** over `comm`.
+    public static func labelSpreading(rows graph: KNNGraph, comm: RowCollectives, seeds: [Int32], numClasses c: Int, alpha: Double,
+                                      iterations: Int) throws -> LabelingResult {
+        let s = try NormalizedAffinity(rows: graph, comm: comm, weight: { _ in 1 })
         let y = seedMatrix(seeds, numClasses: c, classMassNormalized: false)
-        let f = s.solve(y, columns: c, alpha: Float(alpha), iterations: iterations)
-        return finish(f, seeds: seeds, numClasses: c, k: graph.k)
+        let f = try s.solve(Array(y[comm.rows.lowerBound * c ..< comm.rows.upperBound * c]), columns: c, alpha: Float(alpha),
+                            iterations: iterations, comm: comm)
+        return try finish(f, comm: comm, seeds: seeds, numClasses: c, k: graph.k)
     }
 
     /// Graph propagation in the style of Iscen et al. (CVPR 2019): edge weights similarity^γ (negatives 0),
     /// symmetric normalisation, seeds normalised by class mass, solved by conjugate gradient.
     public static func iscenPropagation(graph: KNNGraph, seeds: [Int32], numClasses c: Int, alpha: Double, gamma: Double, iterations: Int) -> LabelingResult {
+        // swiftlint:disable:next force_try
+        try! iscenPropagation(rows: graph, comm: LocalRows(n: graph.n), seeds: seeds, numClasses: c, alpha: alpha, gamma: gamma,
+                              iterations: iterations)
+    }
+
+    /// The same over the rows `comm.rows` held in `graph`; all n rows on every process. **Collective** over `comm`.
+    public static func iscenPropagation(rows graph: KNNGraph, comm: RowCollectives, seeds: [Int32], numClasses c: Int, alpha: Double,
+                                        gamma: Double, iterations: Int) throws -> LabelingResult {
         let g = Float(gamma)
-        let s = NormalizedAffinity(graph: graph, weight: { powf(max($0, 0), g) })
+        let s = try NormalizedAffinity(rows: graph, comm: comm, weight: { powf(max($0, 0), g) })
         let y = seedMatrix(seeds, numClasses: c, classMassNormalized: true)
-        let f = s.solve(y, columns: c, alpha: Float(alpha), iterations: iterations)
-        return finish(f, seeds: seeds, numClasses: c, k: graph.k)
+        let f = try s.solve(Array(y[comm.rows.lowerBound * c ..< comm.rows.upperBound * c]), columns: c, alpha: Float(alpha),
+                            iterations: iterations, comm: comm)
+        return try finish(f, comm: comm, seeds: seeds, numClasses: c, k: graph.k)
     }
 
     /// `n × C` seed matrix; with class-mass normalisation each class column sums to 1.
@@ -72,9 +101,10 @@ public enum Baselines {
         return y
     }
 
-    static func finish(_ f: [Float], seeds: [Int32], numClasses c: Int, k: Int) -> LabelingResult {
+    static func finish(_ f: [Float], comm: RowCollectives, seeds: [Int32], numClasses c: Int, k: Int) throws -> LabelingResult {
         let n = seeds.count
-        let (lab, share) = Scores.argmaxShare(f, n: n, c: c)
+        let (lab0, share0) = Scores.argmaxShare(f, n: comm.rows.count, c: c)
+        let lab = try comm.allgather(lab0), share = try comm.allgather(share0)
         var labels = lab, conf = share
         var layer = lab.map { $0 >= 0 ? Int32(1) : -1 }, source = lab.map { $0 >= 0 ? LabelSource.propagated : .unlabeled }
         for i in 0 ..< n where seeds[i] >= 0 { labels[i] = seeds[i]; conf[i] = 1; layer[i] = 0; source[i] = .seed }

@@ -10,45 +10,70 @@ import Foundation
 public enum ClassGeometry {
     /// - shrinkage: λ in [0,1]; Σ_λ = (1−λ)Σ + λ·(tr Σ/d)·I.
     public static func posteriors(x: Embeddings, anchors: [Int32], numClasses c: Int, shrinkage: Double) -> [Float] {
-        let n = x.rows, d = x.cols
+        // swiftlint:disable:next force_try
+        try! posteriors(rows: x, comm: LocalRows(n: x.rows), anchors: anchors, numClasses: c, shrinkage: shrinkage)
+    }
+
+    /// Fixed-point scale of the exact sums (2⁶⁴): every term is rounded to this grid on its own and the integers add
+    /// exactly, so the sums do not depend on the order or on how rows are split over processes.
+    static let scale = 0x1p64
+
+    /// `v · 2⁶⁴` truncated towards zero (the same as `Int128(v * scale)`, through Int64 when it fits: much faster).
+    @inline(__always) static func fixed(_ v: Double) -> Int128 {
+        let y = v * scale
+        return abs(y) < 0x1p63 ? Int128(Int64(y)) : Int128(y)
+    }
+
+    /// The same for the rows `comm.rows` held in `x` (`x.rows == comm.rows.count`; `anchors` covers all n rows).
+    /// The class sums and the within-class scatter are exact fixed-point sums (`Int128`): per anchor row for the class
+    /// sums, per fixed 32-row block (`Reduction.block`, one `ssyrk` each) for the scatter; one allgather of the
+    /// per-process totals (C·d + d² values of 16 bytes) makes them global. Scores come from one `sgemm` per block.
+    /// So the result is identical for any split of the rows. **Collective** over `comm`.
+    public static func posteriors(rows x: Embeddings, comm: RowCollectives, anchors: [Int32], numClasses c: Int,
+                                  shrinkage: Double) throws -> [Float] {
+        let n = x.rows, d = x.cols, first = comm.rows.lowerBound
+        precondition(n == comm.rows.count)
+        var cntLocal = [Int](repeating: 0, count: c)
+        var sums = [Int128](repeating: 0, count: c * d)
+        for i in 0 ..< n where anchors[first + i] >= 0 {
+            let l = Int(anchors[first + i]); cntLocal[l] += 1
+            for j in 0 ..< d { sums[l * d + j] += fixed(Double(x.data[i * d + j])) }
+        }
+        let cnt = try comm.sum(cntLocal)
+        sums = try comm.sumExact(sums)
         var mu = [Double](repeating: 0, count: c * d)
-        var cnt = [Int](repeating: 0, count: c)
-        for i in 0 ..< n where anchors[i] >= 0 {
-            let l = Int(anchors[i]); cnt[l] += 1
-            for j in 0 ..< d { mu[l * d + j] += Double(x.data[i * d + j]) }
-        }
-        for l in 0 ..< c where cnt[l] > 0 { for j in 0 ..< d { mu[l * d + j] /= Double(cnt[l]) } }
+        for l in 0 ..< c where cnt[l] > 0 { for j in 0 ..< d { mu[l * d + j] = Double(sums[l * d + j]) / scale / Double(cnt[l]) } }
         let m = cnt.reduce(0, +)
-        // Within-class scatter, accumulated in blocks of residual rows with ssyrk (upper triangle, column-major view).
-        var sigma = [Float](repeating: 0, count: d * d)
-        let block = 4096
+        // Within-class scatter: per block, ssyrk of the block's anchor residuals (upper triangle, column-major view).
+        var scatter = [Int128](repeating: 0, count: d * d)
+        let block = Reduction.block
         var resid = [Float](repeating: 0, count: block * d)
-        var filled = 0
-        func flush() {
-            if filled == 0 { return }
-            resid.withUnsafeBufferPointer { rb in sigma.withUnsafeMutableBufferPointer { sb in
-                // sigma (d×d, column-major) += Rᵀ R where R is filled × d row-major (= d × filled column-major).
-                cblas_ssyrk(CblasColMajor, CblasUpper, CblasNoTrans, Int32(d), Int32(filled), 1, rb.baseAddress!, Int32(d), 1, sb.baseAddress!, Int32(d))
+        var part = [Float](repeating: 0, count: d * d)
+        for b in stride(from: 0, to: n, by: block) {
+            var filled = 0
+            for i in b ..< min(n, b + block) where anchors[first + i] >= 0 {
+                let l = Int(anchors[first + i])
+                for j in 0 ..< d { resid[filled * d + j] = x.data[i * d + j] - Float(mu[l * d + j]) }
+                filled += 1
+            }
+            if filled == 0 { continue }
+            resid.withUnsafeBufferPointer { rb in part.withUnsafeMutableBufferPointer { sb in
+                // part (d×d, column-major) = Rᵀ R where R is filled × d row-major (= d × filled column-major).
+                cblas_ssyrk(CblasColMajor, CblasUpper, CblasNoTrans, Int32(d), Int32(filled), 1, rb.baseAddress!, Int32(d), 0, sb.baseAddress!, Int32(d))
             } }
-            filled = 0
+            for col in 0 ..< d { for r in 0 ... col { scatter[col * d + r] += fixed(Double(part[col * d + r])) } }
         }
-        for i in 0 ..< n where anchors[i] >= 0 {
-            let l = Int(anchors[i])
-            for j in 0 ..< d { resid[filled * d + j] = x.data[i * d + j] - Float(mu[l * d + j]) }
-            filled += 1
-            if filled == block { flush() }
-        }
-        flush()
+        scatter = try comm.sumExact(scatter)
         let denom = Double(max(1, m - c))
         var trace = 0.0
-        for j in 0 ..< d { trace += Double(sigma[j * d + j]) / denom }
+        for j in 0 ..< d { trace += Double(scatter[j * d + j]) / scale / denom }
         let lam = min(1, max(0, shrinkage))
         let ridge = lam * trace / Double(d) + 1e-6
         // Full symmetric matrix from the upper triangle (column-major: element (r, col) at col*d + r).
         var a = [Float](repeating: 0, count: d * d)
         for col in 0 ..< d {
             for r in 0 ... col {
-                let v = Float((1 - lam) * Double(sigma[col * d + r]) / denom)
+                let v = Float((1 - lam) * (Double(scatter[col * d + r]) / scale) / denom)
                 a[col * d + r] = v; a[r * d + col] = v
             }
             a[col * d + col] += Float(ridge)
@@ -67,9 +92,12 @@ public enum ClassGeometry {
         for l in 0 ..< c { var s = 0.0; for j in 0 ..< d { s += mu[l * d + j] * Double(w[l * d + j]) }; bias[l] = Float(-0.5 * s) }
         var scores = [Float](repeating: 0, count: n * c)
         x.data.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in scores.withUnsafeMutableBufferPointer { sb in
-            // scores (n × C) = X (n × d) · W where W is stored C×d row-major.
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(c), Int32(d), 1, xb.baseAddress!, Int32(d),
-                        wb.baseAddress!, Int32(d), 0, sb.baseAddress!, Int32(c))
+            // scores (rows × C) = X (rows × d) · W where W is stored C×d row-major; one call per block of rows.
+            for b in stride(from: 0, to: n, by: block) {
+                let rows = min(block, n - b)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(c), Int32(d), 1, xb.baseAddress! + b * d, Int32(d),
+                            wb.baseAddress!, Int32(d), 0, sb.baseAddress! + b * c, Int32(c))
+            }
         } } }
         for i in 0 ..< n {
             var mx = -Float.infinity

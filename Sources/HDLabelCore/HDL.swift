@@ -32,8 +32,21 @@ public enum HDL {
     /// the graph alone.
     public static func label(graph: KNNGraph, embeddings: Embeddings?, seeds: [Int32], numClasses c: Int, config: LabelingConfig,
                              log: ((String) -> Void)? = nil) throws -> LabelingResult {
-        let n = graph.n
-        var ev = Evidence(graph: graph, x: embeddings, numClasses: c, config: config)
+        try label(rows: graph, comm: LocalRows(n: graph.n), embeddings: embeddings, seeds: seeds, numClasses: c, config: config, log: log)
+    }
+
+    /// The same with the rows split over processes (the cluster's worker-side labeling; `LocalRows` on one process).
+    /// `graph` holds this process's rows `comm.rows` (global neighbour ids); `seeds` covers all n rows. Evidence is
+    /// computed for the local rows only; per layer the rows' argmax class and share (n ints + n floats) are
+    /// allgathered so every process takes the same layer decisions, and the result (all n rows) is the same on every
+    /// process and identical to the single-process run. `embeddings` holds the same rows as `graph` (the geometry
+    /// evidence reduces its class statistics over processes). **Collective** over `comm`.
+    public static func label(rows graph: KNNGraph, comm: RowCollectives, embeddings: Embeddings?, seeds: [Int32], numClasses c: Int,
+                             config: LabelingConfig, log: ((String) -> Void)? = nil) throws -> LabelingResult {
+        let n = comm.n
+        precondition(graph.n == comm.rows.count && seeds.count == n)
+        precondition(embeddings == nil || embeddings!.rows == graph.n)
+        var ev = Evidence(graph: graph, comm: comm, x: embeddings, numClasses: c, config: config)
         ev.uniformPrior = Evidence.usesUniformPrior(config.classPrior, seeds: seeds, numClasses: c)
         log?("HDL: class prior: \(ev.uniformPrior ? "uniform" : "anchor class shares")")
         var labels = seeds
@@ -44,21 +57,28 @@ public enum HDL {
         let minAdd = max(1, Int(config.minLayerFraction * Double(n)))
 
         // k: fixed, or chosen from clusterability of the provisional labeling.
-        func chooseK(_ post: [Float]?) -> Int {
+        // Argmax class and share of every row (local rows computed here, the rest allgathered).
+        func argShare(_ post: [Float]) throws -> (labels: [Int32], share: [Float]) {
+            let (a, s) = Scores.argmaxShare(post, n: graph.n, c: c)
+            return (try comm.allgather(a), try comm.allgather(s))
+        }
+        func chooseK(_ post: [Float]?) throws -> Int {
             if case let .fixed(v) = config.k { return min(v, graph.k) }
-            let p = post ?? ev.posterior(anchors: labels, k: min(10, graph.k), mode: .graph)
-            let (prov, share) = Scores.argmaxShare(p, n: n, c: c)
+            let p = try post ?? ev.posterior(anchors: labels, k: min(10, graph.k), mode: .graph)
+            let (prov, share) = try argShare(p)
             var provisional = labels
             var errSum = 0.0
             for i in remaining { provisional[i] = prov[i]; errSum += Double(1 - share[i]) }
             let e = remaining.isEmpty ? 0.01 : min(0.49, max(1e-3, errSum / Double(remaining.count)))
-            return KSelection.choose(graph: graph, labels: provisional, errorRate: e, candidates: KSelection.candidates(kMax: graph.k)).k
+            let hist = try comm.sum(KSelection.firstDisagreement(graph: graph, firstRow: comm.rows.lowerBound, labels: provisional))
+            return KSelection.choose(deltaHat: KSelection.deltaHat(histogram: hist, k: graph.k), kMax: graph.k, errorRate: e,
+                                     candidates: KSelection.candidates(kMax: graph.k)).k
         }
 
-        var k = chooseK(nil)
+        var k = try chooseK(nil)
         let chosenK0 = k
         // Evidence mode and pilot estimate.
-        let pilot = ev.pilot(seeds: seeds, k: k)
+        let pilot = try ev.pilot(seeds: seeds, k: k)
         let mode: EvidenceMode = config.evidence == .auto ? pilot.best : config.evidence
         let pilotText = pilot.accuracy.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \(String(format: "%.3f", $0.value))" }.joined(separator: ", ")
         log?("HDL: pilot estimate (seed cross-validation accuracy): \(pilotText); using \(mode.rawValue)")
@@ -66,9 +86,9 @@ public enum HDL {
         var tau = config.tauStart
         var records: [LayerRecord] = []
         var t = 0
-        var post = ev.posterior(anchors: labels, k: k, mode: mode)
+        var post = try ev.posterior(anchors: labels, k: k, mode: mode)
         while !remaining.isEmpty && t < config.maxLayers {
-            let (arg, share) = Scores.argmaxShare(post, n: n, c: c)
+            let (arg, share) = try argShare(post)
             var cand = remaining.filter { arg[$0] >= 0 && Double(share[$0]) >= tau }
             if cand.count < minAdd {
                 if tau - config.tauStep >= config.tauMin - 1e-9 {
@@ -86,12 +106,12 @@ public enum HDL {
             remaining.removeAll { accepted[$0] }
             records.append(LayerRecord(layer: t, k: k, threshold: tau, added: cand.count))
             log?("HDL: layer \(t): k=\(k) threshold=\(String(format: "%.2f", tau)) added \(cand.count), \(remaining.count) left")
-            if case .auto = config.k { k = chooseK(mode == .geometry ? nil : post) }
-            post = ev.posterior(anchors: labels, k: k, mode: mode)
+            if case .auto = config.k { k = try chooseK(mode == .geometry ? nil : post) }
+            post = try ev.posterior(anchors: labels, k: k, mode: mode)
         }
         if !remaining.isEmpty {
             if config.fallback {
-                let (arg, share) = Scores.argmaxShare(post, n: n, c: c)
+                let (arg, share) = try argShare(post)
                 var unreachable = 0
                 for i in remaining {
                     if arg[i] < 0 { unreachable += 1; continue }
@@ -130,9 +150,11 @@ public enum HDL {
     }
 }
 
-/// The two kinds of evidence over the same points, with the graph affinity cached per k.
+/// The two kinds of evidence over the same points, with the graph affinity cached per k. Posteriors cover the rows
+/// `comm.rows` that `graph` holds.
 struct Evidence {
     let graph: KNNGraph
+    let comm: RowCollectives
     let x: Embeddings?
     let numClasses: Int
     let config: LabelingConfig
@@ -152,19 +174,19 @@ struct Evidence {
         }
     }
 
-    init(graph: KNNGraph, x: Embeddings?, numClasses: Int, config: LabelingConfig) {
-        self.graph = graph; self.x = x; self.numClasses = numClasses; self.config = config
+    init(graph: KNNGraph, comm: RowCollectives, x: Embeddings?, numClasses: Int, config: LabelingConfig) {
+        self.graph = graph; self.comm = comm; self.x = x; self.numClasses = numClasses; self.config = config
     }
 
-    /// `n × C` posterior rows (sum 1, or all 0 where no evidence reaches a point).
-    mutating func posterior(anchors: [Int32], k: Int, mode: EvidenceMode) -> [Float] {
+    /// `rows × C` posterior rows (sum 1, or all 0 where no evidence reaches a point); `anchors` covers all n rows.
+    mutating func posterior(anchors: [Int32], k: Int, mode: EvidenceMode) throws -> [Float] {
         let n = graph.n, c = numClasses
         let useGraph = mode != .geometry || x == nil
         let useGeo = (mode == .geometry || mode == .both || mode == .auto) && x != nil
         var logp = [Float](repeating: 0, count: n * c)
         var any = [Bool](repeating: !useGraph, count: n)
         if useGraph {
-            let g = graphPosterior(anchors: anchors, k: k)
+            let g = try graphPosterior(anchors: anchors, k: k)
             for i in 0 ..< n {
                 var tot: Float = 0
                 for j in 0 ..< c { tot += max(g[i * c + j], 0) }
@@ -174,7 +196,8 @@ struct Evidence {
         }
         if useGeo, let x {
             let m = anchors.filter { $0 >= 0 }.count
-            let p = ClassGeometry.posteriors(x: x, anchors: anchors, numClasses: c, shrinkage: ClassGeometry.shrinkage(anchors: m, numClasses: c))
+            let p = try ClassGeometry.posteriors(rows: x, comm: comm, anchors: anchors, numClasses: c,
+                                                 shrinkage: ClassGeometry.shrinkage(anchors: m, numClasses: c))
             var logPrior = [Float](repeating: 0, count: c)
             if !uniformPrior {
                 var cnt = [Float](repeating: 0, count: c)
@@ -196,12 +219,13 @@ struct Evidence {
 
     /// Propagation of the anchors' labels over the graph truncated to k. Clamped (harmonic) by default;
     /// `clampAnchors = false` uses anchors as class-mass-normalised sources instead (Iscen et al.).
-    mutating func graphPosterior(anchors: [Int32], k: Int) -> [Float] {
+    mutating func graphPosterior(anchors: [Int32], k: Int) throws -> [Float] {
         let g = Float(config.gamma)
-        if cache[k] == nil { cache[k] = NormalizedAffinity(graph: graph.truncated(to: k), weight: { powf(max($0, 0), g) }) }
-        let y = Baselines.seedMatrix(anchors, numClasses: numClasses, classMassNormalized: uniformPrior)
-        var f = cache[k]!.solve(y, columns: numClasses, alpha: Float(config.alpha), iterations: config.iterations,
-                                clamped: config.clampAnchors ? anchors.map { $0 >= 0 } : nil)
+        if cache[k] == nil { cache[k] = try NormalizedAffinity(rows: graph.truncated(to: k), comm: comm, weight: { powf(max($0, 0), g) }) }
+        let own = comm.rows
+        let y = Array(Baselines.seedMatrix(anchors, numClasses: numClasses, classMassNormalized: uniformPrior)[own.lowerBound * numClasses ..< own.upperBound * numClasses])
+        var f = try cache[k]!.solve(y, columns: numClasses, alpha: Float(config.alpha), iterations: config.iterations,
+                                    clamped: config.clampAnchors ? anchors[own].map { $0 >= 0 } : nil, comm: comm)
         if config.balance {
             var cnt = [Float](repeating: 0, count: numClasses)
             for a in anchors where a >= 0 { cnt[Int(a)] += 1 }
@@ -215,7 +239,7 @@ struct Evidence {
 
     /// Stratified 5-fold cross-validation over the seeds: hide a fold, compute each mode's one-shot posterior from
     /// the other seeds, score it on the hidden seeds. Uses seeds only (never ground truth of unlabeled points).
-    mutating func pilot(seeds: [Int32], k: Int) -> Pilot {
+    mutating func pilot(seeds: [Int32], k: Int) throws -> Pilot {
         // `both` is not a candidate: the geometry posterior is far more peaked than the graph's, so the product
         // follows the geometry (measured in docs/method.md); it stays available as an explicit choice.
         var modes: [EvidenceMode] = x == nil ? [.graph] : [.graph, .geometry]
@@ -233,8 +257,8 @@ struct Evidence {
             if hidden.isEmpty { continue }
             total += hidden.count
             for m in modes {
-                let p = posterior(anchors: anchors, k: k, mode: m)
-                let (arg, _) = Scores.argmaxShare(p, n: seeds.count, c: numClasses)
+                let p = try posterior(anchors: anchors, k: k, mode: m)
+                let arg = try comm.allgather(Scores.argmaxShare(p, n: graph.n, c: numClasses).labels)
                 correct[m, default: 0] += hidden.filter { arg[$0] == seeds[$0] }.count
             }
         }

@@ -12,18 +12,31 @@ public enum KSelection {
     /// δ̂_k for every k in 1...graph.k, computed in one pass (first disagreeing neighbour per point).
     /// - labels: length n, class id or -1; points labeled -1 are skipped, as are -1 neighbours (treated as unknown).
     public static func deltaHat(graph: KNNGraph, labels: [Int32]) -> [Double] {
-        let n = graph.n, k = graph.k
-        var firstBad = [Int](repeating: 0, count: k + 2) // histogram of first disagreement position (1-based), k+1 = none
-        var counted = 0
-        for i in 0 ..< n where labels[i] >= 0 {
-            counted += 1
+        deltaHat(histogram: firstDisagreement(graph: graph, firstRow: 0, labels: labels), k: graph.k)
+    }
+
+    /// Histogram (k + 3 entries) of the 1-based position of the first disagreeing neighbour over rows
+    /// `firstRow ..< firstRow + graph.n` (`graph` holds those rows; `labels` covers all rows); entry k + 1 counts rows
+    /// without one, entry k + 2 the rows counted. Integer counts: histograms of row ranges add up exactly.
+    public static func firstDisagreement(graph: KNNGraph, firstRow: Int, labels: [Int32]) -> [Int] {
+        let k = graph.k
+        var firstBad = [Int](repeating: 0, count: k + 3)
+        for r in 0 ..< graph.n where labels[firstRow + r] >= 0 {
+            let own = labels[firstRow + r]
+            firstBad[k + 2] += 1
             var pos = k + 1
             for t in 0 ..< k {
-                let l = labels[Int(graph.neighbors[i * k + t])]
-                if l >= 0 && l != labels[i] { pos = t + 1; break }
+                let l = labels[Int(graph.neighbors[r * k + t])]
+                if l >= 0 && l != own { pos = t + 1; break }
             }
             firstBad[pos] += 1
         }
+        return firstBad
+    }
+
+    /// δ̂_k for k in 1...k from a (summed) `firstDisagreement` histogram; index 0 unused.
+    public static func deltaHat(histogram firstBad: [Int], k: Int) -> [Double] {
+        let counted = firstBad[k + 2]
         var out = [Double](repeating: 0, count: k + 1) // out[kk] = δ̂ at k = kk (index 0 unused)
         var cum = 0
         for kk in 1 ... k { cum += firstBad[kk]; out[kk] = counted > 0 ? Double(cum) / Double(counted) : 1 }
@@ -45,10 +58,14 @@ public enum KSelection {
 
     /// k* = argmax over `candidates` of (1 − δ̂_k)·B_k. Returns the choice and every candidate's score.
     public static func choose(graph: KNNGraph, labels: [Int32], errorRate: Double, candidates: [Int]) -> (k: Int, scores: [(k: Int, score: Double)]) {
-        let d = deltaHat(graph: graph, labels: labels)
+        choose(deltaHat: deltaHat(graph: graph, labels: labels), kMax: graph.k, errorRate: errorRate, candidates: candidates)
+    }
+
+    /// The same from δ̂ (as returned by `deltaHat`, valid for k ≤ kMax).
+    public static func choose(deltaHat d: [Double], kMax: Int, errorRate: Double, candidates: [Int]) -> (k: Int, scores: [(k: Int, score: Double)]) {
         var best = candidates[0], bestScore = -1.0
         var scores: [(Int, Double)] = []
-        for k in candidates where k >= 1 && k <= graph.k {
+        for k in candidates where k >= 1 && k <= kMax {
             let s = (1 - d[k]) * majorityBound(k: k, error: errorRate)
             scores.append((k, s))
             if s > bestScore + 1e-12 { bestScore = s; best = k }

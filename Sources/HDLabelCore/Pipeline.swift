@@ -8,15 +8,25 @@ public enum Labeling {
     ///   (without them HDL uses the graph alone). Baselines ignore them.
     public static func run(graph: KNNGraph, seeds: [Int32], numClasses: Int, config: LabelingConfig,
                            embeddings: Embeddings? = nil, log: ((String) -> Void)? = nil) throws -> LabelingResult {
-        try config.validate(n: graph.n)
-        try validateSeeds(seeds, numClasses: numClasses, n: graph.n)
+        try run(rows: graph, comm: LocalRows(n: graph.n), seeds: seeds, numClasses: numClasses, config: config, embeddings: embeddings, log: log)
+    }
+
+    /// The same with the rows split over processes: `graph` (and `embeddings`, when given) hold the rows `comm.rows`;
+    /// `seeds` covers all n rows. Returns all n rows on every process, identical to the single-process run.
+    /// **Collective** over `comm` (the cluster's `--distributed-labeling`).
+    public static func run(rows graph: KNNGraph, comm: RowCollectives, seeds: [Int32], numClasses: Int, config: LabelingConfig,
+                           embeddings: Embeddings? = nil, log: ((String) -> Void)? = nil) throws -> LabelingResult {
+        try config.validate(n: comm.n)
+        try validateSeeds(seeds, numClasses: numClasses, n: comm.n)
+        if graph.n != comm.rows.count { throw HDLError.invalidInput("graph has \(graph.n) rows, expected \(comm.rows.count)") }
+        let k10 = fixedOr(config, 10, graph)
         switch config.method {
-        case .knn: return Baselines.knnVote(graph: graph, seeds: seeds, numClasses: numClasses, k: fixedOr(config, 10, graph))
-        case .spreading: return Baselines.labelSpreading(graph: graph.truncated(to: fixedOr(config, 10, graph)), seeds: seeds, numClasses: numClasses, alpha: config.alpha, iterations: config.iterations)
-        case .propagation: return Baselines.iscenPropagation(graph: graph.truncated(to: fixedOr(config, 10, graph)), seeds: seeds, numClasses: numClasses, alpha: config.alpha, gamma: config.gamma, iterations: config.iterations)
+        case .knn: return try Baselines.knnVote(rows: graph, comm: comm, seeds: seeds, numClasses: numClasses, k: k10)
+        case .spreading: return try Baselines.labelSpreading(rows: graph.truncated(to: k10), comm: comm, seeds: seeds, numClasses: numClasses, alpha: config.alpha, iterations: config.iterations)
+        case .propagation: return try Baselines.iscenPropagation(rows: graph.truncated(to: k10), comm: comm, seeds: seeds, numClasses: numClasses, alpha: config.alpha, gamma: config.gamma, iterations: config.iterations)
         case .hdl:
             if let e = embeddings, e.rows != graph.n { throw HDLError.invalidInput("embeddings have \(e.rows) rows, graph has \(graph.n)") }
-            return try HDL.label(graph: graph, embeddings: embeddings, seeds: seeds, numClasses: numClasses, config: config, log: log)
+            return try HDL.label(rows: graph, comm: comm, embeddings: embeddings, seeds: seeds, numClasses: numClasses, config: config, log: log)
         }
     }
 

@@ -145,6 +145,97 @@ func runChecks() -> Int32 {
         return FileManager.default.contents(atPath: o.output + ".rank\(rank)") == want ? nil : "shard file differs"
     }
 
+    // Worker-side labeling (--distributed-labeling): the graph stays on the ranks; results must equal Labeling.run.
+    for tile in [64, 32] {
+        c.check("affinity rows + CG on ranks == single-process rows, bitwise (tile=\(tile) P=\(p))") {
+            let ref = try KNNGraphBuilder.build(xn, options: GraphOptions(k: 10, tile: tile))
+            let table = try ShardTable(n: n, tile: tile, ranks: p)
+            let rows = table.rows(of: rank)
+            let local = KNNGraph(n: rows.count, k: 10, neighbors: Array(ref.neighbors[rows.lowerBound * 10 ..< rows.upperBound * 10]),
+                                 similarities: Array(ref.similarities[rows.lowerBound * 10 ..< rows.upperBound * 10]))
+            let w: (Float) -> Float = { powf(max($0, 0), 3) }
+            let full = NormalizedAffinity(graph: ref, weight: w)
+            let part = try NormalizedAffinity(rows: local, comm: RankRows(comm: comm, table: table), weight: w)
+            let lo = full.rowPtr[rows.lowerBound], hi = full.rowPtr[rows.upperBound]
+            if part.cols[...] != full.cols[lo ..< hi] || !sameBits(part.values[...], full.values[lo ..< hi]) { return "rows of S differ" }
+            let y = (0 ..< n * 5).map { Float(($0 * 7919) % 13) / 13 }
+            let clamped = (0 ..< n).map { $0 % 9 == 0 }
+            let f = full.solve(y, columns: 5, alpha: 0.99, iterations: 30, clamped: clamped)
+            let g = try part.solve(Array(y[rows.lowerBound * 5 ..< rows.upperBound * 5]), columns: 5, alpha: 0.99, iterations: 30,
+                                   clamped: Array(clamped[rows]), comm: RankRows(comm: comm, table: table))
+            return sameBits(g[...], f[rows.lowerBound * 5 ..< rows.upperBound * 5]) ? nil : "CG solution differs in bits"
+        }
+    }
+
+    var graphHDL = LabelingConfig()
+    graphHDL.evidence = .graph
+    var variants: [(String, LabelingConfig)] = [("default: auto evidence, k auto", LabelingConfig()), ("graph evidence", graphHDL)]
+    do {
+        var v = LabelingConfig(); v.evidence = .geometry; variants.append(("geometry evidence", v))
+        v = LabelingConfig(); v.evidence = .both; v.k = .fixed(7); variants.append(("both, k 7", v))
+        v = graphHDL; v.classPrior = .anchors; v.balance = true; variants.append(("graph, anchor prior, balance", v))
+        v = graphHDL; v.clampAnchors = false; v.classQuota = false; v.fallback = false; variants.append(("graph, sources, no quota, no fallback", v))
+    }
+    for tile in [64, 32] {
+        for (name, config) in variants {
+            c.check("distributed labeling == Labeling.run, all fields (\(name), tile=\(tile) P=\(p))") {
+                let ref = try reference(config, tile: tile)
+                let table = try ShardTable(n: n, tile: tile, ranks: p)
+                let rows = table.rows(of: rank)
+                let whole = try KNNGraphBuilder.build(xn, options: GraphOptions(k: config.graphK(n: n), tile: tile))
+                let k = whole.k
+                let local = KNNGraph(n: rows.count, k: k, neighbors: Array(whole.neighbors[rows.lowerBound * k ..< rows.upperBound * k]),
+                                     similarities: Array(whole.similarities[rows.lowerBound * k ..< rows.upperBound * k]))
+                let got = try DistributedLabeling.run(local: local, embeddings: xn.slice(rows: rows), comm: comm, table: table,
+                                                      seeds: data.seeds, numClasses: 5, config: config)
+                if got.labels != ref.labels || got.layer != ref.layer || got.source != ref.source { return "labels/layer/source differ" }
+                if !sameBits(got.confidence[...], ref.confidence[...]) { return "confidence differs in bits" }
+                if got.chosenK != ref.chosenK || got.layers != ref.layers { return "k \(got.chosenK) vs \(ref.chosenK) or layer records differ" }
+                if got.evidence != ref.evidence || got.pilotAccuracy != ref.pilotAccuracy { return "evidence or pilot estimate differs" }
+                return nil
+            }
+        }
+    }
+
+    for tile in [64, 32, 512] {  // 512: two tiles, so ranks 2 and 3 own no rows
+        c.check("job --distributed-labeling (tile=\(tile)): == Labeling.run; root CSV and sharded files") {
+            var o = ClusterJobOptions(embeddings: emb, labels: lab, output: dir + "/dist\(tile).csv")
+            o.tile = tile; o.distributedLabeling = true
+            let out = try ClusterJob.run(comm: comm, options: o)
+            let ref = try reference(o.config, tile: tile)
+            if let e = compare(out, ref) { return e }
+            if rank == 0 {
+                let want = LabelsIO.encodeCSV(labels: ref.labels, confidence: ref.confidence, layer: ref.layer, source: ref.source,
+                                              classNames: classNames(ref))
+                if FileManager.default.contents(atPath: o.output) != want { return "CSV differs" }
+            }
+            o.shardedOutput = true
+            let sharded = try ClusterJob.run(comm: comm, options: o)
+            if let e = compare(sharded, ref) { return "sharded: " + e }
+            let r = sharded.rows
+            let want = LabelsIO.encodeCSV(firstId: r.lowerBound, labels: Array(ref.labels[r]), confidence: Array(ref.confidence[r]),
+                                          layer: Array(ref.layer[r]), source: Array(ref.source[r]), classNames: classNames(ref))
+            return FileManager.default.contents(atPath: o.output + ".rank\(rank)") == want ? nil : "shard file differs"
+        }
+    }
+
+    for method in [LabelMethod.knn, .spreading, .propagation] {
+        for tile in [64, 32] {
+            c.check("job --distributed-labeling (\(method.rawValue), tile=\(tile)) == Labeling.run") {
+                var o = ClusterJobOptions(embeddings: emb, labels: lab, output: dir + "/distb.csv")
+                o.config.method = method; o.tile = tile; o.distributedLabeling = true
+                return compare(try ClusterJob.run(comm: comm, options: o), try reference(o.config, tile: tile))
+            }
+        }
+    }
+
+    c.check("job --distributed-labeling refuses tiles not a multiple of 32; no output") {
+        var o = ClusterJobOptions(embeddings: emb, labels: lab, output: dir + "/refused.csv")
+        o.distributedLabeling = true; o.tile = 48
+        if let e = expectClusterError({ _ = try ClusterJob.run(comm: comm, options: o) }, containing: ["tile", "48"]) { return "tile: " + e }
+        return FileManager.default.fileExists(atPath: o.output) ? "output left behind" : nil
+    }
+
     c.check("checkpoint: saved on first run, reused on the second, ignored when k changes") {
         var o = ClusterJobOptions(embeddings: emb, labels: lab, output: dir + "/ckpt.csv")
         o.tile = 64; o.checkpointDir = dir + "/ckpt"

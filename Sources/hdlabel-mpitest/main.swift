@@ -5,7 +5,7 @@ import HDLabelCore
 // Multi-rank checks of HDLabelCluster, plus two helper modes used by the scripts:
 //   hdlabel-mpitest                          run every check (under `mpirun -np P`); rank 0 prints the results
 //   hdlabel-mpitest gen EMB.npy LABELS.npy N D CLASSES SEEDS_PER_CLASS   write synthetic clustered data
-//   hdlabel-mpitest job EMB LABELS OUT [--sharded-output] [--tile T] [--k K] [--method M] [--timings F] [--blas-threads B]
+//   hdlabel-mpitest job EMB LABELS OUT [--sharded-output] [--tile T] [--k K] [--method M] [--evidence E] [--distributed-labeling] [--timings F] [--blas-threads B]
 //                                            run the cluster job (for scripts when the `hdlabel cluster` subcommand is
 //                                            not registered in this build)
 
@@ -38,6 +38,8 @@ func runJobMode(_ a: [String]) -> Int32 {
         let flag = a[i], value = i + 1 < a.count ? a[i + 1] : ""
         switch flag {
         case "--sharded", "--sharded-output": o.shardedOutput = true; i += 1; continue
+        case "--distributed-labeling": o.distributedLabeling = true; i += 1; continue
+        case "--evidence": o.config.evidence = EvidenceMode(rawValue: value) ?? .auto
         case "--tile": o.tile = Int(value) ?? 0
         case "--k": o.config.k = KChoice(value) ?? .auto
         case "--k-max": o.config.kMax = Int(value) ?? 30

@@ -41,6 +41,9 @@ struct ClusterLabelCommand: ParsableCommand {
     @Option(help: "Write per-phase times (max over ranks) and bytes sent as JSON to this file.")
     var timings: String?
 
+    @Flag(help: "Keep the kNN graph on the ranks that built it and label there (only per-row vectors travel). --tile must be a multiple of 32.")
+    var distributedLabeling = false
+
     @OptionGroup var opts: LabelingOptions
 
     func validate() throws {
@@ -56,6 +59,7 @@ struct ClusterLabelCommand: ParsableCommand {
         options.checkpointDir = checkpoint
         options.timingsPath = timings
         options.classes = opts.classList
+        options.distributedLabeling = distributedLabeling
 
         // ranks × threads <= cores on this node unless the user says otherwise.
         let env = ProcessInfo.processInfo.environment
@@ -72,7 +76,8 @@ struct ClusterLabelCommand: ParsableCommand {
                 let m = RunManifest(
                     command: "cluster", method: config.method.rawValue,
                     parameters: ["k": config.k.description, "k_max": "\(config.kMax)", "alpha": "\(config.alpha)", "balance": "\(config.balance)",
-                                 "fallback": "\(config.fallback)", "seed": "\(config.seed)", "tile": "\(tile)", "sharded_output": "\(shardedOutput)"],
+                                 "fallback": "\(config.fallback)", "seed": "\(config.seed)", "tile": "\(tile)", "sharded_output": "\(shardedOutput)",
+                                 "distributed_labeling": "\(distributedLabeling)"],
                     inputs: ["embeddings": embeddings, "embeddings_hash": RunManifest.fileHash(embeddings), "labels": labels, "labels_hash": RunManifest.fileHash(labels)],
                     n: Int(out.timings.info["n"] ?? "") ?? 0, dimensions: Int(out.timings.info["d"] ?? "") ?? 0, classes: out.classNames,
                     chosenK: out.chosenK, layers: out.layers, timingsSeconds: out.timings.maxSeconds, ranks: comm.size)
