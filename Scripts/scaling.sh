@@ -22,14 +22,14 @@ mkdir -p "$out"
 data=$(mktemp -d)
 trap 'rm -rf "$data"' EXIT
 
-run() {  # label n ranks threads
-    local label=$1 n=$2 p=$3 t=$4
+run() {  # label n ranks threads [extra job args...]
+    local label=$1 n=$2 p=$3 t=$4; shift 4
     [ -f "$data/e$n.npy" ] || "$BIN/hdlabel-mpitest" gen "$data/e$n.npy" "$data/l$n.npy" "$n" "$D" 50 5
     local best="" bestT=""
     for r in $(seq "$REPEATS"); do
         local load; load=$(cut -d' ' -f1 /proc/loadavg)   # other work on the node skews the numbers; record it
         "${MPIRUN[@]}" -np "$p" "$BIN/hdlabel-mpitest" job "$data/e$n.npy" "$data/l$n.npy" "$data/out.csv" \
-            --k "$K" --blas-threads "$t" --timings "$data/t.json" 2>/dev/null
+            --k "$K" --blas-threads "$t" --timings "$data/t.json" "$@" 2>/dev/null
         local tt; tt=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totalSeconds"])' "$data/t.json")
         if [ -z "$bestT" ] || python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)' "$tt" "$bestT"; then
             bestT=$tt; cp "$data/t.json" "$out/$label.json"; echo "$load" >"$out/$label.load"
@@ -41,6 +41,7 @@ run() {  # label n ranks threads
 threads() { local t=$((CORES / $1)); [ $t -ge 1 ] && echo $t || echo 1; }
 run strong-p1-t1 "$N_STRONG" 1 1
 for p in 1 2 4; do run "strong-p$p" "$N_STRONG" "$p" "$(threads "$p")"; done
+for p in 1 2 4; do run "dist-p$p" "$N_STRONG" "$p" "$(threads "$p")" --distributed-labeling; done
 for p in 1 2 4; do run "weak-p$p" $((N_WEAK_PER_RANK * p)) "$p" "$(threads "$p")"; done
 
 python3 - "$out" "$CORES" "$D" "$K" <<'PY'
@@ -78,6 +79,10 @@ lines.append(row("strong-p1-t1", "strong-p1-t1", False))
 for p in (1, 2, 4): lines.append(row(f"strong-p{p}", "strong-p1", False))
 lines += ["", "First row: 1 rank with 1 BLAS thread (the per-core baseline); speedup and efficiency of the other rows",
           "are relative to 1 rank using all cores (2 BLAS threads), i.e. the same hardware.", "",
+          "## Strong scaling with `--distributed-labeling` (the hierarchy runs on every rank's rows)", "",
+          "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+for p in (1, 2, 4): lines.append(row(f"dist-p{p}", "strong-p1", False))
+lines += ["", "Speedup and efficiency relative to the same 1-rank, 2-thread root-labeling run as above.", "",
           "## Weak scaling (fixed n/P)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 for p in (1, 2, 4): lines.append(row(f"weak-p{p}", "weak-p1", True))
 lines += ["", "Exact kNN is all-pairs, so at fixed n/P the work per rank still grows ∝ P (n/P rows × n database rows).",
