@@ -167,26 +167,23 @@ public enum KNNGraphBuilder {
         let n = x.rows, d = x.cols, k = options.k
         guard k >= 1 else { throw HDLError.invalidParameter(name: "k", value: "\(k)", allowed: "k >= 1") }
         guard k < n else { throw HDLError.invalidParameter(name: "k", value: "\(k)", allowed: "k < number of points (\(n))") }
-        var out = TopKAccumulator(rows: n, k: k, firstRow: 0)
         var scratch = [Float]()
         // Process query rows tile by tile so progress can be reported; results equal one big call.
         let tile = options.tile
         var r0 = 0
-        var parts: [KNNGraph] = []
+        var parts: [TopKAccumulator] = []
         x.data.withUnsafeBufferPointer { xb in
             while r0 < n {
                 let rc = min(tile, n - r0)
                 var acc = TopKAccumulator(rows: rc, k: k, firstRow: r0)
                 let q = Array(xb[r0 * d ..< (r0 + rc) * d])
                 accumulate(queries: q, database: xb.baseAddress!, dbStart: 0, dbCount: n, d: d, tile: tile, into: &acc, scratch: &scratch)
-                parts.append(KNNGraph(n: rc, k: k, neighbors: acc.ids, similarities: acc.sims))
+                parts.append(acc)
                 r0 += rc
                 progress?(r0, n)
             }
         }
-        let g = KNNGraph.concatenate(parts)
-        out.ids = g.neighbors; out.sims = g.similarities
-        return try out.finish()
+        return KNNGraph.concatenate(try parts.map { try $0.finish() })
     }
 
     /// O(n²·d) reference in Double precision, used by tests.
