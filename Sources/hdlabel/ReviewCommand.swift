@@ -17,7 +17,7 @@ struct ReviewExport: ParsableCommand {
         abstract: "Write the K samples whose review would most improve the labels (CSV or Label Studio JSON).",
         discussion: """
         RUN: the CSV written by 'hdlabel label' (id,label,confidence,layer,source). Seeds are never proposed. \
-        Default ranking 'disagreement' (1 − the neighbourhood's share of the sample's label among its 10 neighbours) \
+        Default ranking 'central' (uncertainty × graph centrality: uncertain points whose label reaches many others) \
         with one sample per neighbourhood, chosen by measurement (benchmarks/results/review.md).
         -o review.csv: id,label,confidence,score,rank,corrected — fill 'corrected' and import it.
         -o review.json: Label Studio tasks (data.sample_id, data.text, the current label as a prediction); the matching \
@@ -28,7 +28,7 @@ struct ReviewExport: ParsableCommand {
     @Argument(help: "Embeddings of the run (.npy).") var embeddings: String
     @Option(name: .customLong("k"), help: "How many samples to export.") var count = 100
     @Option(name: .shortAndLong, help: "Output .csv or .json (Label Studio).") var output: String
-    @Option(help: "Ranking: \(ReviewRanking.allCases.map(\.rawValue).joined(separator: ", ")).") var ranking = ReviewRanking.disagreement.rawValue
+    @Option(help: "Ranking: \(ReviewRanking.allCases.map(\.rawValue).joined(separator: ", ")).") var ranking = ReviewRanking.central.rawValue
     @Flag(inversion: .prefixedNo, help: "At most one sample per neighbourhood in a batch.") var diverse = true
     @Option(help: "Neighbours that vote in the disagreement score.") var neighbors = 10
     @Option(help: "Random seed (ranking 'random').") var seed: UInt64 = 0
