@@ -1,17 +1,8 @@
 import Foundation
 import HDLabelCore
 
-/// SplitMix64: a small deterministic generator, so every rank (and every run) builds the same data.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Draws for the synthetic data, on the core's SplitMix64, so every rank (and every run) builds the same data.
+extension SplitMix64 {
     /// Uniform in (0, 1).
     mutating func uniform() -> Double { (Double(next() >> 11) + 0.5) / Double(1 << 53) }
     /// Standard normal (Box–Muller).

@@ -1,17 +1,11 @@
 import Foundation
 @testable import HDLabelCore
 
-/// Deterministic generator for test data (SplitMix64).
+/// Deterministic generator for test data (the core's SplitMix64, with float draws).
 struct TestRNG {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
+    var base: SplitMix64
+    init(_ seed: UInt64) { base = SplitMix64(seed: seed) }
+    mutating func next() -> UInt64 { base.next() }
     mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 24) }
     mutating func normal() -> Float {
         let u1 = max(uniform(), 1e-7), u2 = uniform()
