@@ -6,7 +6,8 @@
 #      phase; a test hook in ClusterJob) must make mpirun exit non-zero within a timeout, leaving no output file;
 #      a control run without the hook must succeed and write the output,
 #   4. worker-side labeling (--distributed-labeling) with 1-4 ranks and 3 over TCP: the CSV must equal the one labeled
-#      on root (the single-process code).
+#      on root (the single-process code),
+#   5. label-issue detection (`hdlabel issues` under mpirun, 1, 2 and 4 ranks): the CSV must equal the single-process one.
 # Prints one line per test and `N passed, M failed`; exits non-zero on any failure.
 # Environment: CONFIG=debug|release (default debug), TIMEOUT seconds per mpirun (default 300).
 set -u
@@ -73,6 +74,23 @@ for ev in auto graph; do
         else ko "job --distributed-labeling --evidence $ev -np $run (exit $rc)"; tail -n 20 "$work/dist.log"; fi
     done
     rm -f "$work/ref.csv"* "$work/dist.csv"*
+done
+
+# Label-issue detection under mpirun: the CLI's CSV on 1, 2 and 4 ranks equals the single-process run's (fully
+# labeled with pair noise, and partly labeled with 3 cleaning rounds).
+for spec in "1.0 1" "0.5 3"; do
+    set -- $spec
+    "$BIN/hdlabel-mpitest" gen-noisy "$work/iemb.npy" "$work/ilab.npy" 3000 32 5 0.2 "$1" || ko "generate noisy labels"
+    ISS=("$BIN/hdlabel" issues "$work/iemb.npy" "$work/ilab.npy" --all --rounds "$2" -q)
+    "${ISS[@]}" -o "$work/iss-ref.csv" 2>"$work/iss.log" || { ko "issues single-process (labeled $1)"; cat "$work/iss.log"; }
+    for np in 1 2 4; do
+        rm -f "$work/iss-mpi.csv"
+        timeout "$TIMEOUT" "${MPIRUN[@]}" -np "$np" "${ISS[@]}" --tile 64 --blas-threads 1 -o "$work/iss-mpi.csv" >"$work/iss.log" 2>&1
+        rc=$?
+        if [ $rc -eq 0 ] && [ "$(wc -l <"$work/iss-ref.csv")" -gt 100 ] && cmp -s "$work/iss-ref.csv" "$work/iss-mpi.csv"; then
+            ok "issues -np $np (labeled $1, rounds $2) == single-process CSV"
+        else ko "issues -np $np (labeled $1, rounds $2) (exit $rc)"; tail -n 20 "$work/iss.log"; fi
+    done
 done
 
 start=$(date +%s)

@@ -69,72 +69,19 @@ public enum ClusterJob {
         let rank = comm.rank
         let say: (String) -> Void = { msg in if rank == 0 { log?(msg) } }
 
-        // 1. Shape of the embeddings: every rank reads the header of its view of the file; all must agree.
-        let shape = try comm.together("reading embeddings header") { () throws -> [Int] in
-            try t.time(.read) {
-                let h = try NPY.readHeader(path: o.embeddings)
-                guard h.shape.count == 2 else {
-                    throw HDLError.format(path: o.embeddings, reason: "embeddings must be 2-D (n, d), found shape \(h.shape)")
-                }
-                return h.shape
-            }
-        }
-        let lo = try comm.allreduce(shape, .min), hi = try comm.allreduce(shape, .max)
-        if lo != hi {
-            throw HDLError.cluster("ranks see different embeddings files at '\(o.embeddings)': shapes range from \(lo) to \(hi)")
-        }
-        let (n, d) = (shape[0], shape[1])
-        say("embeddings: \(n) x \(d) over \(comm.size) rank(s)")
-
-        // 2. Seeds: root reads and checks them, then broadcasts them with the class count.
-        let rootSeeds = try comm.together("reading labels") { () throws -> SeedLabels in
-            guard rank == 0 else { return SeedLabels(seeds: [], classNames: []) }
-            return try t.time(.read) { try readSeeds(path: o.labels, n: n, classes: o.classes) }
-        }
-        let seeds = try comm.bcast(rootSeeds.seeds)
-        let classNames = try JSONDecoder().decode([String].self, from: comm.bcast(try JSONEncoder().encode(rootSeeds.classNames)))
-        let numClasses = classNames.count
-
-        // 3. Parameters, shard table and graph size: the same checks and arithmetic on every rank.
-        let (table, k) = try comm.together("planning shards") { () throws -> (ShardTable, Int) in
-            guard n >= 2 else { throw HDLError.invalidInput("need at least 2 rows, found \(n)") }
-            try o.config.validate(n: n)
-            let table = try ShardTable(n: n, tile: o.tile, ranks: comm.size)
-            if o.distributedLabeling { _ = try RankRows(comm: comm, table: table) }
-            return (table, o.config.graphK(n: n))
-        }
-        let rows = table.rows(of: rank)
-        say("graph: k=\(k), tile=\(table.tile), rows per rank \(table.counts)")
-
-        // 4. Partial graph: from a matching checkpoint on every rank, or computed by the ring.
-        var key: GraphCheckpoint.Key?
-        var saved: KNNGraph?
-        if let dir = o.checkpointDir {
-            let mine = try comm.together("checking checkpoint") {
-                try GraphCheckpoint.Key(input: o.embeddings, n: n, d: d, k: k, table: table, rank: rank)
-            }
-            key = mine
-            saved = t.time(.checkpoint) { GraphCheckpoint.load(dir: dir, key: mine) }
-        }
-        let reused = try comm.allreduce(saved == nil ? 0 : 1, .min) == 1
-        let local: KNNGraph
-        var shard: Shard?
-        if !reused || o.config.usesEmbeddings {
-            shard = try comm.together("reading embeddings") { try Shard.load(path: o.embeddings, rows: rows, d: d) }
-            t.add(.read, shard!.readSeconds); t.add(.normalize, shard!.normalizeSeconds)
-        }
-        if reused, let g = saved {
-            say("checkpoint: reusing partial graphs from \(o.checkpointDir ?? "")")
-            local = g
-        } else {
-            local = try DistributedGraph.build(shard: shard!, table: table, k: k, comm: comm, timings: &t)
-            if let dir = o.checkpointDir, let key {
-                try comm.together("saving checkpoint") { try t.time(.checkpoint) { try GraphCheckpoint.save(local, dir: dir, key: key) } }
-            }
-        }
-        if let victim = ProcessInfo.processInfo.environment["HDLABEL_TEST_KILL_RANK"], Int(victim) == rank {
-            kill(getpid(), SIGKILL)
-        }
+        // 1–4. Shape, seeds (root reads and checks them), shards, and this rank's rows of the kNN graph.
+        var input = ClusterGraphInput(embeddings: o.embeddings, labels: o.labels)
+        input.classes = o.classes; input.tile = o.tile; input.checkpointDir = o.checkpointDir
+        let g = try ClusterGraph.build(
+            comm: comm, input: input, needRows: o.config.usesEmbeddings, timings: &t, log: say,
+            readLabels: { path, n in try readSeeds(path: path, n: n, classes: o.classes) },
+            plan: { n, _, table in
+                try o.config.validate(n: n)
+                if o.distributedLabeling { _ = try RankRows(comm: comm, table: table) }
+                return o.config.graphK(n: n)
+            })
+        let (n, d, k, table, rows, local, shard, reused) = (g.n, g.d, g.k, g.table, g.rows, g.local, g.shard, g.reused)
+        let seeds = g.labels.seeds, classNames = g.labels.classNames, numClasses = g.labels.numClasses
 
         // 5–7, worker-side: every rank labels its rows; the result (all rows) is the same on every rank.
         if o.distributedLabeling {
@@ -230,7 +177,7 @@ public enum ClusterJob {
         timings.info = ["n": "\(n)", "d": "\(d)", "k": "\(k)", "tile": "\(table.tile)", "method": o.config.method.rawValue,
                         "distributedLabeling": "\(o.distributedLabeling)",
                         "blasThreads": "\(BLASThreads.current)", "reusedCheckpoint": "\(reused)", "chosenK": "\(chosenK)"]
-        try comm.together("writing timings") { () throws -> Bool in
+        _ = try comm.together("writing timings") { () throws -> Bool in
             if rank == 0, let p = o.timingsPath { try AtomicFile.write(try timings.json(), to: p) }
             return true
         }

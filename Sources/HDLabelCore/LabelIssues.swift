@@ -66,21 +66,35 @@ public struct LabelIssueResult: Sendable, Equatable {
 public enum LabelIssues {
     /// Detects label issues. - labels: length `graph.n`, class id in `0..<numClasses` or -1.
     public static func detect(graph: KNNGraph, labels: [Int32], numClasses c: Int, config: LabelIssueConfig) throws -> LabelIssueResult {
+        guard labels.count == graph.n else { throw HDLError.invalidInput("label count \(labels.count) does not match row count \(graph.n)") }
+        return try detect(labels: labels, numClasses: c, graphWidth: graph.k, config: config) { voter in
+            voteShares(graph: graph, labels: labels, voter: voter, numClasses: c, k: config.k, gamma: config.gamma)
+        }
+    }
+
+    /// Detection with the vote shares supplied by `votes` (n × c, row-major, for a voter mask of length n); the cluster
+    /// computes them on the ranks that hold the graph rows and gathers them. `votes` is called once per round, with
+    /// the same mask on every caller, so a collective `votes` keeps every rank in step. - graphWidth: neighbours per
+    /// graph row (at least `min(config.k, n − 1)`).
+    public static func detect(labels: [Int32], numClasses c: Int, graphWidth: Int, config: LabelIssueConfig,
+                              votes computeVotes: ([Bool]) throws -> [Float]) throws -> LabelIssueResult {
         try config.validate()
-        let n = graph.n
-        guard labels.count == n else { throw HDLError.invalidInput("label count \(labels.count) does not match row count \(n)") }
+        let n = labels.count
         guard c >= 2 else { throw HDLError.invalidInput("need at least two classes, found \(c)") }
         if let bad = labels.firstIndex(where: { $0 < -1 || Int($0) >= c }) {
             throw HDLError.invalidInput("label \(labels[bad]) of row \(bad) is not a known class (0..<\(c) or -1)")
         }
-        guard graph.k >= min(config.k, n - 1) else {
-            throw HDLError.invalidParameter(name: "k", value: "\(config.k)", allowed: "<= graph width \(graph.k)")
+        guard graphWidth >= min(config.k, n - 1) else {
+            throw HDLError.invalidParameter(name: "k", value: "\(config.k)", allowed: "<= graph width \(graphWidth)")
         }
         var flagged = [Bool](repeating: false, count: n)
         var votes = [Float](), thresholds = [Double]()
         for _ in 0 ..< config.rounds {
             let voter = (0 ..< n).map { labels[$0] >= 0 && !flagged[$0] }
-            votes = voteShares(graph: graph, labels: labels, voter: voter, numClasses: c, k: config.k, gamma: config.gamma)
+            votes = try computeVotes(voter)
+            guard votes.count == n * c else {
+                throw HDLError.invalidInput("vote shares have \(votes.count) entries, expected \(n) x \(c)")
+            }
             let (f, t) = flag(votes: votes, labels: labels, numClasses: c, rule: config.rule, cap: config.thresholdCap)
             thresholds = t
             if f == flagged { break }
@@ -103,8 +117,17 @@ public enum LabelIssues {
                                 thresholds: thresholds, ranking: ranking, scored: scored)
     }
 
-    /// Row-normalised weighted vote shares (n × c, row-major) from the first `k` voting neighbours of every point.
-    /// Rows with no voting neighbour are all zero.
+    /// Graph width for detection on `n` rows of which `labeled` carry a label: `override` when given, else `k` when
+    /// fully labeled and wider when partly labeled, so that about `k` labeled neighbours are in reach (at most
+    /// max(k, 512)); never below `k` nor above n − 1.
+    public static func graphWidth(n: Int, labeled: Int, k: Int, override: Int? = nil) -> Int {
+        let wanted = override ?? min(k * max(1, Int((Double(n) / Double(max(labeled, 1))).rounded(.up))), max(k, 512))
+        return max(1, min(max(wanted, k), n - 1))
+    }
+
+    /// Row-normalised weighted vote shares (graph.n × c, row-major) from the first `k` voting neighbours of every
+    /// graph row. Rows with no voting neighbour are all zero. `labels` and `voter` are indexed by neighbour id, so a
+    /// rank's partial graph (its rows, global neighbour ids) works with the global arrays.
     public static func voteShares(graph: KNNGraph, labels: [Int32], voter: [Bool], numClasses c: Int, k: Int, gamma: Double) -> [Float] {
         let n = graph.n, gk = graph.k
         var out = [Float](repeating: 0, count: n * c)

@@ -306,6 +306,39 @@ func runChecks() -> Int32 {
         return expectClusterError({ _ = try ClusterJob.run(comm: comm, options: o) }, containing: ["rank 0", "label count 10"])
     }
 
+    // Label-issue detection across ranks == single-process detection on the whole graph.
+    let noisy = dir + "/noisy.npy"
+    for (frac, rounds, tile) in [(1.0, 1, 64), (0.5, 3, 32)] {
+        c.check("issues job (labeled \(frac), \(rounds) round(s), tile=\(tile)): == LabelIssues.detect; root CSV") {
+            let given = data.noisyLabels(noise: .pair, rate: 0.2, labeledFraction: frac, classes: 5)
+            if rank == 0 { try NPY.write(ints: given.map(Int.init), to: noisy) }
+            try comm.barrier()
+            var input = ClusterGraphInput(embeddings: emb, labels: noisy)
+            input.tile = tile
+            var o = ClusterIssuesOptions(input: input, output: dir + "/issues.csv")
+            o.config.rounds = rounds; o.config.k = 20; o.all = true
+            let out = try ClusterIssues.run(comm: comm, options: o)
+            let gk = LabelIssues.graphWidth(n: n, labeled: given.filter { $0 >= 0 }.count, k: 20)
+            if out.graphK != gk { return "graph k \(out.graphK) != \(gk)" }
+            let g = try KNNGraphBuilder.build(xn, options: GraphOptions(k: gk, tile: tile))
+            var cfg = o.config
+            cfg.k = min(cfg.k, gk)
+            let ref = try LabelIssues.detect(graph: g, labels: given, numClasses: 5, config: cfg)
+            if out.result != ref { return "detection differs (\(out.result.flaggedCount) vs \(ref.flaggedCount) flagged)" }
+            if ref.flaggedCount == 0 { return "nothing flagged at 20% noise" }
+            if rank == 0, FileManager.default.contents(atPath: o.output) != LabelIssues.encodeCSV(ref, classNames: (0 ..< 5).map(String.init), all: true) {
+                return "CSV differs"
+            }
+            return nil
+        }
+    }
+    c.check("issues job: --graph-k >= n refused on every rank; no output") {
+        var o = ClusterIssuesOptions(input: ClusterGraphInput(embeddings: emb, labels: noisy), output: dir + "/wide.csv")
+        o.graphK = n
+        if let e = expectClusterError({ _ = try ClusterIssues.run(comm: comm, options: o) }, containing: ["graph-k"]) { return e }
+        return FileManager.default.fileExists(atPath: o.output) ? "output left behind" : nil
+    }
+
     try? comm.barrier()
     if rank == 0 {
         try? FileManager.default.removeItem(atPath: dir)

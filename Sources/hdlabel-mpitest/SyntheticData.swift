@@ -48,4 +48,13 @@ struct SyntheticData {
         try NPY.write(x, to: embeddings)
         try NPY.write(ints: seeds.map(Int.init), to: labels)
     }
+
+    /// Given labels for label-issue detection: the truth with `noise` applied at `rate` (exactly round(rate · n)
+    /// flips), then every row with probability `1 − labeledFraction` made unlabeled (-1). Deterministic for `seed`.
+    func noisyLabels(noise: LabelNoise, rate: Double, labeledFraction: Double, classes: Int, seed: UInt64 = 7) -> [Int32] {
+        var (labels, _) = noise.apply(truth.map(Int.init), numClasses: classes, rate: rate, seed: seed)
+        var rng = SplitMix64(seed: seed &+ 1)
+        for i in labels.indices where Double(rng.next() >> 11) * 0x1p-53 >= labeledFraction { labels[i] = -1 }
+        return labels
+    }
 }

@@ -5,6 +5,8 @@ import HDLabelCore
 // Multi-rank checks of HDLabelCluster, plus two helper modes used by the scripts:
 //   hdlabel-mpitest                          run every check (under `mpirun -np P`); rank 0 prints the results
 //   hdlabel-mpitest gen EMB.npy LABELS.npy N D CLASSES SEEDS_PER_CLASS   write synthetic clustered data
+//   hdlabel-mpitest gen-noisy EMB.npy LABELS.npy N D CLASSES RATE LABELED_FRACTION
+//                                            the same data with fully/partly given labels under pair noise (for issues)
 //   hdlabel-mpitest job EMB LABELS OUT [--sharded-output] [--tile T] [--k K] [--method M] [--evidence E] [--distributed-labeling] [--timings F] [--blas-threads B]
 //                                            run the cluster job (for scripts when the `hdlabel cluster` subcommand is
 //                                            not registered in this build)
@@ -21,6 +23,17 @@ case "gen":
     do { try SyntheticData(n: n, d: d, classes: c, seedsPerClass: s).write(embeddings: args[1], labels: args[2]) } catch {
         stderrLine("error: \(error)"); exit(1)
     }
+    exit(0)
+case "gen-noisy":
+    guard args.count == 8, let n = Int(args[3]), let d = Int(args[4]), let c = Int(args[5]), let rate = Double(args[6]),
+          let frac = Double(args[7]) else {
+        stderrLine("usage: hdlabel-mpitest gen-noisy EMB.npy LABELS.npy N D CLASSES RATE LABELED_FRACTION"); exit(2)
+    }
+    do {
+        let data = SyntheticData(n: n, d: d, classes: c, seedsPerClass: 1)
+        try NPY.write(data.x, to: args[1])
+        try NPY.write(ints: data.noisyLabels(noise: .pair, rate: rate, labeledFraction: frac, classes: c).map(Int.init), to: args[2])
+    } catch { stderrLine("error: \(error)"); exit(1) }
     exit(0)
 case "job":
     exit(runJobMode(Array(args.dropFirst())))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HDLabelCluster
 import HDLabelCore
 
 /// `hdlabel issues`: samples whose given label disagrees with their embedding neighbourhood.
@@ -14,8 +15,9 @@ struct IssuesCommand: ParsableCommand {
         confidently names another class, per-class thresholds calibrated like confident learning, capped per (given, \
         suggested) pair by the estimated number of such errors. Writes 'id,given,suggested,score,rank' for the \
         flagged samples, most suspicious first (--all: every labeled sample, flagged first).
-        Single process: the detection needs the whole graph in one place; for very large sets build the graph with \
-        the cluster and run detection on one node (see docs/review.md).
+        Under mpirun (`mpirun -np P hdlabel issues ...`, or with --mpi) the ranks build the kNN graph together, each \
+        rank scores its own rows and only the n × C vote shares travel; rank 0 writes the CSV. The output is the same \
+        as the single-process run's, byte for byte, for any number of ranks.
         """
     )
     @Argument(help: "Embeddings (.npy or raw float32 with --raw-shape).") var embeddings: String
@@ -34,37 +36,90 @@ struct IssuesCommand: ParsableCommand {
     @Option(help: "Comma-separated class names in id order.") var classes: String?
     @Option(help: "Row tile of the kNN graph's blocked sgemm.") var tile = GraphOptions.defaultTile
     @Flag(name: .shortAndLong, help: "No summary on stderr.") var quiet = false
+    @Flag(help: "Run as an MPI job even when no mpirun environment is detected (one rank per process).") var mpi = false
+    @Option(help: "MPI only: OpenBLAS threads per rank (default: cores on this node / ranks on this node).") var blasThreads: Int?
+    @Option(help: "MPI only: write per-phase times (max over ranks) as JSON to this file.") var timings: String?
+    @Option(help: "MPI only: directory for per-rank partial-graph checkpoints, reused when a restarted job matches.")
+    var checkpoint: String?
+
+    /// True under `mpirun` (OpenMPI sets OMPI_COMM_WORLD_SIZE in every rank's environment) or with --mpi.
+    var underMPI: Bool { mpi || ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil }
 
     func validate() throws {
         if !output.hasSuffix(".csv") { throw ValidationError("-o must end in .csv, got '\(output)'") }
         if IssueRule(rawValue: rule) == nil { throw ValidationError("--rule must be one of \(IssueRule.allCases.map(\.rawValue).joined(separator: ", "))") }
         if k < 1 { throw ValidationError("--k must be >= 1") }
+        if let g = graphK, g < 1 { throw ValidationError("--graph-k must be >= 1") }
+        if let b = blasThreads, b < 1 { throw ValidationError("--blas-threads must be >= 1, got \(b)") }
+        if !underMPI, rawShape == nil, timings != nil || checkpoint != nil {
+            throw ValidationError("--timings and --checkpoint apply to MPI runs (start with mpirun, or pass --mpi)")
+        }
+        if underMPI, rawShape != nil { throw ValidationError("--raw-shape is single-process only; under mpirun give a .npy") }
+    }
+
+    func config() throws -> LabelIssueConfig {
+        var cfg = LabelIssueConfig()
+        cfg.k = k; cfg.rule = IssueRule(rawValue: rule)!; cfg.rounds = rounds; cfg.gamma = gamma; cfg.thresholdCap = thresholdCap
+        try cfg.validate()
+        return cfg
+    }
+
+    var classList: [String]? { classes.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } } }
+
+    func summary(_ r: LabelIssueResult, graphK gk: Int, voteK: Int, ranks: Int) -> String {
+        let labeled = r.given.filter { $0 >= 0 }.count
+        return "hdlabel: \(r.flaggedCount) of \(labeled) labeled samples flagged "
+            + String(format: "(%.1f%%)", 100 * Double(r.flaggedCount) / Double(max(labeled, 1)))
+            + ", \(labeled - r.scored) without a labeled neighbour in reach; graph k=\(gk), vote k=\(voteK), rule \(rule)"
+            + (ranks > 1 ? ", \(ranks) ranks" : "") + " -> \(output)\n"
     }
 
     func run() throws {
+        if underMPI { try runMPI(); return }
         try runReportingErrors {
-            var cfg = LabelIssueConfig()
-            cfg.k = k; cfg.rule = IssueRule(rawValue: rule)!; cfg.rounds = rounds; cfg.gamma = gamma; cfg.thresholdCap = thresholdCap
-            try cfg.validate()
+            var cfg = try config()
             let x = try readEmbeddings(embeddings, rawShape: rawShape)
             try x.validate()
-            let classList = classes.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
             let given = try LabelsIO.read(path: labels, n: x.rows, classes: classList)
             if given.numClasses < 2 { throw HDLError.invalidInput("need at least two classes, found \(given.numClasses)") }
             let labeled = given.seeds.filter { $0 >= 0 }.count
             if labeled == 0 { throw HDLError.invalidInput("'\(labels)' has no labeled row") }
+            if let g = graphK, g >= x.rows {
+                throw HDLError.invalidParameter(name: "graph-k", value: "\(g)", allowed: "1 ... \(x.rows - 1) (n = \(x.rows))")
+            }
             // Partly labeled: widen the graph so that about k labeled neighbours are in reach.
-            let wanted = graphK ?? min(cfg.k * max(1, Int((Double(x.rows) / Double(labeled)).rounded(.up))), max(cfg.k, 512))
-            let gk = min(max(wanted, cfg.k), x.rows - 1)
+            let gk = LabelIssues.graphWidth(n: x.rows, labeled: labeled, k: cfg.k, override: graphK)
             cfg.k = min(cfg.k, gk)
             let graph = try KNNGraphBuilder.build(x.l2Normalized(), options: GraphOptions(k: gk, tile: tile))
             let r = try LabelIssues.detect(graph: graph, labels: given.seeds, numClasses: given.numClasses, config: cfg)
             try AtomicFile.write(LabelIssues.encodeCSV(r, classNames: given.classNames, all: all), to: output)
-            if !quiet {
-                FileHandle.standardError.write(Data(("hdlabel: \(r.flaggedCount) of \(labeled) labeled samples flagged "
-                    + String(format: "(%.1f%%)", 100 * Double(r.flaggedCount) / Double(labeled))
-                    + ", \(labeled - r.scored) without a labeled neighbour in reach; graph k=\(gk), vote k=\(cfg.k), rule \(cfg.rule.rawValue) -> \(output)\n").utf8))
+            if !quiet { FileHandle.standardError.write(Data(summary(r, graphK: gk, voteK: cfg.k, ranks: 1).utf8)) }
+        }
+    }
+
+    /// The same detection over MPI ranks (`ClusterIssues`); every rank runs this with the same arguments.
+    func runMPI() throws {
+        let cfg: LabelIssueConfig
+        do { cfg = try config() } catch let e as HDLError {
+            FileHandle.standardError.write(Data("hdlabel: error: \(e.description)\n".utf8)); throw ExitCode(1)
+        }
+        var input = ClusterGraphInput(embeddings: embeddings, labels: labels)
+        input.classes = classList; input.tile = tile; input.checkpointDir = checkpoint
+        var o = ClusterIssuesOptions(input: input, output: output, config: cfg)
+        o.graphK = graphK; o.all = all; o.timingsPath = timings
+        let localRanks = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
+        BLASThreads.set(blasThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, localRanks)))
+        let comm = try Communicator.initialize()
+        defer { Communicator.finalize() }
+        let err = FileHandle.standardError
+        do {
+            let out = try ClusterIssues.run(comm: comm, options: o, log: quiet ? nil : { err.write(Data(("hdlabel: " + $0 + "\n").utf8)) })
+            if comm.isRoot && !quiet {
+                err.write(Data(summary(out.result, graphK: out.graphK, voteK: out.voteK, ranks: comm.size).utf8))
             }
+        } catch {
+            if comm.isRoot { err.write(Data("hdlabel: error: \(Communicator.describe(error))\n".utf8)) }
+            throw ExitCode.failure
         }
     }
 }

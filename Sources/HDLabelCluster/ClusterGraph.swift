@@ -1,0 +1,120 @@
+import Foundation
+import HDLabelCore
+
+/// Inputs of the graph phase that every cluster job starts with.
+public struct ClusterGraphInput: Sendable {
+    /// 2-D float32/float64 `.npy` (n × d); every rank reads only its rows.
+    public var embeddings: String
+    /// Labels (`.npy` ints or CSV `id,label`), read by root only and broadcast.
+    public var labels: String
+    /// Class names in id order (optional).
+    public var classes: [String]?
+    /// Global tile edge of the similarity grid (rows per shard are whole tiles).
+    public var tile: Int = GraphOptions.defaultTile
+    /// Directory for per-rank partial-graph checkpoints (`GraphCheckpoint`); nil = no checkpoint.
+    public var checkpointDir: String?
+
+    public init(embeddings: String, labels: String) { self.embeddings = embeddings; self.labels = labels }
+}
+
+/// Steps 1–4 of every cluster job, the same for labeling and label-issue detection: agree on the embeddings' shape,
+/// read and broadcast the labels (root), plan the shards, and build this rank's rows of the exact kNN graph (ring
+/// exchange, or a matching checkpoint).
+///
+/// **Collective**: every rank calls `build` with the same input; every step that can fail on some ranks only ends in
+/// `Communicator.agree`, so all ranks throw the same error together.
+public struct ClusterGraph {
+    public let n: Int
+    public let d: Int
+    /// The labels as read by root, on every rank (length n).
+    public let labels: SeedLabels
+    public let table: ShardTable
+    /// Neighbours per graph row.
+    public let k: Int
+    /// This rank's rows of the graph (global neighbour ids, `rows.count` rows).
+    public let local: KNNGraph
+    /// This rank's L2-normalised rows, when loaded (`needRows`, or no reusable checkpoint).
+    public let shard: Shard?
+    /// True when every rank reused its checkpointed partial graph.
+    public let reused: Bool
+    /// This rank's global rows (possibly empty).
+    public let rows: Range<Int>
+
+    /// - readLabels: root's reader of `input.labels` for n rows (checks what this job needs).
+    /// - plan: run on every rank once n, labels and the shard table are known; checks the job's parameters and
+    ///   returns the graph width k. Throwing here stops every rank before any work.
+    /// - needRows: keep this rank's normalised rows (`shard`) even when the graph comes from a checkpoint.
+    public static func build(comm: Communicator, input o: ClusterGraphInput, needRows: Bool, timings t: inout PhaseTimings,
+                             log say: (String) -> Void,
+                             readLabels: (String, Int) throws -> SeedLabels,
+                             plan: (Int, SeedLabels, ShardTable) throws -> Int) throws -> ClusterGraph {
+        let rank = comm.rank
+
+        // 1. Shape of the embeddings: every rank reads the header of its view of the file; all must agree.
+        let shape = try comm.together("reading embeddings header") { () throws -> [Int] in
+            try t.time(.read) {
+                let h = try NPY.readHeader(path: o.embeddings)
+                guard h.shape.count == 2 else {
+                    throw HDLError.format(path: o.embeddings, reason: "embeddings must be 2-D (n, d), found shape \(h.shape)")
+                }
+                return h.shape
+            }
+        }
+        let lo = try comm.allreduce(shape, .min), hi = try comm.allreduce(shape, .max)
+        if lo != hi {
+            throw HDLError.cluster("ranks see different embeddings files at '\(o.embeddings)': shapes range from \(lo) to \(hi)")
+        }
+        let (n, d) = (shape[0], shape[1])
+        say("embeddings: \(n) x \(d) over \(comm.size) rank(s)")
+
+        // 2. Labels: root reads and checks them, then broadcasts them with the class names.
+        let rootLabels = try comm.together("reading labels") { () throws -> SeedLabels in
+            guard rank == 0 else { return SeedLabels(seeds: [], classNames: []) }
+            return try t.time(.read) { try readLabels(o.labels, n) }
+        }
+        let seeds = try comm.bcast(rootLabels.seeds)
+        let classNames = try JSONDecoder().decode([String].self, from: comm.bcast(try JSONEncoder().encode(rootLabels.classNames)))
+        let labels = SeedLabels(seeds: seeds, classNames: classNames)
+
+        // 3. Parameters, shard table and graph width: the same checks and arithmetic on every rank.
+        let (table, k) = try comm.together("planning shards") { () throws -> (ShardTable, Int) in
+            guard n >= 2 else { throw HDLError.invalidInput("need at least 2 rows, found \(n)") }
+            let table = try ShardTable(n: n, tile: o.tile, ranks: comm.size)
+            return (table, try plan(n, labels, table))
+        }
+        let rows = table.rows(of: rank)
+        say("graph: k=\(k), tile=\(table.tile), rows per rank \(table.counts)")
+
+        // 4. Partial graph: from a matching checkpoint on every rank, or computed by the ring.
+        var key: GraphCheckpoint.Key?
+        var saved: KNNGraph?
+        if let dir = o.checkpointDir {
+            let mine = try comm.together("checking checkpoint") {
+                try GraphCheckpoint.Key(input: o.embeddings, n: n, d: d, k: k, table: table, rank: rank)
+            }
+            key = mine
+            saved = t.time(.checkpoint) { GraphCheckpoint.load(dir: dir, key: mine) }
+        }
+        let reused = try comm.allreduce(saved == nil ? 0 : 1, .min) == 1
+        let local: KNNGraph
+        var shard: Shard?
+        if !reused || needRows {
+            shard = try comm.together("reading embeddings") { try Shard.load(path: o.embeddings, rows: rows, d: d) }
+            t.add(.read, shard!.readSeconds); t.add(.normalize, shard!.normalizeSeconds)
+        }
+        if reused, let g = saved {
+            say("checkpoint: reusing partial graphs from \(o.checkpointDir ?? "")")
+            local = g
+        } else {
+            local = try DistributedGraph.build(shard: shard!, table: table, k: k, comm: comm, timings: &t)
+            if let dir = o.checkpointDir, let key {
+                try comm.together("saving checkpoint") { try t.time(.checkpoint) { try GraphCheckpoint.save(local, dir: dir, key: key) } }
+            }
+        }
+        if let victim = ProcessInfo.processInfo.environment["HDLABEL_TEST_KILL_RANK"], Int(victim) == rank {
+            kill(getpid(), SIGKILL)
+        }
+        return ClusterGraph(n: n, d: d, labels: labels, table: table, k: k, local: local, shard: shard, reused: reused,
+                            rows: rows)
+    }
+}
