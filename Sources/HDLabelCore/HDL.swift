@@ -81,7 +81,8 @@ public enum HDL {
         let pilot = try ev.pilot(seeds: seeds, k: k)
         let mode: EvidenceMode = config.evidence == .auto ? pilot.best : config.evidence
         let pilotText = pilot.accuracy.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \(String(format: "%.3f", $0.value))" }.joined(separator: ", ")
-        log?("HDL: pilot estimate (seed cross-validation accuracy): \(pilotText); using \(mode.rawValue)")
+        log?("HDL: pilot estimate (seed cross-validation accuracy): \(pilotText); geometry vs graph paired z "
+            + String(format: "%.2f", pilot.z) + " (margin \(config.evidenceMargin)); using \(mode.rawValue)")
 
         var tau = config.tauStart
         var records: [LayerRecord] = []
@@ -235,7 +236,8 @@ struct Evidence {
         return f
     }
 
-    struct Pilot { var accuracy: [EvidenceMode: Double]; var best: EvidenceMode }
+    /// Cross-validated accuracy per mode, the chosen mode, and the paired z of geometry over graph.
+    struct Pilot { var accuracy: [EvidenceMode: Double]; var best: EvidenceMode; var z: Double }
 
     /// Stratified 5-fold cross-validation over the seeds: hide a fold, compute each mode's one-shot posterior from
     /// the other seeds, score it on the hidden seeds. Uses seeds only (never ground truth of unlabeled points).
@@ -250,23 +252,31 @@ struct Evidence {
         var fold = [Int](repeating: -1, count: seeds.count)
         for l in byClass { for (j, i) in l.enumerated() { fold[i] = j % folds } }
         var correct = [EvidenceMode: Int](), total = 0
+        // Paired outcomes of graph vs geometry on the same held-out seeds (for the McNemar margin).
+        var geoOnly = 0, graphOnly = 0
         for f in 0 ..< folds {
             var anchors = seeds
             var hidden: [Int] = []
             for i in 0 ..< seeds.count where fold[i] == f { anchors[i] = -1; hidden.append(i) }
             if hidden.isEmpty { continue }
             total += hidden.count
+            var right = [EvidenceMode: [Bool]]()
             for m in modes {
                 let p = try posterior(anchors: anchors, k: k, mode: m)
                 let arg = try comm.allgather(Scores.argmaxShare(p, n: graph.n, c: numClasses).labels)
-                correct[m, default: 0] += hidden.filter { arg[$0] == seeds[$0] }.count
+                right[m] = hidden.map { arg[$0] == seeds[$0] }
+                correct[m, default: 0] += right[m]!.filter { $0 }.count
+            }
+            if let g = right[.graph], let e = right[.geometry] {
+                for (a, b) in zip(g, e) { if b && !a { geoOnly += 1 } else if a && !b { graphOnly += 1 } }
             }
         }
         var acc = [EvidenceMode: Double]()
         for m in modes { acc[m] = total > 0 ? Double(correct[m] ?? 0) / Double(total) : 0 }
-        // Best mode; ties prefer the graph.
-        let order: [EvidenceMode] = [.graph, .geometry]
-        let best = order.filter { modes.contains($0) }.max { (acc[$0] ?? 0) < (acc[$1] ?? 0) } ?? .graph
-        return Pilot(accuracy: acc, best: best)
+        // The graph unless the geometry wins by the paired margin (z = (b − c)/√(b + c) > evidenceMargin; with
+        // margin 0, any win).
+        let z = geoOnly + graphOnly > 0 ? Double(geoOnly - graphOnly) / Double(geoOnly + graphOnly).squareRoot() : 0
+        let best: EvidenceMode = modes.contains(.geometry) && geoOnly > graphOnly && z > config.evidenceMargin ? .geometry : .graph
+        return Pilot(accuracy: acc, best: best, z: z)
     }
 }

@@ -86,6 +86,10 @@ public struct LabelingConfig: Sendable, Equatable {
     public var classQuota: Bool = true
     /// HDL: which evidence to combine (auto = chosen by seed cross-validation).
     public var evidence: EvidenceMode = .auto
+    /// HDL, `evidence = auto`: the geometry evidence replaces the graph only when it wins the seed cross-validation
+    /// by this paired margin, (b − c) / √(b + c) over the held-out seeds geometry gets right and the graph wrong (b)
+    /// and the reverse (c) — a McNemar z. 0 = the plain higher accuracy (ties: graph). See docs/method.md.
+    public var evidenceMargin: Double = 1
     /// HDL: class prior of the evidence — uniform (every class injects equal mass), the anchors' class shares
     /// (for long-tailed data), or auto: anchors' shares when the seeds' class counts differ by more than 2×.
     public var classPrior: ClassPrior = .auto
@@ -111,6 +115,9 @@ public struct LabelingConfig: Sendable, Equatable {
         if !(layerFraction > 0 && layerFraction <= 1) { throw HDLError.invalidParameter(name: "layer-fraction", value: "\(layerFraction)", allowed: "0 < f <= 1") }
         if !(tauMin > 0 && tauMin <= tauStart && tauStart <= 1) {
             throw HDLError.invalidParameter(name: "tau", value: "\(tauStart)/\(tauMin)", allowed: "0 < tau-min <= tau-start <= 1")
+        }
+        if !(evidenceMargin >= 0 && evidenceMargin.isFinite) {
+            throw HDLError.invalidParameter(name: "evidence-margin", value: "\(evidenceMargin)", allowed: ">= 0")
         }
         if iterations < 1 { throw HDLError.invalidParameter(name: "iterations", value: "\(iterations)", allowed: ">= 1") }
     }

@@ -73,6 +73,11 @@ struct BenchQuality: ParsableCommand {
     @Option(help: "Output directory (default runs/bench-quality-TIMESTAMP).")
     var out: String?
 
+    /// Labeling options (HDL's --evidence, --class-prior, --k ...) for every Swift method the bench runs; --method
+    /// is ignored here (see --methods). Ablations in docs/method.md are runs of this command with such options.
+    @OptionGroup(title: "Labeling options (applied to every Swift method; --method is ignored, use --methods)")
+    var labeling: LabelingOptions
+
     func validate() throws {
         if pca < 1 { throw ValidationError("--pca must be >= 1") }
         if let s = seeds, s < 1 { throw ValidationError("--seeds must be >= 1") }
@@ -126,7 +131,7 @@ struct BenchQuality: ParsableCommand {
         let stamp = ISO8601DateFormatter().string(from: started).replacingOccurrences(of: ":", with: "")
         let outDir = out ?? "runs/bench-quality-\(stamp)"
         let bench = QualityBench(datasets: datasets, budgets: budgetList, balances: balanceList, seeds: (firstSeed ..< firstSeed + seedCount).map(UInt64.init),
-                                 maxPoints: cap > 0 ? cap : nil, methods: methodList, python: py, workDir: outDir + "/.work", log: log)
+                                 maxPoints: cap > 0 ? cap : nil, methods: methodList, config: try labeling.config(), python: py, workDir: outDir + "/.work", log: log)
         let (records, splits) = try bench.run()
         try? FileManager.default.removeItem(atPath: outDir + "/.work")
 

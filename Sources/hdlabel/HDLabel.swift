@@ -52,6 +52,9 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .long, help: "HDL evidence: auto (chosen by seed cross-validation), graph, geometry or both.")
     var evidence: EvidenceMode = LabelingConfig().evidence
 
+    @Option(name: .customLong("evidence-margin"), help: "HDL --evidence auto: geometry replaces the graph only when it wins the seed cross-validation by this paired z (McNemar; 0 = any win).")
+    var evidenceMargin: Double = LabelingConfig().evidenceMargin
+
     @Option(name: .customLong("class-prior"), help: "HDL class prior: auto, uniform, or anchors (class shares of the labeled pool; long tails).")
     var classPrior: ClassPrior = LabelingConfig().classPrior
 
@@ -71,7 +74,7 @@ struct LabelingOptions: ParsableArguments {
         guard let kc = KChoice(k) else { throw ValidationError("--k must be 'auto' or a positive integer, got '\(k)'") }
         var c = LabelingConfig()
         c.method = method; c.k = kc; c.kMax = kMax; c.seed = seed; c.alpha = alpha; c.balance = balance; c.fallback = fallback
-        c.tauStart = tauStart; c.tauMin = tauMin; c.layerFraction = layerFraction; c.gamma = gamma; c.iterations = iterations; c.classQuota = classQuota; c.evidence = evidence; c.clampAnchors = clamp; c.classPrior = classPrior
+        c.tauStart = tauStart; c.tauMin = tauMin; c.layerFraction = layerFraction; c.gamma = gamma; c.iterations = iterations; c.classQuota = classQuota; c.evidence = evidence; c.evidenceMargin = evidenceMargin; c.clampAnchors = clamp; c.classPrior = classPrior
         return c
     }
 

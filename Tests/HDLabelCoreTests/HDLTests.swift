@@ -151,6 +151,23 @@ final class GeometryTests: XCTestCase {
         }
     }
 
+    func testEvidenceMarginDecidesAutoChoice() throws {
+        // Overlapping clusters: the seed cross-validation could favour either mode.
+        let (x, y) = clusteredData(c: 5, perClass: 60, d: 20, spread: 1.1, seed: 33)
+        let seeds = seedsFrom(y, per: 8, classes: 5)
+        func run(_ mode: EvidenceMode, margin: Double = 1) throws -> LabelingResult {
+            var cfg = LabelingConfig(); cfg.evidence = mode; cfg.evidenceMargin = margin
+            return try Labeling.label(embeddings: x, seeds: seeds, numClasses: 5, config: cfg, tile: 64).result
+        }
+        let pg = try XCTUnwrap(run(.graph).pilotAccuracy), pe = try XCTUnwrap(run(.geometry).pilotAccuracy)
+        // Margin 0: the higher cross-validated accuracy (ties: graph).
+        XCTAssertEqual(try run(.auto, margin: 0).evidence, pe > pg ? "geometry" : "graph")
+        // A margin no paired z can reach: always the graph.
+        XCTAssertEqual(try run(.auto, margin: 1e9).evidence, "graph")
+        var bad = LabelingConfig(); bad.evidenceMargin = -1
+        XCTAssertThrowsError(try bad.validate(n: 100))
+    }
+
     func testClampedSolveKeepsAnchorsAndMatchesHarmonicOnAPath() {
         // Path 0-1-2-3-4 with ends clamped to classes 0 and 1: the middle point is split evenly.
         let g = KNNGraph(n: 5, k: 1, neighbors: [1, 2, 3, 4, 3], similarities: [1, 1, 1, 1, 1])
