@@ -101,14 +101,9 @@ public enum ClusterIssues {
             throw error
         }
 
-        var timings = try t.reduced(over: comm)
-        timings.totalSeconds = try comm.allreduce(Clock.now() - start, .max)
-        timings.info = ["n": "\(g.n)", "d": "\(g.d)", "k": "\(g.k)", "voteK": "\(cfg.k)", "tile": "\(g.table.tile)",
-                        "rule": cfg.rule.rawValue, "blasThreads": "\(BLASThreads.current)", "reusedCheckpoint": "\(g.reused)"]
-        _ = try comm.together("writing timings") { () throws -> Bool in
-            if rank == 0, let p = o.timingsPath { try AtomicFile.write(try timings.json(), to: p) }
-            return true
-        }
+        let timings = try t.finish(over: comm, start: start, writeTo: o.timingsPath, info: [
+            "n": "\(g.n)", "d": "\(g.d)", "k": "\(g.k)", "voteK": "\(cfg.k)", "tile": "\(g.table.tile)",
+            "rule": cfg.rule.rawValue, "blasThreads": "\(BLASThreads.current)", "reusedCheckpoint": "\(g.reused)"])
         return ClusterIssuesOutcome(result: r, classNames: g.labels.classNames, graphK: g.k, voteK: cfg.k,
                                     timings: timings, written: written)
     }

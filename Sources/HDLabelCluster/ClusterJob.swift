@@ -172,15 +172,10 @@ public enum ClusterJob {
         }
 
         // 9. Timings (max over ranks); root writes them when asked.
-        var timings = try t.reduced(over: comm)
-        timings.totalSeconds = try comm.allreduce(Clock.now() - start, .max)
-        timings.info = ["n": "\(n)", "d": "\(d)", "k": "\(k)", "tile": "\(table.tile)", "method": o.config.method.rawValue,
-                        "distributedLabeling": "\(o.distributedLabeling)",
-                        "blasThreads": "\(BLASThreads.current)", "reusedCheckpoint": "\(reused)", "chosenK": "\(chosenK)"]
-        _ = try comm.together("writing timings") { () throws -> Bool in
-            if rank == 0, let p = o.timingsPath { try AtomicFile.write(try timings.json(), to: p) }
-            return true
-        }
+        let timings = try t.finish(over: comm, start: start, writeTo: o.timingsPath, info: [
+            "n": "\(n)", "d": "\(d)", "k": "\(k)", "tile": "\(table.tile)", "method": o.config.method.rawValue,
+            "distributedLabeling": "\(o.distributedLabeling)", "blasThreads": "\(BLASThreads.current)",
+            "reusedCheckpoint": "\(reused)", "chosenK": "\(chosenK)"])
         return ClusterJobOutcome(rows: rows, labels: labels, confidence: confidence, layer: layer, source: source,
                                  chosenK: chosenK, layers: layers, numClasses: numClasses, classNames: classNames, timings: timings,
                                  reusedCheckpoint: reused, written: written)

@@ -1,4 +1,5 @@
 import Foundation
+import HDLabelCore
 
 /// The phases of a cluster job, in the order they run. Times are wall seconds on one rank.
 public enum Phase: String, CaseIterable, Codable, Sendable {
@@ -48,6 +49,21 @@ public struct PhaseTimings: Sendable, Equatable {
         return JobTimings(ranks: comm.size,
                           maxSeconds: Dictionary(uniqueKeysWithValues: zip(Phase.allCases.map(\.rawValue), mx)),
                           maxBytesSentPerRank: maxBytes, totalBytesSent: totalBytes)
+    }
+}
+
+extension PhaseTimings {
+    /// **Collective.** The job-wide timings (`reduced(over:)`), the job's wall time since `start` (max over ranks)
+    /// and `info`; root writes them as JSON to `path` when given (write errors are agreed).
+    public func finish(over comm: Communicator, start: Double, writeTo path: String?, info: [String: String]) throws -> JobTimings {
+        var timings = try reduced(over: comm)
+        timings.totalSeconds = try comm.allreduce(Clock.now() - start, .max)
+        timings.info = info
+        _ = try comm.together("writing timings") { () throws -> Bool in
+            if comm.rank == 0, let path { try AtomicFile.write(try timings.json(), to: path) }
+            return true
+        }
+        return timings
     }
 }
 

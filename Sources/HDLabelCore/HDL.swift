@@ -47,8 +47,9 @@ public enum HDL {
         precondition(graph.n == comm.rows.count && seeds.count == n)
         precondition(embeddings == nil || embeddings!.rows == graph.n)
         var ev = Evidence(graph: graph, comm: comm, x: embeddings, numClasses: c, config: config)
-        ev.uniformPrior = Evidence.usesUniformPrior(config.classPrior, seeds: seeds, numClasses: c)
-        log?("HDL: class prior: \(ev.uniformPrior ? "uniform" : "anchor class shares")")
+        ev.priorExponent = Evidence.usesUniformPrior(config.classPrior, seeds: seeds, numClasses: c) ? 1 : Float(config.priorFlattening)
+        log?("HDL: class prior: " + (ev.priorExponent == 1 ? "uniform" : ev.priorExponent == 0 ? "anchor class shares"
+            : "anchor class shares flattened by \(config.priorFlattening)"))
         var labels = seeds
         var conf = seeds.map { $0 >= 0 ? Float(1) : 0 }
         var layer = seeds.map { $0 >= 0 ? Int32(0) : -1 }
@@ -124,6 +125,18 @@ public enum HDL {
                 log?("HDL: \(remaining.count) leftovers stay unlabeled (-1)")
             }
         }
+        let refine = config.refine == .on || (config.refine == .auto && ev.priorExponent == 1)
+        if refine && t > 0 {
+            // Dynamic labels: one more posterior from every label (seeds clamped, accepted labels as sources); a
+            // propagated or fallback label changes when that posterior names another class.
+            let (arg, share) = try argShare(try ev.posterior(anchors: labels, k: k, mode: mode, clampTo: seeds))
+            var changed = 0
+            for i in 0 ..< n where (source[i] == .propagated || source[i] == .fallback) && arg[i] >= 0 {
+                if arg[i] != labels[i] { changed += 1; labels[i] = arg[i] }
+                conf[i] = share[i]
+            }
+            log?("HDL: refinement: \(changed) labels changed by the posterior of all labels")
+        }
         return LabelingResult(labels: labels, confidence: conf, layer: layer, source: source, layers: records, chosenK: chosenK0,
                               evidence: mode.rawValue, pilotAccuracy: pilot.accuracy[mode])
     }
@@ -160,8 +173,19 @@ struct Evidence {
     let numClasses: Int
     let config: LabelingConfig
     var cache: [Int: NormalizedAffinity] = [:]
-    /// Uniform class prior (class-mass-normalised anchors) or the anchors' class shares.
-    var uniformPrior = true
+    /// Class prior: the anchors of class j inject mass count_j^(−β) — β = 1 uniform (class-mass-normalised anchors),
+    /// β = 0 the anchors' class shares, in between flattened shares.
+    var priorExponent: Float = 1
+
+    /// Per-class mass of one anchor, count_j^(−β) (1 for classes without anchors).
+    func anchorWeights(_ anchors: [Int32]) -> [Float] {
+        var cnt = [Float](repeating: 0, count: numClasses)
+        for a in anchors where a >= 0 { cnt[Int(a)] += 1 }
+        return cnt.map { v in
+            guard v > 0 else { return 1 }
+            return priorExponent == 1 ? 1 / v : priorExponent == 0 ? 1 : powf(v, -priorExponent)
+        }
+    }
 
     /// Uniform unless the prior is `anchors`, or `auto` and the seeds' class counts differ by more than 2×.
     static func usesUniformPrior(_ p: ClassPrior, seeds: [Int32], numClasses c: Int) -> Bool {
@@ -180,14 +204,16 @@ struct Evidence {
     }
 
     /// `rows × C` posterior rows (sum 1, or all 0 where no evidence reaches a point); `anchors` covers all n rows.
-    mutating func posterior(anchors: [Int32], k: Int, mode: EvidenceMode) throws -> [Float] {
+    /// - clampTo: the graph propagation clamps these rows (all n; default: every anchor) — the refinement pass clamps
+    ///   only the seeds and lets the accepted labels act as sources.
+    mutating func posterior(anchors: [Int32], k: Int, mode: EvidenceMode, clampTo: [Int32]? = nil) throws -> [Float] {
         let n = graph.n, c = numClasses
         let useGraph = mode != .geometry || x == nil
         let useGeo = (mode == .geometry || mode == .both || mode == .auto) && x != nil
         var logp = [Float](repeating: 0, count: n * c)
         var any = [Bool](repeating: !useGraph, count: n)
         if useGraph {
-            let g = try graphPosterior(anchors: anchors, k: k)
+            let g = try graphPosterior(anchors: anchors, k: k, clampTo: clampTo ?? anchors)
             for i in 0 ..< n {
                 var tot: Float = 0
                 for j in 0 ..< c { tot += max(g[i * c + j], 0) }
@@ -200,10 +226,10 @@ struct Evidence {
             let p = try ClassGeometry.posteriors(rows: x, comm: comm, anchors: anchors, numClasses: c,
                                                  shrinkage: ClassGeometry.shrinkage(anchors: m, numClasses: c))
             var logPrior = [Float](repeating: 0, count: c)
-            if !uniformPrior {
+            if priorExponent < 1 {
                 var cnt = [Float](repeating: 0, count: c)
                 for a in anchors where a >= 0 { cnt[Int(a)] += 1 }
-                for j in 0 ..< c { logPrior[j] = logf(max(cnt[j], 0.5) / Float(max(m, 1))) }
+                for j in 0 ..< c { logPrior[j] = (1 - priorExponent) * logf(max(cnt[j], 0.5) / Float(max(m, 1))) }
             }
             for i in 0 ..< n { for j in 0 ..< c { logp[i * c + j] += logf(p[i * c + j] + 1e-30) + logPrior[j] } }
         }
@@ -220,13 +246,15 @@ struct Evidence {
 
     /// Propagation of the anchors' labels over the graph truncated to k. Clamped (harmonic) by default;
     /// `clampAnchors = false` uses anchors as class-mass-normalised sources instead (Iscen et al.).
-    mutating func graphPosterior(anchors: [Int32], k: Int) throws -> [Float] {
+    mutating func graphPosterior(anchors: [Int32], k: Int, clampTo: [Int32]) throws -> [Float] {
         let g = Float(config.gamma)
         if cache[k] == nil { cache[k] = try NormalizedAffinity(rows: graph.truncated(to: k), comm: comm, weight: { powf(max($0, 0), g) }) }
         let own = comm.rows
-        let y = Array(Baselines.seedMatrix(anchors, numClasses: numClasses, classMassNormalized: uniformPrior)[own.lowerBound * numClasses ..< own.upperBound * numClasses])
+        let w = anchorWeights(anchors)
+        var y = [Float](repeating: 0, count: own.count * numClasses)
+        for (r, i) in own.enumerated() where anchors[i] >= 0 { y[r * numClasses + Int(anchors[i])] = w[Int(anchors[i])] }
         var f = try cache[k]!.solve(y, columns: numClasses, alpha: Float(config.alpha), iterations: config.iterations,
-                                    clamped: config.clampAnchors ? anchors[own].map { $0 >= 0 } : nil, comm: comm)
+                                    clamped: config.clampAnchors ? clampTo[own].map { $0 >= 0 } : nil, comm: comm)
         if config.balance {
             var cnt = [Float](repeating: 0, count: numClasses)
             for a in anchors where a >= 0 { cnt[Int(a)] += 1 }

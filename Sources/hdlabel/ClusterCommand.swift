@@ -75,9 +75,8 @@ struct ClusterLabelCommand: ParsableCommand {
                 let files = options.shardedOutput ? "\(output).rank0..\(comm.size - 1)" : output
                 let m = RunManifest(
                     command: "cluster", method: config.method.rawValue,
-                    parameters: ["k": config.k.description, "k_max": "\(config.kMax)", "alpha": "\(config.alpha)", "balance": "\(config.balance)",
-                                 "fallback": "\(config.fallback)", "seed": "\(config.seed)", "tile": "\(tile)", "sharded_output": "\(shardedOutput)",
-                                 "distributed_labeling": "\(distributedLabeling)"],
+                    parameters: config.manifestParameters.merging(["tile": "\(tile)", "sharded_output": "\(shardedOutput)",
+                                                                   "distributed_labeling": "\(distributedLabeling)"]) { $1 },
                     inputs: ["embeddings": embeddings, "embeddings_hash": RunManifest.fileHash(embeddings), "labels": labels, "labels_hash": RunManifest.fileHash(labels)],
                     n: Int(out.timings.info["n"] ?? "") ?? 0, dimensions: Int(out.timings.info["d"] ?? "") ?? 0, classes: out.classNames,
                     chosenK: out.chosenK, layers: out.layers, timingsSeconds: out.timings.maxSeconds, ranks: comm.size)

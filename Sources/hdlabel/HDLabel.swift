@@ -58,6 +58,12 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .customLong("class-prior"), help: "HDL class prior: auto, uniform, or anchors (class shares of the labeled pool; long tails).")
     var classPrior: ClassPrior = LabelingConfig().classPrior
 
+    @Option(name: .customLong("prior-flattening"), help: "HDL anchors prior (long tails): flatten the anchors' class shares towards uniform, 0 (none) ... 1 (uniform).")
+    var priorFlattening: Double = LabelingConfig().priorFlattening
+
+    @Option(name: .customLong("refine"), help: "HDL: after the layers, relabel non-seed points by the posterior of all labels (seeds clamped): auto (with the uniform class prior), on, off.")
+    var refine: RefineChoice = LabelingConfig().refine
+
     @Flag(name: .customLong("clamp"), inversion: .prefixedNo, help: "HDL: clamp anchors in the graph propagation (harmonic extension).")
     var clamp: Bool = LabelingConfig().clampAnchors
 
@@ -74,7 +80,7 @@ struct LabelingOptions: ParsableArguments {
         guard let kc = KChoice(k) else { throw ValidationError("--k must be 'auto' or a positive integer, got '\(k)'") }
         var c = LabelingConfig()
         c.method = method; c.k = kc; c.kMax = kMax; c.seed = seed; c.alpha = alpha; c.balance = balance; c.fallback = fallback
-        c.tauStart = tauStart; c.tauMin = tauMin; c.layerFraction = layerFraction; c.gamma = gamma; c.iterations = iterations; c.classQuota = classQuota; c.evidence = evidence; c.evidenceMargin = evidenceMargin; c.clampAnchors = clamp; c.classPrior = classPrior
+        c.tauStart = tauStart; c.tauMin = tauMin; c.layerFraction = layerFraction; c.gamma = gamma; c.iterations = iterations; c.classQuota = classQuota; c.evidence = evidence; c.evidenceMargin = evidenceMargin; c.clampAnchors = clamp; c.classPrior = classPrior; c.priorFlattening = priorFlattening; c.refine = refine
         return c
     }
 
@@ -90,6 +96,7 @@ struct LabelingOptions: ParsableArguments {
 extension LabelMethod: ExpressibleByArgument {}
 extension EvidenceMode: ExpressibleByArgument {}
 extension ClassPrior: ExpressibleByArgument {}
+extension RefineChoice: ExpressibleByArgument {}
 
 /// Reads an embeddings file: `.npy` (float32/float64), or raw float32 when `rawShape` ("ROWSxCOLS") is given.
 func readEmbeddings(_ path: String, rawShape: String?) throws -> Embeddings {
@@ -167,8 +174,7 @@ struct LabelCommand: ParsableCommand {
             }
             let m = RunManifest(
                 command: "label", method: config.method.rawValue,
-                parameters: ["k": config.k.description, "k_max": "\(config.kMax)", "alpha": "\(config.alpha)", "balance": "\(config.balance)",
-                             "fallback": "\(config.fallback)", "seed": "\(config.seed)", "tile": "\(tile)", "graph_k": "\(gk)"],
+                parameters: config.manifestParameters.merging(["tile": "\(tile)", "graph_k": "\(gk)"]) { $1 },
                 inputs: ["embeddings": embeddings, "embeddings_hash": RunManifest.fileHash(embeddings), "labels": labels, "labels_hash": RunManifest.fileHash(labels)],
                 n: x.rows, dimensions: x.cols, classes: seeds.classNames, chosenK: result.chosenK, layers: result.layers,
                 evidence: result.evidence, pilotAccuracy: result.pilotAccuracy,

@@ -168,6 +168,33 @@ final class GeometryTests: XCTestCase {
         XCTAssertThrowsError(try bad.validate(n: 100))
     }
 
+    func testRefineAndPriorFlatteningOptions() throws {
+        let (x, y) = clusteredData(c: 4, perClass: 80, d: 12, spread: 0.9, seed: 34)
+        let seeds = seedsFrom(y, per: 5, classes: 4)
+        func run(_ edit: (inout LabelingConfig) -> Void) throws -> LabelingResult {
+            var cfg = LabelingConfig(); cfg.evidence = .graph
+            edit(&cfg)
+            return try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: cfg, tile: 64).result
+        }
+        let off = try run { $0.refine = .off }, on = try run { $0.refine = .on }, auto = try run { _ in }
+        // Balanced seeds -> uniform prior -> auto refines.
+        XCTAssertEqual(auto.labels, on.labels)
+        for r in [off, on] {
+            // Seeds are never changed; layers and sources stay those of the layered run.
+            for i in 0 ..< y.count where seeds[i] >= 0 { XCTAssertEqual(r.labels[i], seeds[i]) }
+            XCTAssertEqual(r.layer, off.layer); XCTAssertEqual(r.source, off.source)
+            var ok = 0
+            for i in 0 ..< y.count where seeds[i] < 0 && r.labels[i] == y[i] { ok += 1 }
+            XCTAssertGreaterThan(Double(ok) / Double(y.count - 20), 0.85)
+        }
+        // Prior flattening: 1 with the anchors' prior is the uniform prior.
+        let flat = try run { $0.classPrior = .anchors; $0.priorFlattening = 1; $0.refine = .off }
+        let uniform = try run { $0.classPrior = .uniform; $0.refine = .off }
+        XCTAssertEqual(flat.labels, uniform.labels)
+        var bad = LabelingConfig(); bad.priorFlattening = 1.5
+        XCTAssertThrowsError(try bad.validate(n: 100))
+    }
+
     func testClampedSolveKeepsAnchorsAndMatchesHarmonicOnAPath() {
         // Path 0-1-2-3-4 with ends clamped to classes 0 and 1: the middle point is split evenly.
         let g = KNNGraph(n: 5, k: 1, neighbors: [1, 2, 3, 4, 3], similarities: [1, 1, 1, 1, 1])
