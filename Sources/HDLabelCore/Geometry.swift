@@ -110,7 +110,8 @@ public enum ClassGeometry {
     }
 
     /// Shrinkage schedule: strong while anchors are few relative to classes, weaker as the labeled pool grows.
-    public static func shrinkage(anchors: Int, numClasses c: Int) -> Double {
-        max(0.1, 0.9 * min(1, Double(10 * c) / Double(max(anchors, 1))))
+    /// - floor: the least shrinkage, reached as the pool grows (`LabelingConfig.shrinkageFloor`).
+    public static func shrinkage(anchors: Int, numClasses c: Int, floor: Double = 0.1) -> Double {
+        max(floor, 0.9 * min(1, Double(10 * c) / Double(max(anchors, 1))))
     }
 }

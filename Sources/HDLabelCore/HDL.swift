@@ -18,7 +18,8 @@ public enum EvidenceMode: String, Sendable, CaseIterable, Codable {
 /// 1. **Evidence.** A point's class posterior combines (a) propagation of the anchors' labels over the kNN graph
 ///    (similarity^γ weights, symmetric normalisation; anchors clamped, harmonic extension solved by conjugate
 ///    gradient) and (b) the class geometry of the anchors (Gaussian class means with a shared, shrunk covariance).
-///    Which of the two (or both) suits the data is chosen by cross-validation on the seeds (`EvidenceMode.auto`);
+///    Which of the two suits the data is chosen by cross-validation on the seeds (`EvidenceMode.auto`; the geometry
+///    needs a paired margin over the graph, `evidenceMargin`);
 ///    the same cross-validation gives the pilot estimate of accuracy before labeling.
 /// 2. **Layers.** Each layer accepts the unlabeled points whose posterior reaches the threshold τ (most reliable
 ///    first; optionally at most `layerFraction` of the remaining points, per class with `classQuota`). Accepted points
@@ -26,6 +27,7 @@ public enum EvidenceMode: String, Sendable, CaseIterable, Codable {
 /// 3. **Dynamic.** When a layer would add fewer than `minLayerFraction·n` points, τ relaxes by `tauStep` down to
 ///    `tauMin`; k is re-estimated from label clusterability as the labeled pool grows.
 /// 4. **Leftovers** get the final posterior's label (`source = fallback`) or stay -1 (`fallback = false`).
+/// 5. **Refinement** (`refine`): one more posterior from all labels (seeds clamped) relabels the non-seed points.
 /// Seeds are never overwritten. Deterministic: no randomness, ties broken by index.
 public enum HDL {
     /// Labels every point. `embeddings` (n × d, L2-normalised) enables the geometry evidence; without it HDL uses
@@ -224,7 +226,7 @@ struct Evidence {
         if useGeo, let x {
             let m = anchors.filter { $0 >= 0 }.count
             let p = try ClassGeometry.posteriors(rows: x, comm: comm, anchors: anchors, numClasses: c,
-                                                 shrinkage: ClassGeometry.shrinkage(anchors: m, numClasses: c))
+                                                 shrinkage: ClassGeometry.shrinkage(anchors: m, numClasses: c, floor: config.shrinkageFloor))
             var logPrior = [Float](repeating: 0, count: c)
             if priorExponent < 1 {
                 var cnt = [Float](repeating: 0, count: c)

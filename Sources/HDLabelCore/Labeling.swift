@@ -103,6 +103,9 @@ public struct LabelingConfig: Sendable, Equatable {
     /// labels (seeds clamped) — accepted labels are not final ("dynamic"). `auto`: with the uniform class prior only
     /// (measured: it gains on balanced seeds and costs accuracy under the anchors' prior of long tails).
     public var refine: RefineChoice = .auto
+    /// HDL geometry evidence: the least shrinkage of the shared covariance towards a multiple of the identity (it
+    /// starts at 0.9 while anchors are few and falls to this as the pool grows; 1 = nearest class mean).
+    public var shrinkageFloor: Double = 0.1
     /// HDL: clamp anchors in the graph propagation (harmonic extension) instead of using them as sources.
     public var clampAnchors: Bool = true
     /// HDL: divide class votes by class share among anchors (long-tail normalisation).
@@ -118,7 +121,7 @@ public struct LabelingConfig: Sendable, Equatable {
          "iterations": "\(iterations)", "gamma": "\(gamma)", "tau_start": "\(tauStart)", "tau_min": "\(tauMin)",
          "tau_step": "\(tauStep)", "max_layers": "\(maxLayers)", "layer_fraction": "\(layerFraction)",
          "class_quota": "\(classQuota)", "evidence": evidence.rawValue, "evidence_margin": "\(evidenceMargin)",
-         "class_prior": classPrior.rawValue, "prior_flattening": "\(priorFlattening)", "refine": refine.rawValue,
+         "class_prior": classPrior.rawValue, "prior_flattening": "\(priorFlattening)", "refine": refine.rawValue, "shrinkage_floor": "\(shrinkageFloor)",
          "clamp_anchors": "\(clampAnchors)", "balance": "\(balance)", "fallback": "\(fallback)"]
     }
 
@@ -141,6 +144,9 @@ public struct LabelingConfig: Sendable, Equatable {
         }
         if !(priorFlattening >= 0 && priorFlattening <= 1) {
             throw HDLError.invalidParameter(name: "prior-flattening", value: "\(priorFlattening)", allowed: "0 ... 1")
+        }
+        if !(shrinkageFloor >= 0 && shrinkageFloor <= 1) {
+            throw HDLError.invalidParameter(name: "shrinkage-floor", value: "\(shrinkageFloor)", allowed: "0 ... 1")
         }
         if iterations < 1 { throw HDLError.invalidParameter(name: "iterations", value: "\(iterations)", allowed: ">= 1") }
     }

@@ -64,6 +64,9 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .customLong("refine"), help: "HDL: after the layers, relabel non-seed points by the posterior of all labels (seeds clamped): auto (with the uniform class prior), on, off.")
     var refine: RefineChoice = LabelingConfig().refine
 
+    @Option(name: .customLong("shrinkage-floor"), help: "HDL geometry evidence: least covariance shrinkage towards the identity as the pool grows (0 ... 1).")
+    var shrinkageFloor: Double = LabelingConfig().shrinkageFloor
+
     @Flag(name: .customLong("clamp"), inversion: .prefixedNo, help: "HDL: clamp anchors in the graph propagation (harmonic extension).")
     var clamp: Bool = LabelingConfig().clampAnchors
 
@@ -80,7 +83,7 @@ struct LabelingOptions: ParsableArguments {
         guard let kc = KChoice(k) else { throw ValidationError("--k must be 'auto' or a positive integer, got '\(k)'") }
         var c = LabelingConfig()
         c.method = method; c.k = kc; c.kMax = kMax; c.seed = seed; c.alpha = alpha; c.balance = balance; c.fallback = fallback
-        c.tauStart = tauStart; c.tauMin = tauMin; c.layerFraction = layerFraction; c.gamma = gamma; c.iterations = iterations; c.classQuota = classQuota; c.evidence = evidence; c.evidenceMargin = evidenceMargin; c.clampAnchors = clamp; c.classPrior = classPrior; c.priorFlattening = priorFlattening; c.refine = refine
+        c.tauStart = tauStart; c.tauMin = tauMin; c.layerFraction = layerFraction; c.gamma = gamma; c.iterations = iterations; c.classQuota = classQuota; c.evidence = evidence; c.evidenceMargin = evidenceMargin; c.clampAnchors = clamp; c.classPrior = classPrior; c.priorFlattening = priorFlattening; c.refine = refine; c.shrinkageFloor = shrinkageFloor
         return c
     }
 

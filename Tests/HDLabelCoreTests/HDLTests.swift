@@ -193,6 +193,8 @@ final class GeometryTests: XCTestCase {
         XCTAssertEqual(flat.labels, uniform.labels)
         var bad = LabelingConfig(); bad.priorFlattening = 1.5
         XCTAssertThrowsError(try bad.validate(n: 100))
+        bad = LabelingConfig(); bad.shrinkageFloor = -0.1
+        XCTAssertThrowsError(try bad.validate(n: 100))
     }
 
     func testClampedSolveKeepsAnchorsAndMatchesHarmonicOnAPath() {
