@@ -127,7 +127,7 @@ public enum HDL {
                 log?("HDL: \(remaining.count) leftovers stay unlabeled (-1)")
             }
         }
-        let refine = config.refine == .on || (config.refine == .auto && ev.priorExponent == 1)
+        let refine = config.refine == .on || (config.refine == .auto && Evidence.seedsBalanced(seeds, numClasses: c))
         if refine && t > 0 {
             // Dynamic labels: one more posterior from every label (seeds clamped, accepted labels as sources); a
             // propagated or fallback label changes when that posterior names another class.
@@ -189,16 +189,20 @@ struct Evidence {
         }
     }
 
-    /// Uniform unless the prior is `anchors`, or `auto` and the seeds' class counts differ by more than 2×.
+    /// Uniform unless the prior is `anchors`, or `auto` and the seeds are not balanced.
     static func usesUniformPrior(_ p: ClassPrior, seeds: [Int32], numClasses c: Int) -> Bool {
         switch p {
         case .uniform: return true
         case .anchors: return false
-        case .auto:
-            var cnt = [Int](repeating: 0, count: c)
-            for s in seeds where s >= 0 { cnt[Int(s)] += 1 }
-            return (cnt.max() ?? 0) <= 2 * max(1, cnt.min() ?? 0)
+        case .auto: return seedsBalanced(seeds, numClasses: c)
         }
+    }
+
+    /// True when the seeds' class counts differ by at most 2×.
+    static func seedsBalanced(_ seeds: [Int32], numClasses c: Int) -> Bool {
+        var cnt = [Int](repeating: 0, count: c)
+        for s in seeds where s >= 0 { cnt[Int(s)] += 1 }
+        return (cnt.max() ?? 0) <= 2 * max(1, cnt.min() ?? 0)
     }
 
     init(graph: KNNGraph, comm: RowCollectives, x: Embeddings?, numClasses: Int, config: LabelingConfig) {

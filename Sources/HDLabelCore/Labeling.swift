@@ -46,7 +46,7 @@ public enum LabelMethod: String, Sendable, CaseIterable, Codable {
 /// Class prior used by HDL's evidence.
 public enum ClassPrior: String, Sendable, CaseIterable, Codable { case auto, uniform, anchors }
 
-/// HDL's final refinement pass: `auto` (with the uniform class prior only), `on`, `off`.
+/// HDL's final refinement pass: `auto` (when the seeds are balanced), `on`, `off`.
 public enum RefineChoice: String, Sendable, CaseIterable, Codable { case auto, on, off }
 
 /// Neighbourhood size: chosen from label clusterability (`auto`) or fixed by the user.
@@ -93,15 +93,16 @@ public struct LabelingConfig: Sendable, Equatable {
     /// by this paired margin, (b − c) / √(b + c) over the held-out seeds geometry gets right and the graph wrong (b)
     /// and the reverse (c) — a McNemar z. 0 = the plain higher accuracy (ties: graph). See docs/method.md.
     public var evidenceMargin: Double = 1
-    /// HDL: class prior of the evidence — uniform (every class injects equal mass), the anchors' class shares
-    /// (for long-tailed data), or auto: anchors' shares when the seeds' class counts differ by more than 2×.
-    public var classPrior: ClassPrior = .auto
+    /// HDL: class prior of the evidence — the anchors' class shares (default: uniform while the anchors are balanced
+    /// seeds, then following the class counts of the growing labeled pool, and the seeds' shares on long tails),
+    /// uniform (every class injects equal mass), or auto: uniform unless the seeds' class counts differ by more than 2×.
+    public var classPrior: ClassPrior = .anchors
     /// HDL, `anchors` prior: how far the anchors' class shares are flattened towards uniform. Each class's anchors
     /// inject mass count^(−β): β = 0 keeps the anchors' shares, β = 1 is the uniform prior.
     public var priorFlattening: Double = 0
     /// HDL: after the last layer, relabel the propagated and fallback points by one more posterior computed from all
-    /// labels (seeds clamped) — accepted labels are not final ("dynamic"). `auto`: with the uniform class prior only
-    /// (measured: it gains on balanced seeds and costs accuracy under the anchors' prior of long tails).
+    /// labels (seeds clamped) — accepted labels are not final ("dynamic"). `auto`: when the seeds are balanced (class
+    /// counts within 2×); measured: it gains there and costs accuracy on long-tailed seeds.
     public var refine: RefineChoice = .auto
     /// HDL geometry evidence: the least shrinkage of the shared covariance towards a multiple of the identity (it
     /// starts at 0.9 while anchors are few and falls to this as the pool grows; 1 = nearest class mean).

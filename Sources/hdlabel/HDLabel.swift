@@ -55,13 +55,13 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .customLong("evidence-margin"), help: "HDL --evidence auto: geometry replaces the graph only when it wins the seed cross-validation by this paired z (McNemar; 0 = any win).")
     var evidenceMargin: Double = LabelingConfig().evidenceMargin
 
-    @Option(name: .customLong("class-prior"), help: "HDL class prior: auto, uniform, or anchors (class shares of the labeled pool; long tails).")
+    @Option(name: .customLong("class-prior"), help: "HDL class prior: anchors (class shares of the growing labeled pool), uniform, or auto (uniform unless the seeds are imbalanced).")
     var classPrior: ClassPrior = LabelingConfig().classPrior
 
     @Option(name: .customLong("prior-flattening"), help: "HDL anchors prior (long tails): flatten the anchors' class shares towards uniform, 0 (none) ... 1 (uniform).")
     var priorFlattening: Double = LabelingConfig().priorFlattening
 
-    @Option(name: .customLong("refine"), help: "HDL: after the layers, relabel non-seed points by the posterior of all labels (seeds clamped): auto (with the uniform class prior), on, off.")
+    @Option(name: .customLong("refine"), help: "HDL: after the layers, relabel non-seed points by the posterior of all labels (seeds clamped): auto (when the seeds are balanced), on, off.")
     var refine: RefineChoice = LabelingConfig().refine
 
     @Option(name: .customLong("shrinkage-floor"), help: "HDL geometry evidence: least covariance shrinkage towards the identity as the pool grows (0 ... 1).")
