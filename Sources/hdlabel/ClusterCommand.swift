@@ -61,10 +61,7 @@ struct ClusterLabelCommand: ParsableCommand {
         options.classes = opts.classList
         options.distributedLabeling = distributedLabeling
 
-        // ranks × threads <= cores on this node unless the user says otherwise.
-        let env = ProcessInfo.processInfo.environment
-        let localRanks = env["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
-        BLASThreads.set(blasThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, localRanks)))
+        setBLASThreadsPerRank(blasThreads)
 
         let comm = try Communicator.initialize()
         defer { Communicator.finalize() }

@@ -101,6 +101,13 @@ extension EvidenceMode: ExpressibleByArgument {}
 extension ClassPrior: ExpressibleByArgument {}
 extension RefineChoice: ExpressibleByArgument {}
 
+/// MPI commands: OpenBLAS threads per rank = `override`, or the node's cores / ranks on this node (from OpenMPI's
+/// OMPI_COMM_WORLD_LOCAL_SIZE), at least 1, so that ranks × threads <= cores.
+func setBLASThreadsPerRank(_ override: Int?) {
+    let localRanks = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
+    BLASThreads.set(override ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, localRanks)))
+}
+
 /// Reads an embeddings file: `.npy` (float32/float64), or raw float32 when `rawShape` ("ROWSxCOLS") is given.
 func readEmbeddings(_ path: String, rawShape: String?) throws -> Embeddings {
     if let rawShape {

@@ -107,8 +107,7 @@ struct IssuesCommand: ParsableCommand {
         input.classes = classList; input.tile = tile; input.checkpointDir = checkpoint
         var o = ClusterIssuesOptions(input: input, output: output, config: cfg)
         o.graphK = graphK; o.all = all; o.timingsPath = timings
-        let localRanks = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
-        BLASThreads.set(blasThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, localRanks)))
+        setBLASThreadsPerRank(blasThreads)
         let comm = try Communicator.initialize()
         defer { Communicator.finalize() }
         let err = FileHandle.standardError
