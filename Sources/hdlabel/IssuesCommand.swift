@@ -51,7 +51,7 @@ struct IssuesCommand: ParsableCommand {
         if k < 1 { throw ValidationError("--k must be >= 1") }
         if let g = graphK, g < 1 { throw ValidationError("--graph-k must be >= 1") }
         if let b = blasThreads, b < 1 { throw ValidationError("--blas-threads must be >= 1, got \(b)") }
-        if !underMPI, rawShape == nil, timings != nil || checkpoint != nil {
+        if !underMPI && (timings != nil || checkpoint != nil) {
             throw ValidationError("--timings and --checkpoint apply to MPI runs (start with mpirun, or pass --mpi)")
         }
         if underMPI, rawShape != nil { throw ValidationError("--raw-shape is single-process only; under mpirun give a .npy") }
