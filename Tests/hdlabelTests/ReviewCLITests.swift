@@ -33,6 +33,12 @@ final class ReviewCLITests: CLITestCase {
         XCTAssertEqual(rows.map { $0[4] }, ["1", "2", "3"])
         let bad = try run(["issues", emb, lab, "-o", dir + "/x.csv", "--rule", "vote"])
         XCTAssertNotEqual(bad.code, 0)
+        // MPI-only options outside mpirun, and --graph-k >= n: clear errors, no output.
+        let mpiOnly = try run(["issues", emb, lab, "-o", dir + "/x.csv", "--timings", dir + "/t.json"])
+        XCTAssertNotEqual(mpiOnly.code, 0); XCTAssertTrue(mpiOnly.stderr.contains("MPI runs"), mpiOnly.stderr)
+        let wide = try run(["issues", emb, lab, "-o", dir + "/x.csv", "--graph-k", "120"])
+        XCTAssertNotEqual(wide.code, 0); XCTAssertTrue(wide.stderr.contains("graph-k"), wide.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/x.csv"))
     }
 
     func testReviewExportImportRoundTripAndConflicts() throws {
