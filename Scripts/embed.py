@@ -44,6 +44,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from filehash import file_sha256  # noqa: E402
 import tv_compat  # noqa: E402,F401  (before torchvision / timm / open_clip: see Scripts/tv_compat.py)
 
 ENCODERS = ("text", "open_clip", "timm", "torchvision", "own")
@@ -74,14 +75,6 @@ def atomic_write_text(path, text):
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-
-
-def file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def stem_of(out):

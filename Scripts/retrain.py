@@ -29,7 +29,6 @@ Runs on CPU; seeded (torch, numpy). Needs `Scripts/venv.sh --edges` and `swift b
 import argparse
 import concurrent.futures as cf
 import gzip
-import hashlib
 import json
 import math
 import os
@@ -45,6 +44,7 @@ import numpy as np  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+from filehash import file_sha256  # noqa: E402
 NUM_CLASSES = 10
 
 
@@ -201,7 +201,7 @@ class Trainer:
         torch.save({"model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
                     "step": self.step, "total": self.total}, tmp)
         os.replace(tmp, path)
-        return sha256_file(path)
+        return file_sha256(path)
 
     def load(self, path):
         import torch
@@ -210,15 +210,7 @@ class Trainer:
         self.ema.load_state_dict(ck["ema"])
         self.opt.load_state_dict(ck["opt"])
         self.step = ck["step"]
-        return sha256_file(path)
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return file_sha256(path)
 
 
 def to_tensor(images):
