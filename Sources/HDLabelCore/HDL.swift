@@ -51,7 +51,8 @@ public enum HDL {
         var ev = Evidence(graph: graph, comm: comm, x: embeddings, numClasses: c, config: config)
         ev.priorExponent = Evidence.usesUniformPrior(config.classPrior, seeds: seeds, numClasses: c) ? 1 : Float(config.priorFlattening)
         log?("HDL: class prior: " + (ev.priorExponent == 1 ? "uniform" : ev.priorExponent == 0 ? "anchor class shares"
-            : "anchor class shares flattened by \(config.priorFlattening)"))
+            : "anchor class shares flattened by \(config.priorFlattening)")
+            + (ev.priorExponent < 1 && Evidence.seedsBalanced(seeds, numClasses: c) ? " (balanced seeds: uniform at first, then the labeled pool's)" : ""))
         var labels = seeds
         var conf = seeds.map { $0 >= 0 ? Float(1) : 0 }
         var layer = seeds.map { $0 >= 0 ? Int32(0) : -1 }
