@@ -283,6 +283,16 @@ class ImageEncoder(Encoder):
         self.failed = []
         self.hook_out = None
 
+    def use_layer(self, layer):
+        """Features from the module named `layer` (a forward hook on `self.model`) instead of the output; None = output."""
+        self.layer = layer
+        if layer:
+            self.attach_layer(self.model, layer)
+
+    def forward(self, x):
+        """The model's output for a batch (subclasses whose features come another way override this)."""
+        return self.model(x)
+
     def attach_layer(self, model, layer):
         modules = dict(model.named_modules())
         if layer not in modules:
@@ -364,9 +374,7 @@ class OpenClipEncoder(ImageEncoder):
         mean = getattr(model.visual, "image_mean", None) or open_clip.OPENAI_DATASET_MEAN
         std = getattr(model.visual, "image_std", None) or open_clip.OPENAI_DATASET_STD
         self.transform = make_transform(size, mean, std, 3)
-        self.layer = args.layer
-        if self.layer:
-            self.attach_layer(self.model, self.layer)
+        self.use_layer(args.layer)
         self.describe = {"encoder": "open_clip", "arch": args.arch, "image_size": size, "layer": self.layer}
 
     def forward(self, x):
@@ -390,13 +398,8 @@ class TimmEncoder(ImageEncoder):
         size = args.image_size or cfg["input_size"][-1]
         resize = int(size / cfg.get("crop_pct", 0.875)) if not args.image_size else size
         self.transform = make_transform(size, cfg["mean"], cfg["std"], cfg["input_size"][0], resize_to=resize)
-        self.layer = args.layer
-        if self.layer:
-            self.attach_layer(self.model, self.layer)
+        self.use_layer(args.layer)
         self.describe = {"encoder": "timm", "arch": args.arch, "image_size": size, "layer": self.layer}
-
-    def forward(self, x):
-        return self.model(x)
 
 
 class TorchvisionEncoder(ImageEncoder):
@@ -435,13 +438,8 @@ class TorchvisionEncoder(ImageEncoder):
         self.model = model.eval()
         size = args.image_size or 224
         self.transform = make_transform(size, IMAGENET_MEAN, IMAGENET_STD, 3, resize_to=size if args.image_size else 256)
-        self.layer = args.layer
-        if self.layer:
-            self.attach_layer(self.model, self.layer)
+        self.use_layer(args.layer)
         self.describe = {"encoder": "torchvision", "arch": args.arch, "image_size": size, "layer": self.layer}
-
-    def forward(self, x):
-        return self.model(x)
 
 
 class OwnEncoder(ImageEncoder):
@@ -482,14 +480,9 @@ class OwnEncoder(ImageEncoder):
         if (mean is None) != (std is None):
             raise EmbedError("--mean and --std go together")
         self.transform = make_transform(args.image_size, mean, std, args.channels)
-        self.layer = args.layer
-        if self.layer:
-            self.attach_layer(self.model, self.layer)
+        self.use_layer(args.layer)
         self.describe = {"encoder": "own", "model": name, "layer": self.layer, "image_size": args.image_size,
                          "channels": args.channels, "mean": mean, "std": std, "model_args": args.model_args}
-
-    def forward(self, x):
-        return self.model(x)
 
 
 # ----------------------------------------------------------------------------------------------------------- main
