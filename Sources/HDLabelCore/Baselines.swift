@@ -93,8 +93,7 @@ public enum Baselines {
     /// `n × C` seed matrix; with class-mass normalisation each class column sums to 1.
     static func seedMatrix(_ seeds: [Int32], numClasses c: Int, classMassNormalized: Bool) -> [Float] {
         var y = [Float](repeating: 0, count: seeds.count * c)
-        var count = [Int](repeating: 0, count: c)
-        for s in seeds where s >= 0 { count[Int(s)] += 1 }
+        let count = classCounts(seeds, numClasses: c)
         for (i, s) in seeds.enumerated() where s >= 0 {
             y[i * c + Int(s)] = classMassNormalized ? 1 / Float(count[Int(s)]) : 1
         }

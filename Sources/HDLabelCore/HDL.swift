@@ -49,10 +49,11 @@ public enum HDL {
         precondition(graph.n == comm.rows.count && seeds.count == n)
         precondition(embeddings == nil || embeddings!.rows == graph.n)
         var ev = Evidence(graph: graph, comm: comm, x: embeddings, numClasses: c, config: config)
-        ev.priorExponent = Evidence.usesUniformPrior(config.classPrior, seeds: seeds, numClasses: c) ? 1 : Float(config.priorFlattening)
+        let balanced = Evidence.seedsBalanced(seeds, numClasses: c)
+        ev.priorExponent = Evidence.usesUniformPrior(config.classPrior, seedsBalanced: balanced) ? 1 : Float(config.priorFlattening)
         log?("HDL: class prior: " + (ev.priorExponent == 1 ? "uniform" : ev.priorExponent == 0 ? "anchor class shares"
             : "anchor class shares flattened by \(config.priorFlattening)")
-            + (ev.priorExponent < 1 && Evidence.seedsBalanced(seeds, numClasses: c) ? " (balanced seeds: uniform at first, then the labeled pool's)" : ""))
+            + (ev.priorExponent < 1 && balanced ? " (balanced seeds: uniform at first, then the labeled pool's)" : ""))
         var labels = seeds
         var conf = seeds.map { $0 >= 0 ? Float(1) : 0 }
         var layer = seeds.map { $0 >= 0 ? Int32(0) : -1 }
@@ -128,7 +129,7 @@ public enum HDL {
                 log?("HDL: \(remaining.count) leftovers stay unlabeled (-1)")
             }
         }
-        let refine = config.refine == .on || (config.refine == .auto && Evidence.seedsBalanced(seeds, numClasses: c))
+        let refine = config.refine == .on || (config.refine == .auto && balanced)
         if refine && t > 0 {
             // Dynamic labels: one more posterior from every label (seeds clamped, accepted labels as sources); a
             // propagated or fallback label changes when that posterior names another class.
@@ -182,27 +183,25 @@ struct Evidence {
 
     /// Per-class mass of one anchor, count_j^(−β) (1 for classes without anchors).
     func anchorWeights(_ anchors: [Int32]) -> [Float] {
-        var cnt = [Float](repeating: 0, count: numClasses)
-        for a in anchors where a >= 0 { cnt[Int(a)] += 1 }
-        return cnt.map { v in
-            guard v > 0 else { return 1 }
+        classCounts(anchors, numClasses: numClasses).map { count in
+            guard count > 0 else { return 1 }
+            let v = Float(count)
             return priorExponent == 1 ? 1 / v : priorExponent == 0 ? 1 : powf(v, -priorExponent)
         }
     }
 
     /// Uniform unless the prior is `anchors`, or `auto` and the seeds are not balanced.
-    static func usesUniformPrior(_ p: ClassPrior, seeds: [Int32], numClasses c: Int) -> Bool {
+    static func usesUniformPrior(_ p: ClassPrior, seedsBalanced: Bool) -> Bool {
         switch p {
         case .uniform: return true
         case .anchors: return false
-        case .auto: return seedsBalanced(seeds, numClasses: c)
+        case .auto: return seedsBalanced
         }
     }
 
     /// True when the seeds' class counts differ by at most 2×.
     static func seedsBalanced(_ seeds: [Int32], numClasses c: Int) -> Bool {
-        var cnt = [Int](repeating: 0, count: c)
-        for s in seeds where s >= 0 { cnt[Int(s)] += 1 }
+        let cnt = classCounts(seeds, numClasses: c)
         return (cnt.max() ?? 0) <= 2 * max(1, cnt.min() ?? 0)
     }
 
@@ -229,14 +228,13 @@ struct Evidence {
             }
         }
         if useGeo, let x {
-            let m = anchors.filter { $0 >= 0 }.count
+            let cnt = classCounts(anchors, numClasses: c)
+            let m = cnt.reduce(0, +)
             let p = try ClassGeometry.posteriors(rows: x, comm: comm, anchors: anchors, numClasses: c,
                                                  shrinkage: ClassGeometry.shrinkage(anchors: m, numClasses: c, floor: config.shrinkageFloor))
             var logPrior = [Float](repeating: 0, count: c)
             if priorExponent < 1 {
-                var cnt = [Float](repeating: 0, count: c)
-                for a in anchors where a >= 0 { cnt[Int(a)] += 1 }
-                for j in 0 ..< c { logPrior[j] = (1 - priorExponent) * logf(max(cnt[j], 0.5) / Float(max(m, 1))) }
+                for j in 0 ..< c { logPrior[j] = (1 - priorExponent) * logf(max(Float(cnt[j]), 0.5) / Float(max(m, 1))) }
             }
             for i in 0 ..< n { for j in 0 ..< c { logp[i * c + j] += logf(p[i * c + j] + 1e-30) + logPrior[j] } }
         }
@@ -263,8 +261,7 @@ struct Evidence {
         var f = try cache[k]!.solve(y, columns: numClasses, alpha: Float(config.alpha), iterations: config.iterations,
                                     clamped: config.clampAnchors ? clampTo[own].map { $0 >= 0 } : nil, comm: comm)
         if config.balance {
-            var cnt = [Float](repeating: 0, count: numClasses)
-            for a in anchors where a >= 0 { cnt[Int(a)] += 1 }
+            let cnt = classCounts(anchors, numClasses: numClasses).map(Float.init)
             let tot = cnt.reduce(0, +)
             for i in 0 ..< graph.n { for j in 0 ..< numClasses where cnt[j] > 0 { f[i * numClasses + j] /= cnt[j] / tot } }
         }

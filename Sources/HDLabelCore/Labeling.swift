@@ -161,6 +161,13 @@ public struct LabelingConfig: Sendable, Equatable {
     }
 }
 
+/// Number of labels of each class (labels < 0, i.e. unlabeled, are not counted); length `numClasses`.
+func classCounts(_ labels: [Int32], numClasses c: Int) -> [Int] {
+    var cnt = [Int](repeating: 0, count: c)
+    for l in labels where l >= 0 { cnt[Int(l)] += 1 }
+    return cnt
+}
+
 /// Checks seed labels: `seeds[i]` is a class id in `0..<numClasses` or -1 (unlabeled).
 /// Throws for unknown labels, fewer than two classes, or a listed class with no seed.
 public func validateSeeds(_ seeds: [Int32], numClasses: Int, n: Int) throws {
