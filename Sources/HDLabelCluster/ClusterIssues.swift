@@ -51,21 +51,11 @@ public enum ClusterIssues {
         var cfg = o.config
         let g = try ClusterGraph.build(
             comm: comm, input: o.input, needRows: false, timings: &t, log: say,
-            readLabels: { path, n in
-                let given = try LabelsIO.read(path: path, n: n, classes: o.input.classes)
-                if given.numClasses < 2 { throw HDLError.invalidInput("need at least two classes, found \(given.numClasses)") }
-                if !given.seeds.contains(where: { $0 >= 0 }) { throw HDLError.invalidInput("'\(path)' has no labeled row") }
-                return given
-            },
-            plan: { n, labels, _ in
-                try cfg.validate()
-                if let gk = o.graphK, gk < 1 || gk >= n {
-                    throw HDLError.invalidParameter(name: "graph-k", value: "\(gk)", allowed: "1 ... \(n - 1) (n = \(n))")
-                }
-                let labeled = labels.seeds.filter { $0 >= 0 }.count
-                let gk = LabelIssues.graphWidth(n: n, labeled: labeled, k: cfg.k, override: o.graphK)
-                cfg.k = min(cfg.k, gk)
-                return gk
+            readLabels: { path, n in try LabelsIO.read(path: path, n: n, classes: o.input.classes) },
+            plan: { _, labels, _ in
+                let (width, planned) = try LabelIssues.plan(given: labels, source: o.input.labels, config: o.config, graphK: o.graphK)
+                cfg = planned
+                return width
             })
         let c = g.labels.numClasses, given = g.labels.seeds
         say("detecting: vote k=\(cfg.k), rule \(cfg.rule.rawValue), up to \(cfg.rounds) round(s)")

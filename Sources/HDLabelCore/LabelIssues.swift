@@ -117,6 +117,25 @@ public enum LabelIssues {
                                 thresholds: thresholds, ranking: ranking, scored: scored)
     }
 
+    /// The checks and sizes of a detection run, the same for one process and for the cluster (every rank): `given`
+    /// needs two classes and a labeled row, `graphK` (when given) must be in 1 ..< n. Returns the graph width
+    /// (`graphWidth`) and `config` validated, its vote k capped at that width. - source: names the labels in errors.
+    public static func plan(given: SeedLabels, source: String, config: LabelIssueConfig,
+                            graphK: Int?) throws -> (graphWidth: Int, config: LabelIssueConfig) {
+        try config.validate()
+        let n = given.seeds.count
+        if given.numClasses < 2 { throw HDLError.invalidInput("need at least two classes, found \(given.numClasses)") }
+        let labeled = given.seeds.filter { $0 >= 0 }.count
+        if labeled == 0 { throw HDLError.invalidInput("'\(source)' has no labeled row") }
+        if let g = graphK, g < 1 || g >= n {
+            throw HDLError.invalidParameter(name: "graph-k", value: "\(g)", allowed: "1 ... \(n - 1) (n = \(n))")
+        }
+        let width = graphWidth(n: n, labeled: labeled, k: config.k, override: graphK)
+        var cfg = config
+        cfg.k = min(cfg.k, width)
+        return (width, cfg)
+    }
+
     /// Graph width for detection on `n` rows of which `labeled` carry a label: `override` when given, else `k` when
     /// fully labeled and wider when partly labeled, so that about `k` labeled neighbours are in reach (at most
     /// max(k, 512)); never below `k` nor above n − 1.

@@ -77,19 +77,12 @@ struct IssuesCommand: ParsableCommand {
     func run() throws {
         if underMPI { try runMPI(); return }
         try runReportingErrors {
-            var cfg = try config()
+            let options = try config()
             let x = try readEmbeddings(embeddings, rawShape: rawShape)
             try x.validate()
             let given = try LabelsIO.read(path: labels, n: x.rows, classes: classList)
-            if given.numClasses < 2 { throw HDLError.invalidInput("need at least two classes, found \(given.numClasses)") }
-            let labeled = given.seeds.filter { $0 >= 0 }.count
-            if labeled == 0 { throw HDLError.invalidInput("'\(labels)' has no labeled row") }
-            if let g = graphK, g >= x.rows {
-                throw HDLError.invalidParameter(name: "graph-k", value: "\(g)", allowed: "1 ... \(x.rows - 1) (n = \(x.rows))")
-            }
-            // Partly labeled: widen the graph so that about k labeled neighbours are in reach.
-            let gk = LabelIssues.graphWidth(n: x.rows, labeled: labeled, k: cfg.k, override: graphK)
-            cfg.k = min(cfg.k, gk)
+            // Partly labeled: the graph is widened so that about k labeled neighbours are in reach.
+            let (gk, cfg) = try LabelIssues.plan(given: given, source: labels, config: options, graphK: graphK)
             let graph = try KNNGraphBuilder.build(x.l2Normalized(), options: GraphOptions(k: gk, tile: tile))
             let r = try LabelIssues.detect(graph: graph, labels: given.seeds, numClasses: given.numClasses, config: cfg)
             try AtomicFile.write(LabelIssues.encodeCSV(r, classNames: given.classNames, all: all), to: output)
@@ -99,10 +92,8 @@ struct IssuesCommand: ParsableCommand {
 
     /// The same detection over MPI ranks (`ClusterIssues`); every rank runs this with the same arguments.
     func runMPI() throws {
-        let cfg: LabelIssueConfig
-        do { cfg = try config() } catch let e as HDLError {
-            FileHandle.standardError.write(Data("hdlabel: error: \(e.description)\n".utf8)); throw ExitCode(1)
-        }
+        var cfg = LabelIssueConfig()
+        try runReportingErrors { cfg = try config() }
         var input = ClusterGraphInput(embeddings: embeddings, labels: labels)
         input.classes = classList; input.tile = tile; input.checkpointDir = checkpoint
         var o = ClusterIssuesOptions(input: input, output: output, config: cfg)
