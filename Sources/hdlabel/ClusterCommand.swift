@@ -63,10 +63,8 @@ struct ClusterLabelCommand: ParsableCommand {
 
         setBLASThreadsPerRank(blasThreads)
 
-        let comm = try Communicator.initialize()
-        defer { Communicator.finalize() }
         let err = FileHandle.standardError
-        do {
+        try runOnRanks { comm in
             let out = try ClusterJob.run(comm: comm, options: options, log: { err.write(Data(("hdlabel: " + $0 + "\n").utf8)) })
             if comm.isRoot {
                 let files = options.shardedOutput ? "\(output).rank0..\(comm.size - 1)" : output
@@ -80,9 +78,6 @@ struct ClusterLabelCommand: ParsableCommand {
                 try m.write(to: output + ".manifest.json")
                 err.write(Data("hdlabel: labeled \(out.timings.info["n"] ?? "?") rows on \(comm.size) rank(s), k=\(out.chosenK), \(String(format: "%.2f", out.timings.totalSeconds)) s -> \(files)\n".utf8))
             }
-        } catch {
-            if comm.isRoot { err.write(Data("hdlabel: error: \(Communicator.describe(error))\n".utf8)) }
-            throw ExitCode.failure
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HDLabelCluster
 import HDLabelCore
 import Logging
 
@@ -106,6 +107,17 @@ extension RefineChoice: ExpressibleByArgument {}
 func setBLASThreadsPerRank(_ override: Int?) {
     let localRanks = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
     BLASThreads.set(override ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, localRanks)))
+}
+
+/// MPI commands: initialises MPI, runs `body` on this rank and finalises. An error (agreed by the ranks) is printed
+/// once, by rank 0, and every rank exits non-zero.
+func runOnRanks(_ body: (Communicator) throws -> Void) throws {
+    let comm = try Communicator.initialize()
+    defer { Communicator.finalize() }
+    do { try body(comm) } catch {
+        if comm.isRoot { FileHandle.standardError.write(Data("hdlabel: error: \(Communicator.describe(error))\n".utf8)) }
+        throw ExitCode.failure
+    }
 }
 
 /// Reads an embeddings file: `.npy` (float32/float64), or raw float32 when `rawShape` ("ROWSxCOLS") is given.

@@ -99,17 +99,12 @@ struct IssuesCommand: ParsableCommand {
         var o = ClusterIssuesOptions(input: input, output: output, config: cfg)
         o.graphK = graphK; o.all = all; o.timingsPath = timings
         setBLASThreadsPerRank(blasThreads)
-        let comm = try Communicator.initialize()
-        defer { Communicator.finalize() }
         let err = FileHandle.standardError
-        do {
+        try runOnRanks { comm in
             let out = try ClusterIssues.run(comm: comm, options: o, log: quiet ? nil : { err.write(Data(("hdlabel: " + $0 + "\n").utf8)) })
             if comm.isRoot && !quiet {
                 err.write(Data(summary(out.result, graphK: out.graphK, voteK: out.voteK, ranks: comm.size).utf8))
             }
-        } catch {
-            if comm.isRoot { err.write(Data("hdlabel: error: \(Communicator.describe(error))\n".utf8)) }
-            throw ExitCode.failure
         }
     }
 }
