@@ -72,12 +72,16 @@ public struct TopKAccumulator: Sendable {
         return KNNGraph(n: rows, k: k, neighbors: ids, similarities: sims)
     }
 
-    /// Merges a score tile: `scores[r*ldScores + c]` is the similarity of local query row `qStart + r`
-    /// with global database id `dbStart + c`, for `r < qCount`, `c < dbCount`. Skips self (same global id).
-    /// Ties are broken by the smaller global id, so the result does not depend on merge order.
+    /// Merges a score tile: `scores[r*ldScores + c]` is the `sgemm` similarity of local query row `qStart + r`
+    /// (row `queries + (qStart + r) * d`) with global database id `dbStart + c` (row `database + c * d`), for
+    /// `r < qCount`, `c < dbCount`. Skips self (same global id). A score within `CanonicalSimilarity.slack(d:)` of
+    /// the row's current k-th similarity is re-scored with `CanonicalSimilarity.dot` and ranked by that value, ties
+    /// by the smaller global id, so the result depends neither on merge order nor on the BLAS kernel.
     @inlinable
-    public mutating func merge(scores: UnsafePointer<Float>, ldScores: Int, qStart: Int, qCount: Int, dbStart: Int, dbCount: Int) {
+    public mutating func merge(scores: UnsafePointer<Float>, ldScores: Int, qStart: Int, qCount: Int, dbStart: Int, dbCount: Int,
+                               queries: UnsafePointer<Float>, database: UnsafePointer<Float>, d: Int) {
         let k = self.k, first = self.firstRow
+        let slack = CanonicalSimilarity.slack(d: d)
         ids.withUnsafeMutableBufferPointer { idb in
             sims.withUnsafeMutableBufferPointer { smb in
                 let idp = idb.baseAddress!, smp = smb.baseAddress!
@@ -92,23 +96,27 @@ public struct TopKAccumulator: Sendable {
                         let selfId = first + lr
                         let rowIds = idp + lr * k, rowSims = smp + lr * k
                         let sc = scores + r * ldScores
+                        let qRow = queries + lr * d
                         var thr = rowSims[k - 1]
                         var thrId = rowIds[k - 1]
+                        var cut = thr - slack   // sgemm scores below this cannot reach the k-th canonical similarity
                         var c = 0
                         while c < dbCount {
-                            // Fast path: skip 8 scores at once when none reaches the current k-th similarity.
+                            // Fast path: skip 8 scores at once when none can reach the current k-th similarity.
                             if c + 8 <= dbCount {
                                 let p = sc + c
                                 let m = max(max(max(p[0], p[1]), max(p[2], p[3])), max(max(p[4], p[5]), max(p[6], p[7])))
-                                if m < thr { c += 8; continue }
+                                if m < cut { c += 8; continue }
                             }
-                            let s = sc[c]
+                            let approx = sc[c]
                             c += 1
-                            if s < thr { continue }
+                            if approx < cut { continue }
                             let c = c - 1
                             let gid = dbStart + c
-                            if s == thr && (thrId >= 0 && Int32(gid) > thrId) { continue }
                             if gid == selfId { continue }
+                            let s = CanonicalSimilarity.dot(qRow, database + c * d, d)
+                            if s < thr { continue }
+                            if s == thr && (thrId >= 0 && Int32(gid) > thrId) { continue }
                             // Insert (s, gid) into the sorted row (desc similarity, asc id).
                             var p = k - 1
                             while p > 0 {
@@ -118,7 +126,7 @@ public struct TopKAccumulator: Sendable {
                                 p -= 1
                             }
                             rowSims[p] = s; rowIds[p] = Int32(gid)
-                            thr = rowSims[k - 1]; thrId = rowIds[k - 1]
+                            thr = rowSims[k - 1]; thrId = rowIds[k - 1]; cut = thr - slack
                         }
                     }
                 }
@@ -152,7 +160,8 @@ public enum KNNGraphBuilder {
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rc), Int32(cc), Int32(d),
                                     1.0, qb.baseAddress! + r0 * d, Int32(d), database + c0 * d, Int32(d),
                                     0.0, sb.baseAddress!, Int32(cc))
-                        acc.merge(scores: sb.baseAddress!, ldScores: cc, qStart: r0, qCount: rc, dbStart: dbStart + c0, dbCount: cc)
+                        acc.merge(scores: sb.baseAddress!, ldScores: cc, qStart: r0, qCount: rc, dbStart: dbStart + c0, dbCount: cc,
+                                  queries: qb.baseAddress!, database: database + c0 * d, d: d)
                     }
                     c0 += cc
                 }
@@ -186,15 +195,14 @@ public enum KNNGraphBuilder {
         return KNNGraph.concatenate(try parts.map { try $0.finish() })
     }
 
-    /// O(n²·d) reference in Double precision, used by tests.
+    /// O(n²·d) reference with canonical similarities (no BLAS), used by tests: equals `build` bit for bit.
     public static func bruteForce(_ x: Embeddings, k: Int) -> KNNGraph {
         let n = x.rows, d = x.cols
         var nb = [Int32](), sm = [Float]()
         for i in 0 ..< n {
             var cand: [(Float, Int)] = []
             for j in 0 ..< n where j != i {
-                var s: Float = 0
-                for t in 0 ..< d { s += x.data[i * d + t] * x.data[j * d + t] }
+                let s = x.data.withUnsafeBufferPointer { CanonicalSimilarity.dot($0.baseAddress! + i * d, $0.baseAddress! + j * d, d) }
                 cand.append((s, j))
             }
             cand.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
