@@ -1,3 +1,4 @@
+import HDLabelIO
 import Foundation
 import HDLabelCore
 

@@ -1,3 +1,5 @@
+import HDLabelCuration
+import HDLabelIO
 import Foundation
 import HDLabelCore
 
@@ -44,7 +46,7 @@ public struct ClusterIssuesOutcome {
 public enum ClusterIssues {
     public static func run(comm: Communicator, options o: ClusterIssuesOptions,
                            log: ((String) -> Void)? = nil) throws -> ClusterIssuesOutcome {
-        let start = Clock.now()
+        let start = WallClock.now()
         var t = PhaseTimings()
         let rank = comm.rank
         let say: (String) -> Void = { msg in if rank == 0 { log?(msg) } }
@@ -63,7 +65,7 @@ public enum ClusterIssues {
         // Rounds: local vote shares of this rank's rows → all-gather → the same flag rule on every rank.
         var detectError: Error?
         var result: LabelIssueResult?
-        let t0 = Clock.now()
+        let t0 = WallClock.now()
         do {
             result = try LabelIssues.detect(labels: given, numClasses: c, graphWidth: g.k, config: cfg) { voter in
                 let mine = LabelIssues.voteShares(graph: g.local, labels: given, voter: voter, numClasses: c,
@@ -71,21 +73,21 @@ public enum ClusterIssues {
                 return try comm.allgatherv(mine)
             }
         } catch { detectError = error }
-        t.add(.hierarchy, Clock.now() - t0)
+        t.add(.hierarchy, WallClock.now() - t0)
         try comm.agree(detectError, phase: "detecting label issues")
         let r = result!
 
         // Root writes the CSV; removed again if anything failed afterwards.
         var written: [String] = []
         var writeError: Error?
-        let t1 = Clock.now()
+        let t1 = WallClock.now()
         if rank == 0 {
             do {
                 try AtomicFile.write(LabelIssues.encodeCSV(r, classNames: g.labels.classNames, all: o.all), to: o.output)
                 written.append(o.output)
             } catch { writeError = error }
         }
-        t.add(.write, Clock.now() - t1)
+        t.add(.write, WallClock.now() - t1)
         do { try comm.agree(writeError, phase: "writing output") } catch {
             for f in written { unlink(f) }
             throw error

@@ -1,3 +1,4 @@
+import HDLabelIO
 import Foundation
 import HDLabelCore
 
@@ -64,7 +65,7 @@ public struct ClusterJobOutcome {
 public enum ClusterJob {
     public static func run(comm: Communicator, options o: ClusterJobOptions,
                            log: ((String) -> Void)? = nil) throws -> ClusterJobOutcome {
-        let start = Clock.now()
+        let start = WallClock.now()
         var t = PhaseTimings()
         let rank = comm.rank
         let say: (String) -> Void = { msg in if rank == 0 { log?(msg) } }
@@ -126,7 +127,7 @@ public enum ClusterJob {
         try comm.agree(labelingError, phase: "labeling")
 
         // 7. Broadcast the job-wide facts, scatter each rank's rows.
-        let t0 = Clock.now()
+        let t0 = WallClock.now()
         let chosenK = try comm.bcast(result?.chosenK ?? 0)
         let layerData = try comm.bcast(rank == 0 ? try JSONEncoder().encode(result?.layers ?? []) : Data())
         let layers = try comm.together("decoding layer records") { try JSONDecoder().decode([LayerRecord].self, from: layerData) }
@@ -136,7 +137,7 @@ public enum ClusterJob {
         let layer = try comm.scatterv(result?.layer ?? [], counts: counts)
         let sourceRaw = try comm.scatterv(result?.source.map(\.rawValue) ?? [], counts: counts)
         let source = sourceRaw.map { LabelSource(rawValue: $0) ?? .unlabeled }
-        t.add(.broadcast, Clock.now() - t0)
+        t.add(.broadcast, WallClock.now() - t0)
         return try finish(comm: comm, options: o, timings: &t, start: start, n: n, d: d, k: k, table: table, reused: reused,
                           rows: rows, labels: labels, confidence: confidence, layer: layer, source: source, chosenK: chosenK,
                           layers: layers, all: result, numClasses: numClasses, classNames: classNames)
@@ -151,7 +152,7 @@ public enum ClusterJob {
 
         // 8. Outputs: one file from root, or one shard file per rank. Removed again if any rank failed.
         var written: [String] = []
-        let t1 = Clock.now()
+        let t1 = WallClock.now()
         var writeError: Error?
         do {
             if o.shardedOutput {
@@ -165,7 +166,7 @@ public enum ClusterJob {
                 written.append(o.output)
             }
         } catch { writeError = error }
-        t.add(.write, Clock.now() - t1)
+        t.add(.write, WallClock.now() - t1)
         do { try comm.agree(writeError, phase: "writing output") } catch {
             for f in written { unlink(f) }
             throw error

@@ -1,3 +1,4 @@
+import HDLabelIO
 import Foundation
 import HDLabelCore
 
@@ -65,15 +66,15 @@ public enum DistributedGraph {
             }
             if count > 0 {
                 for t in accs.indices {
-                    let t0 = Clock.now()
+                    let t0 = WallClock.now()
                     KNNGraphBuilder.accumulate(queries: queries[t], database: UnsafePointer(current.baseAddress!),
                                                dbStart: table.bounds[owner], dbCount: count, d: d, tile: tile,
                                                into: &accs[t], scratch: &scratch)
-                    let t1 = Clock.now()
+                    let t1 = WallClock.now()
                     // Nudge the transfers along between tiles (OpenMPI progresses them inside MPI calls).
                     try comm.test(&recv); try comm.test(&send)
                     timings.add(.compute, t1 - t0)
-                    timings.add(.commWait, Clock.now() - t1)
+                    timings.add(.commWait, WallClock.now() - t1)
                 }
             }
             try timings.time(.commWait) {

@@ -1,3 +1,4 @@
+import HDLabelIO
 import Foundation
 import HDLabelCore
 
@@ -51,24 +52,15 @@ public struct Shard {
     /// Reads `rows` of the 2-D float `.npy` at `path` (`d` columns, already checked against the header), checks
     /// every value is finite and no row is zero, and normalises. Local: no MPI calls; callers `agree` on the outcome.
     public static func load(path: String, rows: Range<Int>, d: Int) throws -> Shard {
-        let t0 = Clock.now()
+        let t0 = WallClock.now()
         let raw = rows.isEmpty ? Embeddings(rows: 0, cols: d, data: []) : try NPY.readEmbeddings(path: path, rows: rows)
-        let t1 = Clock.now()
+        let t1 = WallClock.now()
         if !rows.isEmpty { try raw.validate(firstRow: rows.lowerBound) }
         let x = raw.l2Normalized()
-        return Shard(rows: rows, x: x, readSeconds: t1 - t0, normalizeSeconds: Clock.now() - t1)
+        return Shard(rows: rows, x: x, readSeconds: t1 - t0, normalizeSeconds: WallClock.now() - t1)
     }
 
     public init(rows: Range<Int>, x: Embeddings, readSeconds: Double = 0, normalizeSeconds: Double = 0) {
         self.rows = rows; self.x = x; self.readSeconds = readSeconds; self.normalizeSeconds = normalizeSeconds
-    }
-}
-
-/// Monotonic wall clock in seconds.
-enum Clock {
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 }

@@ -1,3 +1,4 @@
+import HDLabelIO
 import Foundation
 import HDLabelCore
 
@@ -25,20 +26,16 @@ public enum Phase: String, CaseIterable, Codable, Sendable {
 
 /// Per-phase seconds and bytes sent by one rank; `reduced(over:)` turns them into job-wide numbers.
 public struct PhaseTimings: Sendable, Equatable {
-    public var seconds: [Phase: Double] = [:]
+    public var timer = PhaseTimer<Phase>()
     /// Bytes this rank sent in the ring exchange (payload only).
     public var bytesSent: Int = 0
 
     public init() {}
 
-    public mutating func add(_ phase: Phase, _ s: Double) { seconds[phase, default: 0] += s }
-
+    public var seconds: [Phase: Double] { timer.seconds }
+    public mutating func add(_ phase: Phase, _ s: Double) { timer.add(phase, s) }
     /// Runs `body`, adding its wall time to `phase`.
-    public mutating func time<T>(_ phase: Phase, _ body: () throws -> T) rethrows -> T {
-        let t0 = Clock.now()
-        defer { add(phase, Clock.now() - t0) }
-        return try body()
-    }
+    public mutating func time<T>(_ phase: Phase, _ body: () throws -> T) rethrows -> T { try timer.time(phase, body) }
 
     /// **Collective.** Max over ranks of every phase's seconds and of bytes sent, plus the total bytes sent by all
     /// ranks. The max is the wall time of a phase (every rank leaves a synchronising phase together).
@@ -57,7 +54,7 @@ extension PhaseTimings {
     /// and `info`; root writes them as JSON to `path` when given (write errors are agreed).
     public func finish(over comm: Communicator, start: Double, writeTo path: String?, info: [String: String]) throws -> JobTimings {
         var timings = try reduced(over: comm)
-        timings.totalSeconds = try comm.allreduce(Clock.now() - start, .max)
+        timings.totalSeconds = try comm.allreduce(WallClock.now() - start, .max)
         timings.info = info
         _ = try comm.together("writing timings") { () throws -> Bool in
             if comm.rank == 0, let path { try AtomicFile.write(try timings.json(), to: path) }

@@ -1,3 +1,5 @@
+import HDLabelCuration
+import HDLabelIO
 import Foundation
 import HDLabelCluster
 import HDLabelCore

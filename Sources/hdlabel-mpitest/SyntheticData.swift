@@ -1,3 +1,5 @@
+import HDLabelBench
+import HDLabelIO
 import Foundation
 import HDLabelCore
 

@@ -1,3 +1,4 @@
+import HDLabelIO
 import ArgumentParser
 import Foundation
 import HDLabelCluster

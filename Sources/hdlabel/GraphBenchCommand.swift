@@ -1,3 +1,4 @@
+import HDLabelBench
 import ArgumentParser
 import Foundation
 import HDLabelCore

@@ -1,3 +1,4 @@
+import HDLabelIO
 import ArgumentParser
 import Foundation
 import HDLabelCluster
@@ -171,7 +172,7 @@ struct LabelCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let log = makeLogger("hdlabel.label", quiet: quiet)
-            var timer = PhaseTimer()
+            var timer = PhaseTimer<String>()
             let config = try opts.config()
             let x = try timer.time("read") { try readEmbeddings(embeddings, rawShape: rawShape) }
             let seeds = try timer.time("read") { try LabelsIO.read(path: labels, n: x.rows, classes: opts.classList) }

@@ -1,3 +1,5 @@
+import HDLabelBench
+import HDLabelIO
 import ArgumentParser
 import Foundation
 import HDLabelCore

@@ -1,3 +1,6 @@
+import HDLabelReport
+import HDLabelCuration
+import HDLabelIO
 import ArgumentParser
 import Foundation
 import HDLabelCore

@@ -1,3 +1,7 @@
+import HDLabelBench
+import HDLabelReport
+import HDLabelCuration
+import HDLabelIO
 import ArgumentParser
 import Foundation
 import HDLabelCore

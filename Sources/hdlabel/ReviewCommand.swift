@@ -1,3 +1,5 @@
+import HDLabelCuration
+import HDLabelIO
 import ArgumentParser
 import Foundation
 import HDLabelCore

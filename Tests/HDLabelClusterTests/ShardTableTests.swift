@@ -1,5 +1,6 @@
 import HDLabelCluster
 import HDLabelCore
+import HDLabelIO
 import XCTest
 
 /// Single-process tests of the pieces that need no MPI; the multi-rank checks live in `hdlabel-mpitest`

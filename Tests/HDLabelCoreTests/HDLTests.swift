@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import HDLabelCore
+import HDLabelTestSupport
 
 final class HDLTests: XCTestCase {
     func accuracy(_ r: LabelingResult, _ y: [Int32], _ seeds: [Int32]) -> Double {
@@ -94,30 +95,6 @@ final class BadInputTests: XCTestCase {
         var big = LabelingConfig(); big.k = .fixed(40)
         expectError("k < number of points") { _ = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 2, config: big) }
         expectError("empty") { _ = try Embeddings(rows: 0, cols: 3, data: []).validate() }
-    }
-
-    func testLabelsCSVWithNamesAndErrors() throws {
-        let p = tempPath("seeds.csv")
-        try AtomicFile.write("id,label\n0,cat\n2,dog\n3,\n", to: p)
-        let s = try LabelsIO.read(path: p, n: 4)
-        XCTAssertEqual(s.classNames, ["cat", "dog"]); XCTAssertEqual(s.seeds, [0, -1, 1, -1])
-        let listed = try LabelsIO.read(path: p, n: 4, classes: ["cat", "dog", "bird"])
-        XCTAssertThrowsError(try validateSeeds(listed.seeds, numClasses: listed.numClasses, n: 4)) { XCTAssertTrue("\($0)".contains("class 2 has no seed")) }
-        XCTAssertThrowsError(try LabelsIO.read(path: p, n: 4, classes: ["cat"])) { XCTAssertTrue("\($0)".contains("not one of the listed classes")) }
-        try AtomicFile.write("id,label\n0,cat\n9,dog\n", to: p)
-        XCTAssertThrowsError(try LabelsIO.read(path: p, n: 4)) { XCTAssertTrue("\($0)".contains("outside")) }
-        try AtomicFile.write("id,label\n0,cat\n0,dog\n", to: p)
-        XCTAssertThrowsError(try LabelsIO.read(path: p, n: 4)) { XCTAssertTrue("\($0)".contains("twice")) }
-        let np = tempPath("seeds.npy"); try NPY.write(ints: [0, 1, -1], to: np)
-        XCTAssertThrowsError(try LabelsIO.read(path: np, n: 4)) { XCTAssertTrue("\($0)".contains("does not match row count")) }
-    }
-
-    func testOutputCSVRoundTrip() throws {
-        let r = LabelingResult(labels: [0, 1, -1], confidence: [1, 0.5, 0], layer: [0, 2, -1], source: [.seed, .propagated, .unlabeled], layers: [], chosenK: 5)
-        let p = tempPath("out.csv")
-        try LabelsIO.writeCSV(r, classNames: ["a", "b,c"], to: p)
-        let text = try String(contentsOfFile: p, encoding: .utf8)
-        XCTAssertEqual(text, "id,label,confidence,layer,source\n0,a,1.0000,0,seed\n1,\"b,c\",0.5000,2,propagated\n2,,0.0000,-1,unlabeled\n")
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import HDLabelCore
+import HDLabelTestSupport
 
 final class KNNGraphTests: XCTestCase {
     func randomUnit(n: Int, d: Int, seed: UInt64) -> Embeddings {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import HDLabelCore
+import HDLabelIO
 
 /// End-to-end tests of the `hdlabel` executable: exit codes, one-line errors, outputs and manifests.
 final class CLITests: CLITestCase {

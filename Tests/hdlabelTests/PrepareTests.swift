@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
 import HDLabelCore
+import HDLabelBench
+import HDLabelIO
 
 /// `hdlabel prepare fashion-mnist`: files, shapes, seeds per class, and the hidden truth agreeing with the seeds.
 final class PrepareTests: CLITestCase {

@@ -1,6 +1,9 @@
 import Foundation
 import XCTest
 import HDLabelCore
+import HDLabelBench
+import HDLabelReport
+import HDLabelIO
 
 /// `hdlabel report`: a real run directory (Fashion-MNIST 3000 rows when the dataset is installed, else synthetic
 /// clusters) → one self-contained HTML page with every chart; bad input → one error line and no page.

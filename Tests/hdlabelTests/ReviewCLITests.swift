@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import HDLabelCore
+import HDLabelIO
 
 /// `hdlabel issues` and `hdlabel review export|import` run as a user would.
 final class ReviewCLITests: CLITestCase {

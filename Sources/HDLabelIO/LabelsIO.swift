@@ -1,3 +1,4 @@
+import HDLabelCore
 import Foundation
 
 /// Seed labels as read from a user's file: one class id per row (-1 = unlabeled) and the class names.
@@ -58,7 +59,7 @@ public enum LabelsIO {
 
     /// Maps raw label strings to ids. Integers map to themselves (names "0".."C-1") unless `classes` is given;
     /// otherwise names are sorted.
-    static func map(_ raw: [String?], classes: [String]?, path: String) throws -> SeedLabels {
+    public static func map(_ raw: [String?], classes: [String]?, path: String) throws -> SeedLabels {
         let present = Set(raw.compactMap { $0 })
         var names: [String]
         if let classes {
@@ -105,7 +106,7 @@ public enum LabelsIO {
     }
 
     /// Splits one CSV line into fields (double-quoted fields may contain commas and "" escapes).
-    static func splitCSVLine(_ line: String) -> [String] {
+    public static func splitCSVLine(_ line: String) -> [String] {
         var fields: [String] = [], cur = "", quoted = false
         var it = Array(line), i = 0
         while i < it.count {
@@ -120,7 +121,7 @@ public enum LabelsIO {
         return fields
     }
 
-    static func csvField(_ s: String) -> String {
+    public static func csvField(_ s: String) -> String {
         s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 }

@@ -1,3 +1,6 @@
+import HDLabelReport
+import HDLabelIO
+import HDLabelCore
 import Foundation
 
 /// Class-balance setting of a benchmark row: imbalance ρ of the labeled part and the unlabeled profile.

@@ -1,3 +1,4 @@
+import HDLabelCore
 import Foundation
 
 /// The NumPy `.npy` format (versions 1–3, little-endian, C order): how users bring embeddings and labels

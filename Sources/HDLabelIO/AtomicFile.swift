@@ -1,3 +1,4 @@
+import HDLabelCore
 import Foundation
 
 /// Writes files atomically: data goes to a temporary file in the same directory, is flushed, then renamed

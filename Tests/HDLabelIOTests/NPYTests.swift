@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
+@testable import HDLabelIO
 @testable import HDLabelCore
+import HDLabelTestSupport
 
 final class NPYTests: XCTestCase {
     func testFloat32RoundTrip() throws {

@@ -1,3 +1,4 @@
+import HDLabelCore
 import Foundation
 
 /// Provenance written next to every output: what ran, on what, with which parameters, and how long it took.
@@ -47,16 +48,5 @@ public struct RunManifest: Codable, Sendable {
             for b in chunk { h = (h ^ UInt64(b)) &* 0x100000001b3 }
         }
         return "fnv1a64:" + String(h, radix: 16) + ":\(total)"
-    }
-}
-
-/// Wall-clock timing of named phases.
-public struct PhaseTimer: Sendable {
-    public private(set) var seconds: [String: Double] = [:]
-    public init() {}
-    public mutating func time<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        defer { seconds[name, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
-        return try body()
     }
 }

@@ -1,3 +1,5 @@
+import HDLabelIO
+import HDLabelCore
 import Foundation
 
 /// Everything one report page shows, already computed (see `Report`). Built by `hdlabel report`.

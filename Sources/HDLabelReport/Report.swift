@@ -1,3 +1,5 @@
+import HDLabelIO
+import HDLabelCore
 import Foundation
 
 /// The numbers behind `hdlabel report`: pure functions over label arrays, ground truth and benchmark records.

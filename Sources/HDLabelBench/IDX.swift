@@ -1,3 +1,4 @@
+import HDLabelCore
 import CZlib
 import Foundation
 

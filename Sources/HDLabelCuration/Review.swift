@@ -1,3 +1,5 @@
+import HDLabelIO
+import HDLabelCore
 import Foundation
 
 /// A labeling run as written by `hdlabel label` / `cluster`: `id,label,confidence,layer,source` for every row.

@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
+@testable import HDLabelReport
 @testable import HDLabelCore
+import HDLabelTestSupport
 
 /// `Report`: the numbers behind `hdlabel report`, on hand-made arrays.
 final class ReportTests: XCTestCase {

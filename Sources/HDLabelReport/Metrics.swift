@@ -1,3 +1,4 @@
+import HDLabelCore
 import Foundation
 
 /// Accuracy of a group of points (a layer, a confidence decile).

@@ -1,3 +1,5 @@
+import HDLabelIO
+import HDLabelCore
 import Foundation
 
 /// A data set for benchmarking: embeddings plus ground-truth class ids `0..<numClasses` (one per row).
