@@ -5,12 +5,7 @@ public enum Baselines {
     /// One-shot kNN vote from the seeds: each unlabeled point takes the similarity-weighted majority of the
     /// seeds among its k graph neighbours; points with no seed among them fall back to the nearest seed
     /// by a graph walk (breadth-first over neighbours, ties by order). Confidence = winning vote share.
-    public static func knnVote(graph: KNNGraph, seeds: [Int32], numClasses c: Int, k: Int) -> LabelingResult {
-        // swiftlint:disable:next force_try
-        try! knnVote(rows: graph, comm: LocalRows(n: graph.n), seeds: seeds, numClasses: c, k: k)
-    }
-
-    /// The same with `graph` holding the rows `comm.rows` (`seeds` covers all n rows); each round of the graph walk
+    /// `graph` holds the rows `comm.rows` (all rows with `LocalRows`; `seeds` covers all n rows); each round of the graph walk
     /// allgathers the labels (n Int32). Returns all n rows on every process. **Collective** over `comm`.
     public static func knnVote(rows graph: KNNGraph, comm: RowCollectives, seeds allSeeds: [Int32], numClasses c: Int, k: Int) throws -> LabelingResult {
         let n = graph.n, gk = graph.k, own = comm.rows
@@ -56,12 +51,7 @@ public enum Baselines {
     }
 
     /// Label spreading (Zhou et al. 2004): binary symmetric kNN affinity, F = (I − αS)⁻¹ Y with one-hot Y.
-    public static func labelSpreading(graph: KNNGraph, seeds: [Int32], numClasses c: Int, alpha: Double, iterations: Int) -> LabelingResult {
-        // swiftlint:disable:next force_try
-        try! labelSpreading(rows: graph, comm: LocalRows(n: graph.n), seeds: seeds, numClasses: c, alpha: alpha, iterations: iterations)
-    }
-
-    /// The same over the rows `comm.rows` held in `graph`; all n rows on every process. **Collective** over `comm`.
+    /// `graph` holds the rows `comm.rows` (all rows with `LocalRows`); returns all n rows on every process. **Collective** over `comm`.
     public static func labelSpreading(rows graph: KNNGraph, comm: RowCollectives, seeds: [Int32], numClasses c: Int, alpha: Double,
                                       iterations: Int) throws -> LabelingResult {
         let s = try NormalizedAffinity(rows: graph, comm: comm, weight: { _ in 1 })
@@ -73,13 +63,7 @@ public enum Baselines {
 
     /// Graph propagation in the style of Iscen et al. (CVPR 2019): edge weights similarity^γ (negatives 0),
     /// symmetric normalisation, seeds normalised by class mass, solved by conjugate gradient.
-    public static func iscenPropagation(graph: KNNGraph, seeds: [Int32], numClasses c: Int, alpha: Double, gamma: Double, iterations: Int) -> LabelingResult {
-        // swiftlint:disable:next force_try
-        try! iscenPropagation(rows: graph, comm: LocalRows(n: graph.n), seeds: seeds, numClasses: c, alpha: alpha, gamma: gamma,
-                              iterations: iterations)
-    }
-
-    /// The same over the rows `comm.rows` held in `graph`; all n rows on every process. **Collective** over `comm`.
+    /// `graph` holds the rows `comm.rows` (all rows with `LocalRows`); returns all n rows on every process. **Collective** over `comm`.
     public static func iscenPropagation(rows graph: KNNGraph, comm: RowCollectives, seeds: [Int32], numClasses c: Int, alpha: Double,
                                         gamma: Double, iterations: Int) throws -> LabelingResult {
         let g = Float(gamma)

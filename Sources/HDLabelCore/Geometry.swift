@@ -8,12 +8,6 @@ import Foundation
 /// Shapes: `x` is n × d (L2-normalised rows), `anchors` length n (class id or -1). Returns n × C row-major
 /// posteriors (uniform class prior), rows summing to 1; a class without anchors gets probability 0.
 public enum ClassGeometry {
-    /// - shrinkage: λ in [0,1]; Σ_λ = (1−λ)Σ + λ·(tr Σ/d)·I.
-    public static func posteriors(x: Embeddings, anchors: [Int32], numClasses c: Int, shrinkage: Double) -> [Float] {
-        // swiftlint:disable:next force_try
-        try! posteriors(rows: x, comm: LocalRows(n: x.rows), anchors: anchors, numClasses: c, shrinkage: shrinkage)
-    }
-
     /// Fixed-point scale of the exact sums (2⁶⁴): every term is rounded to this grid on its own and the integers add
     /// exactly, so the sums do not depend on the order or on how rows are split over processes.
     static let scale = 0x1p64
@@ -99,13 +93,8 @@ public enum ClassGeometry {
                             wb.baseAddress!, Int32(d), 0, sb.baseAddress! + b * c, Int32(c))
             }
         } } }
-        for i in 0 ..< n {
-            var mx = -Float.infinity
-            for l in 0 ..< c where cnt[l] > 0 { scores[i * c + l] += bias[l]; mx = max(mx, scores[i * c + l]) }
-            var tot: Float = 0
-            for l in 0 ..< c { let e: Float = cnt[l] > 0 ? expf(scores[i * c + l] - mx) : 0; scores[i * c + l] = e; tot += e }
-            for l in 0 ..< c { scores[i * c + l] /= tot }
-        }
+        for i in 0 ..< n { for l in 0 ..< c where cnt[l] > 0 { scores[i * c + l] += bias[l] } }
+        Scores.softmaxRows(&scores, n: n, c: c, classIncluded: { cnt[$0] > 0 })
         return scores
     }
 

@@ -215,7 +215,8 @@ struct Evidence {
     mutating func posterior(anchors: [Int32], k: Int, mode: EvidenceMode, clampTo: [Int32]? = nil) throws -> [Float] {
         let n = graph.n, c = numClasses
         let useGraph = mode != .geometry || x == nil
-        let useGeo = (mode == .geometry || mode == .both || mode == .auto) && x != nil
+        precondition(mode != .auto, "the evidence is chosen before any posterior")
+        let useGeo = (mode == .geometry || mode == .both) && x != nil
         var logp = [Float](repeating: 0, count: n * c)
         var any = [Bool](repeating: !useGraph, count: n)
         if useGraph {
@@ -238,15 +239,8 @@ struct Evidence {
             }
             for i in 0 ..< n { for j in 0 ..< c { logp[i * c + j] += logf(p[i * c + j] + 1e-30) + logPrior[j] } }
         }
-        var out = [Float](repeating: 0, count: n * c)
-        for i in 0 ..< n where any[i] {
-            var mx = -Float.infinity
-            for j in 0 ..< c { mx = max(mx, logp[i * c + j]) }
-            var tot: Float = 0
-            for j in 0 ..< c { let e = expf(logp[i * c + j] - mx); out[i * c + j] = e; tot += e }
-            for j in 0 ..< c { out[i * c + j] /= tot }
-        }
-        return out
+        Scores.softmaxRows(&logp, n: n, c: c, rowActive: { any[$0] })
+        return logp
     }
 
     /// Propagation of the anchors' labels over the graph truncated to k. Clamped (harmonic) by default;

@@ -56,12 +56,7 @@ public enum KSelection {
         return min(1, p)
     }
 
-    /// k* = argmax over `candidates` of (1 − δ̂_k)·B_k. Returns the choice and every candidate's score.
-    public static func choose(graph: KNNGraph, labels: [Int32], errorRate: Double, candidates: [Int]) -> (k: Int, scores: [(k: Int, score: Double)]) {
-        choose(deltaHat: deltaHat(graph: graph, labels: labels), kMax: graph.k, errorRate: errorRate, candidates: candidates)
-    }
-
-    /// The same from δ̂ (as returned by `deltaHat`, valid for k ≤ kMax).
+    /// The k among `candidates` that maximises (1 − δ̂_k) · majority bound, from δ̂ as returned by `deltaHat` (valid for k ≤ kMax).
     public static func choose(deltaHat d: [Double], kMax: Int, errorRate: Double, candidates: [Int]) -> (k: Int, scores: [(k: Int, score: Double)]) {
         var best = candidates[0], bestScore = -1.0
         var scores: [(Int, Double)] = []

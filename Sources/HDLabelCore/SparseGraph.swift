@@ -16,17 +16,12 @@ public struct NormalizedAffinity: Sendable {
     public let cols: [Int32]
     public let values: [Float]
 
-    /// - weight: maps a similarity to an edge weight (e.g. `max(s,0)^3`, or 1 for a binary graph).
-    public init(graph: KNNGraph, weight: (Float) -> Float) {
-        // swiftlint:disable:next force_try
-        self = try! NormalizedAffinity(rows: graph, comm: LocalRows(n: graph.n), weight: weight)
-    }
-
     /// Rows `comm.rows` of S from those rows' kNN lists (`rows.n == comm.rows.count`, global neighbour ids). The
     /// reverse edges (A_ji for j elsewhere) come from `comm.incoming`, the column degrees from one allgather of n
     /// doubles. Every row's entries are in the same order as on a single process (reverse edges from rows before it,
     /// its own list with any self edge right after its slot, reverse edges from rows after it), so the values and
-    /// every later product are identical for any split of the rows. **Collective** over `comm`.
+    /// every later product are identical for any split of the rows. **Collective** over `comm` (`LocalRows` on one
+    /// process). `weight` maps a similarity to an edge weight (e.g. `max(s,0)^3`, or 1 for a binary graph).
     public init(rows graph: KNNGraph, comm: RowCollectives, weight: (Float) -> Float) throws {
         let n = graph.n, k = graph.k, first = comm.rows.lowerBound
         precondition(n == comm.rows.count)
@@ -102,16 +97,10 @@ public struct NormalizedAffinity: Sendable {
     ///
     /// With `clamped` (length n), rows marked true are boundary values fixed to their rows of `y`, and the system is
     /// solved for the other rows only: (I − αS_UU) F_U = α S_UL Y_L (harmonic extension of the clamped labels).
-    public func solve(_ y: [Float], columns m: Int, alpha: Float, iterations: Int, initial: [Float]? = nil, clamped: [Bool]? = nil) -> [Float] {
-        precondition(n == total, "a partial matrix needs solve(comm:)")
-        // swiftlint:disable:next force_try
-        return try! solve(y, columns: m, alpha: alpha, iterations: iterations, initial: initial, clamped: clamped, comm: LocalRows(n: n))
-    }
-
-    /// The same on the rows held (`y`, `initial`, `clamped` and the result cover rows `firstRow ..< firstRow + n`).
+    /// `y`, `clamped` and the result cover the rows held, `firstRow ..< firstRow + n` (all rows with `LocalRows`).
     /// Each iteration allgathers the search direction (total × m floats) and the blockwise partials of two dot
     /// products (`Reduction`), so the iterates are identical for any split of the rows. **Collective** over `comm`.
-    public func solve(_ y: [Float], columns m: Int, alpha: Float, iterations: Int, initial: [Float]? = nil, clamped: [Bool]? = nil,
+    public func solve(_ y: [Float], columns m: Int, alpha: Float, iterations: Int, clamped: [Bool]? = nil,
                       comm: RowCollectives) throws -> [Float] {
         let y0 = y
         var rhs = y
@@ -122,7 +111,7 @@ public struct NormalizedAffinity: Sendable {
             rhs = multiply(try comm.allgather(yl), columns: m)
             for i in 0 ..< n { for c in 0 ..< m { rhs[i * m + c] = clamped[i] ? 0 : alpha * rhs[i * m + c] } }
         }
-        var f = initial ?? rhs
+        var f = rhs
         if let clamped { for i in 0 ..< n where clamped[i] { for c in 0 ..< m { f[i * m + c] = 0 } } }
         func apply(_ x: [Float]) throws -> [Float] {
             let sx = multiply(try comm.allgather(x), columns: m)
@@ -160,6 +149,20 @@ public struct NormalizedAffinity: Sendable {
 
 /// Helpers over `n × C` row-major score blocks.
 enum Scores {
+    /// Row-wise softmax in place over an `n × c` block of log-scores. Classes with `classIncluded(j) == false` get
+    /// probability 0 (and do not enter the row max); rows with `rowActive(i) == false` become all 0. O(n·c).
+    static func softmaxRows(_ v: inout [Float], n: Int, c: Int, classIncluded: (Int) -> Bool = { _ in true },
+                            rowActive: (Int) -> Bool = { _ in true }) {
+        for i in 0 ..< n {
+            guard rowActive(i) else { for j in 0 ..< c { v[i * c + j] = 0 }; continue }
+            var mx = -Float.infinity
+            for j in 0 ..< c where classIncluded(j) { mx = max(mx, v[i * c + j]) }
+            var tot: Float = 0
+            for j in 0 ..< c { let e: Float = classIncluded(j) ? expf(v[i * c + j] - mx) : 0; v[i * c + j] = e; tot += e }
+            for j in 0 ..< c { v[i * c + j] /= tot }
+        }
+    }
+
     /// Row argmax (ties → smaller class id) and the row's share of positive mass in [0, 1]; -1 where a row has no positive mass.
     static func argmaxShare(_ f: [Float], n: Int, c: Int) -> (labels: [Int32], share: [Float]) {
         var lab = [Int32](repeating: 0, count: n), sh = [Float](repeating: 0, count: n)

@@ -107,8 +107,6 @@ public enum NPY {
             return d.withUnsafeBytes { raw in (0 ..< d.count / 4).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } }
         case .float64:
             return d.withUnsafeBytes { raw in (0 ..< d.count / 8).map { Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)))) } }
-        case .uint8:
-            return d.map { Float($0) }
         default:
             throw HDLError.format(path: path, reason: "embeddings must be float32 or float64, found \(dtype.rawValue)")
         }

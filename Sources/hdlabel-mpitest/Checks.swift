@@ -156,13 +156,13 @@ func runChecks() -> Int32 {
             let local = KNNGraph(n: rows.count, k: 10, neighbors: Array(ref.neighbors[rows.lowerBound * 10 ..< rows.upperBound * 10]),
                                  similarities: Array(ref.similarities[rows.lowerBound * 10 ..< rows.upperBound * 10]))
             let w: (Float) -> Float = { powf(max($0, 0), 3) }
-            let full = NormalizedAffinity(graph: ref, weight: w)
+            let full = try NormalizedAffinity(rows: ref, comm: LocalRows(n: n), weight: w)
             let part = try NormalizedAffinity(rows: local, comm: RankRows(comm: comm, table: table), weight: w)
             let lo = full.rowPtr[rows.lowerBound], hi = full.rowPtr[rows.upperBound]
             if part.cols[...] != full.cols[lo ..< hi] || !sameBits(part.values[...], full.values[lo ..< hi]) { return "rows of S differ" }
             let y = (0 ..< n * 5).map { Float(($0 * 7919) % 13) / 13 }
             let clamped = (0 ..< n).map { $0 % 9 == 0 }
-            let f = full.solve(y, columns: 5, alpha: 0.99, iterations: 30, clamped: clamped)
+            let f = try full.solve(y, columns: 5, alpha: 0.99, iterations: 30, clamped: clamped, comm: LocalRows(n: n))
             let g = try part.solve(Array(y[rows.lowerBound * 5 ..< rows.upperBound * 5]), columns: 5, alpha: 0.99, iterations: 30,
                                    clamped: Array(clamped[rows]), comm: RankRows(comm: comm, table: table))
             return sameBits(g[...], f[rows.lowerBound * 5 ..< rows.upperBound * 5]) ? nil : "CG solution differs in bits"

@@ -99,11 +99,11 @@ final class BadInputTests: XCTestCase {
 }
 
 final class GeometryTests: XCTestCase {
-    func testClassGeometryPosteriorsSeparateClusters() {
+    func testClassGeometryPosteriorsSeparateClusters() throws {
         let (x, y) = clusteredData(c: 3, perClass: 60, d: 10, spread: 0.4, seed: 31)
         let xn = x.l2Normalized()
         let seeds = seedsFrom(y, per: 5, classes: 3)
-        let p = ClassGeometry.posteriors(x: xn, anchors: seeds, numClasses: 3, shrinkage: 0.5)
+        let p = try ClassGeometry.posteriors(rows: xn, comm: LocalRows(n: xn.rows), anchors: seeds, numClasses: 3, shrinkage: 0.5)
         var ok = 0
         for i in 0 ..< y.count {
             XCTAssertEqual(p[i * 3] + p[i * 3 + 1] + p[i * 3 + 2], 1, accuracy: 1e-4)
@@ -174,13 +174,13 @@ final class GeometryTests: XCTestCase {
         XCTAssertThrowsError(try bad.validate(n: 100))
     }
 
-    func testClampedSolveKeepsAnchorsAndMatchesHarmonicOnAPath() {
+    func testClampedSolveKeepsAnchorsAndMatchesHarmonicOnAPath() throws {
         // Path 0-1-2-3-4 with ends clamped to classes 0 and 1: the middle point is split evenly.
         let g = KNNGraph(n: 5, k: 1, neighbors: [1, 2, 3, 4, 3], similarities: [1, 1, 1, 1, 1])
-        let s = NormalizedAffinity(graph: g, weight: { _ in 1 })
+        let s = try NormalizedAffinity(rows: g, comm: LocalRows(n: 5), weight: { _ in 1 })
         var y = [Float](repeating: 0, count: 10); y[0] = 1; y[9] = 1
         let clamped = [true, false, false, false, true]
-        let f = s.solve(y, columns: 2, alpha: 0.99, iterations: 50, clamped: clamped)
+        let f = try s.solve(y, columns: 2, alpha: 0.99, iterations: 50, clamped: clamped, comm: LocalRows(n: 5))
         XCTAssertEqual(f[0], 1); XCTAssertEqual(f[9], 1)
         XCTAssertGreaterThan(f[2], f[3]); XCTAssertLessThan(f[6], f[7])
     }
