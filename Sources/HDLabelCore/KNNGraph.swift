@@ -45,6 +45,8 @@ public struct GraphOptions: Sendable {
     public var tile: Int
     /// Default tile edge: 1024 measured faster than 512 at d = 50 and d = 384 (`hdlabel bench graph`).
     public static let defaultTile = 1024
+    /// Tile edges accepted everywhere (one score block is tile² floats: 16 GiB at the top).
+    public static let tileRange = 8 ... 65536
     public init(k: Int, tile: Int = GraphOptions.defaultTile) { self.k = k; self.tile = tile }
 }
 

@@ -129,28 +129,42 @@ public struct LabelingConfig: Sendable, Equatable {
     /// Whether the method reads the embeddings themselves (not only the graph): HDL's geometry evidence.
     public var usesEmbeddings: Bool { method == .hdl && evidence != .graph }
 
-    /// Checks ranges; errors name the parameter, the value and what is allowed.
-    public func validate(n: Int) throws {
-        if case let .fixed(v) = k {
-            if v >= n { throw HDLError.invalidParameter(name: "k", value: "\(v)", allowed: "k < number of points (\(n))") }
+    /// Checks every parameter's range (NaN and ±inf are never allowed) without knowing n; errors name the parameter
+    /// as its command-line option, the value and what is allowed. The one validation the CLI, the cluster and the
+    /// benchmarks share.
+    public func validate() throws {
+        func bad(_ name: String, _ value: Any, _ allowed: String) -> HDLError {
+            .invalidParameter(name: name, value: "\(value)", allowed: allowed)
         }
-        if kMax < 1 { throw HDLError.invalidParameter(name: "k-max", value: "\(kMax)", allowed: ">= 1") }
-        if !(alpha > 0 && alpha < 1) { throw HDLError.invalidParameter(name: "alpha", value: "\(alpha)", allowed: "0 < alpha < 1") }
-        if !(layerFraction > 0 && layerFraction <= 1) { throw HDLError.invalidParameter(name: "layer-fraction", value: "\(layerFraction)", allowed: "0 < f <= 1") }
-        if !(tauMin > 0 && tauMin <= tauStart && tauStart <= 1) {
-            throw HDLError.invalidParameter(name: "tau", value: "\(tauStart)/\(tauMin)", allowed: "0 < tau-min <= tau-start <= 1")
+        func real(_ name: String, _ v: Double, _ allowed: String, _ ok: (Double) -> Bool) throws {
+            if !v.isFinite || !ok(v) { throw bad(name, v, allowed) }
         }
-        if !(evidenceMargin >= 0 && evidenceMargin.isFinite) {
-            throw HDLError.invalidParameter(name: "evidence-margin", value: "\(evidenceMargin)", allowed: ">= 0")
-        }
-        if !(priorFlattening >= 0 && priorFlattening <= 1) {
-            throw HDLError.invalidParameter(name: "prior-flattening", value: "\(priorFlattening)", allowed: "0 ... 1")
-        }
-        if !(shrinkageFloor >= 0 && shrinkageFloor <= 1) {
-            throw HDLError.invalidParameter(name: "shrinkage-floor", value: "\(shrinkageFloor)", allowed: "0 ... 1")
-        }
-        if iterations < 1 { throw HDLError.invalidParameter(name: "iterations", value: "\(iterations)", allowed: ">= 1") }
+        if case let .fixed(v) = k, v < 1 { throw bad("k", v, "'auto' or an integer >= 1") }
+        if !(1 ... Self.maxK).contains(kMax) { throw bad("k-max", kMax, "an integer in 1...\(Self.maxK)") }
+        try real("alpha", alpha, "0 < alpha < 1") { $0 > 0 && $0 < 1 }
+        if !(1 ... 10_000).contains(iterations) { throw bad("iterations", iterations, "an integer in 1...10000") }
+        try real("gamma", gamma, "a number in (0, 100]") { $0 > 0 && $0 <= 100 }
+        try real("tau-start", tauStart, "0 < tau-start <= 1") { $0 > 0 && $0 <= 1 }
+        try real("tau-min", tauMin, "0 < tau-min <= tau-start (\(tauStart))") { $0 > 0 && $0 <= tauStart }
+        try real("tau-step", tauStep, "0 < tau-step <= 1") { $0 > 0 && $0 <= 1 }
+        if maxLayers < 1 { throw bad("max-layers", maxLayers, "an integer >= 1") }
+        try real("layer-fraction", layerFraction, "0 < f <= 1") { $0 > 0 && $0 <= 1 }
+        try real("min-layer-fraction", minLayerFraction, "0 <= f < 1") { $0 >= 0 && $0 < 1 }
+        try real("evidence-margin", evidenceMargin, "a number in [0, 100]") { $0 >= 0 && $0 <= 100 }
+        try real("prior-flattening", priorFlattening, "a number in [0, 1]") { $0 >= 0 && $0 <= 1 }
+        try real("shrinkage-floor", shrinkageFloor, "a number in [0, 1]") { $0 >= 0 && $0 <= 1 }
     }
+
+    /// `validate()` plus what depends on the number of points: a fixed k must be below n.
+    public func validate(n: Int) throws {
+        try validate()
+        if case let .fixed(v) = k, v >= n {
+            throw HDLError.invalidParameter(name: "k", value: "\(v)", allowed: "k < number of points (\(n))")
+        }
+    }
+
+    /// Largest neighbourhood size any method accepts (graph width; the graph holds n·k ids and similarities).
+    public static let maxK = 1024
 
     /// How many neighbours per point the graph must hold for this configuration on `n` points.
     public func graphK(n: Int) -> Int {

@@ -35,15 +35,41 @@ public enum Labeling {
         return min(dflt, g.k)
     }
 
-    /// Full single-process pipeline: validate, L2-normalise, build the graph, label.
+    /// The single-process pipeline — the one `hdlabel label`, the benchmarks and the tests call: validate, L2-normalise,
+    /// build the graph (`graph.k` = `config.graphK(n:)`), label. Phases `normalise`, `graph` and `label` are timed by
+    /// `timing`; `progress(doneRows, totalRows)` reports the graph build.
     public static func label(embeddings: Embeddings, seeds: [Int32], numClasses: Int, config: LabelingConfig,
-                             tile: Int = GraphOptions.defaultTile, progress: ((Int, Int) -> Void)? = nil,
+                             tile: Int = GraphOptions.defaultTile, timing: inout some PhaseTiming,
+                             progress: ((Int, Int) -> Void)? = nil,
                              log: ((String) -> Void)? = nil) throws -> (graph: KNNGraph, result: LabelingResult) {
         try embeddings.validate()
         try config.validate(n: embeddings.rows)
         try validateSeeds(seeds, numClasses: numClasses, n: embeddings.rows)
-        let x = embeddings.l2Normalized()
-        let g = try KNNGraphBuilder.build(x, options: GraphOptions(k: config.graphK(n: x.rows), tile: tile), progress: progress)
-        return (g, try run(graph: g, seeds: seeds, numClasses: numClasses, config: config, embeddings: x, log: log))
+        let x = timing.time("normalise") { embeddings.l2Normalized() }
+        let g = try timing.time("graph") {
+            try KNNGraphBuilder.build(x, options: GraphOptions(k: config.graphK(n: x.rows), tile: tile), progress: progress)
+        }
+        let r = try timing.time("label") { try run(graph: g, seeds: seeds, numClasses: numClasses, config: config, embeddings: x, log: log) }
+        return (g, r)
     }
+
+    /// The same without timing.
+    public static func label(embeddings: Embeddings, seeds: [Int32], numClasses: Int, config: LabelingConfig,
+                             tile: Int = GraphOptions.defaultTile, progress: ((Int, Int) -> Void)? = nil,
+                             log: ((String) -> Void)? = nil) throws -> (graph: KNNGraph, result: LabelingResult) {
+        var none = NoTiming()
+        return try label(embeddings: embeddings, seeds: seeds, numClasses: numClasses, config: config, tile: tile, timing: &none,
+                         progress: progress, log: log)
+    }
+}
+
+/// Times named phases for a caller (the CLI's `PhaseTimer`); core code marks its phases and never reads a clock.
+public protocol PhaseTiming {
+    mutating func time<T>(_ phase: String, _ body: () throws -> T) rethrows -> T
+}
+
+/// Phases not timed.
+public struct NoTiming: PhaseTiming {
+    public init() {}
+    public mutating func time<T>(_ phase: String, _ body: () throws -> T) rethrows -> T { try body() }
 }

@@ -33,9 +33,9 @@ public struct LabelIssueConfig: Sendable, Equatable, Codable {
     public init() {}
 
     public func validate() throws {
-        if k < 1 { throw HDLError.invalidParameter(name: "k", value: "\(k)", allowed: ">= 1") }
-        if !(gamma >= 0 && gamma.isFinite) { throw HDLError.invalidParameter(name: "gamma", value: "\(gamma)", allowed: ">= 0") }
-        if rounds < 1 { throw HDLError.invalidParameter(name: "rounds", value: "\(rounds)", allowed: ">= 1") }
+        if !(1 ... LabelingConfig.maxK).contains(k) { throw HDLError.invalidParameter(name: "neighbors", value: "\(k)", allowed: "an integer in 1...\(LabelingConfig.maxK)") }
+        if !(gamma >= 0 && gamma <= 100) { throw HDLError.invalidParameter(name: "gamma", value: "\(gamma)", allowed: "a number in [0, 100]") }
+        if !(1 ... 100).contains(rounds) { throw HDLError.invalidParameter(name: "rounds", value: "\(rounds)", allowed: "an integer in 1...100") }
         if !(thresholdCap > 0 && thresholdCap <= 1) { throw HDLError.invalidParameter(name: "threshold-cap", value: "\(thresholdCap)", allowed: "0 < cap <= 1") }
     }
 }

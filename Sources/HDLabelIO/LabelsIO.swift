@@ -96,13 +96,49 @@ public enum LabelsIO {
 
     /// Writes a result as CSV (see `encodeCSV`), atomically.
     public static func writeCSV(_ r: LabelingResult, classNames: [String], to path: String, firstId: Int = 0) throws {
-        try AtomicFile.write(encodeCSV(firstId: firstId, labels: r.labels, confidence: r.confidence, layer: r.layer,
-                                       source: r.source, classNames: classNames), to: path)
+        try AtomicFile.write(encode(r, classNames: classNames, for: path, firstId: firstId), to: path)
     }
 
-    /// Writes the label ids as an int64 `.npy` (-1 = abstained), atomically.
-    public static func writeNPY(_ r: LabelingResult, to path: String) throws {
-        try NPY.write(ints: r.labels.map(Int.init), to: path)
+    /// The bytes of a labels output for `path`: `.npy` label ids (int64, -1 = abstained), otherwise the CSV.
+    public static func encode(_ r: LabelingResult, classNames: [String], for path: String, firstId: Int = 0) -> Data {
+        if path.hasSuffix(".npy") { return NPY.encode(ints: r.labels.map(Int.init)) }
+        return encodeCSV(firstId: firstId, labels: r.labels, confidence: r.confidence, layer: r.layer, source: r.source, classNames: classNames)
+    }
+
+    /// Predicted class ids (-1 = abstained) from a labels CSV written by `label`/`cluster`, for scoring against integer
+    /// truth. Class names map to ids by `classes` (id order), else by the names in the CSV's manifest
+    /// (`OUT.manifest.json`), else labels must be integers. A CSV holding names with neither is an error, never a
+    /// silent zero accuracy.
+    public static func readPredictedIds(path: String, n: Int, classes: [String]?) throws -> [Int] {
+        var names = classes
+        if names == nil, let data = FileManager.default.contents(atPath: RunManifest.path(for: path)),
+           let m = try? JSONDecoder().decode(RunManifest.self, from: data), !m.classes.isEmpty {
+            names = m.classes
+        }
+        let r = try read(path: path, n: n, classes: names)
+        if names != nil { return r.seeds.map { Int($0) } }
+        return try r.seeds.map { id in
+            if id < 0 { return -1 }
+            guard let v = Int(r.classNames[Int(id)]) else {
+                throw HDLError.invalidInput("'\(path)' holds class names (e.g. '\(r.classNames[Int(id)])') and has no manifest beside it; give --classes in id order")
+            }
+            return v
+        }
+    }
+
+    /// The one parser of a `--classes` value: a file with one class name per line when `text` names an existing
+    /// file, otherwise a comma-separated list. Names are trimmed; empty names and repeated names are errors.
+    public static func parseClassList(_ text: String) throws -> [String] {
+        let names: [String]
+        if FileManager.default.fileExists(atPath: text) {
+            guard let body = try? String(contentsOfFile: text, encoding: .utf8) else { throw HDLError.io(path: text, reason: "cannot read the class list") }
+            names = body.split(separator: "\n", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+        } else {
+            names = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        if names.isEmpty || names.contains("") { throw HDLError.invalidParameter(name: "classes", value: text, allowed: "comma-separated non-empty names, or a file with one name per line") }
+        if Set(names).count != names.count { throw HDLError.invalidParameter(name: "classes", value: text, allowed: "each class name once") }
+        return names
     }
 
     /// Splits one CSV line into fields (double-quoted fields may contain commas and "" escapes).

@@ -33,9 +33,16 @@ public struct RunManifest: Codable, Sendable {
     }
 
     public func write(to path: String) throws {
-        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try enc.encode(self), to: path)
+        try AtomicFile.write(try json(), to: path)
     }
+
+    public func json() throws -> Data {
+        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try enc.encode(self)
+    }
+
+    /// Where the manifest of `output` lives.
+    public static func path(for output: String) -> String { output + ".manifest.json" }
 
     /// `fnv1a64:<hex>:<bytes>` of a file's content (streamed), for input provenance.
     public static func fileHash(_ path: String) -> String {

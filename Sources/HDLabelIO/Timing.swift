@@ -23,3 +23,5 @@ public struct PhaseTimer<Key: Hashable & Sendable>: Sendable, Equatable {
         return try body()
     }
 }
+
+extension PhaseTimer: PhaseTiming where Key == String {}

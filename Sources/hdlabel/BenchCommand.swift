@@ -81,9 +81,20 @@ struct BenchQuality: ParsableCommand {
     var labeling: LabelingOptions
 
     func validate() throws {
-        if pca < 1 { throw ValidationError("--pca must be >= 1") }
-        if let s = seeds, s < 1 { throw ValidationError("--seeds must be >= 1") }
-        if let n = fashionN, n < 100 { throw ValidationError("--fashion-n must be >= 100") }
+        try Check.int("--pca", pca, 1 ... 784, "an integer in 1...784")
+        try Check.int("--seeds", seeds, 1 ... 1000, "an integer in 1...1000")
+        try Check.int("--fashion-n", fashionN, 100 ... 70000, "an integer in 100...70000")
+        try Check.int("--first-seed", firstSeed, 0 ... 1_000_000, "an integer in 0...1000000")
+        try Check.int("--max-points", maxPoints, 0..., "an integer >= 0 (0 = no cap)")
+        _ = try budgetList; _ = try balanceList; _ = try methodList
+    }
+
+    var budgetList: [LabelBudget] { get throws { try parseList(budgets ?? (quick ? "10" : "1,4,10,40"), "--budgets") { LabelBudget($0) } } }
+    var balanceList: [BalanceSetting] {
+        get throws { try parseList(balances ?? (quick ? "balanced,rho10" : "balanced,rho10,rho100"), "--balances") { BalanceSetting($0) } }
+    }
+    var methodList: [LabelMethod] {
+        get throws { try parseList(methods ?? LabelMethod.allCases.map(\.rawValue).joined(separator: ","), "--methods") { LabelMethod(rawValue: $0) } }
     }
 
     func run() throws {
@@ -91,9 +102,7 @@ struct BenchQuality: ParsableCommand {
         func log(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
         func fail(_ s: String) -> ExitCode { log("error: " + s); return ExitCode(2) }
 
-        let budgetList = try parseList(budgets ?? (quick ? "10" : "1,4,10,40"), "budget") { LabelBudget($0) }
-        let balanceList = try parseList(balances ?? (quick ? "balanced,rho10" : "balanced,rho10,rho100"), "balance") { BalanceSetting($0) }
-        let methodList = try parseList(methods ?? LabelMethod.allCases.map(\.rawValue).joined(separator: ","), "method") { LabelMethod(rawValue: $0) }
+        let budgetList = try budgetList, balanceList = try balanceList, methodList = try methodList
         let seedCount = seeds ?? (quick ? 1 : 3)
         let cap = maxPoints ?? 20000
 
@@ -133,7 +142,7 @@ struct BenchQuality: ParsableCommand {
         let stamp = ISO8601DateFormatter().string(from: started).replacingOccurrences(of: ":", with: "")
         let outDir = out ?? "runs/bench-quality-\(stamp)"
         let bench = QualityBench(datasets: datasets, budgets: budgetList, balances: balanceList, seeds: (firstSeed ..< firstSeed + seedCount).map(UInt64.init),
-                                 maxPoints: cap > 0 ? cap : nil, methods: methodList, config: try labeling.config(), python: py, workDir: outDir + "/.work", log: log)
+                                 maxPoints: cap > 0 ? cap : nil, methods: methodList, config: labeling.config(), python: py, workDir: outDir + "/.work", log: log)
         let (records, splits) = try bench.run()
         try? FileManager.default.removeItem(atPath: outDir + "/.work")
 
@@ -163,13 +172,15 @@ struct BenchQuality: ParsableCommand {
         }
     }
 
-    func parseList<T>(_ text: String, _ what: String, _ parse: (String) -> T?) throws -> [T] {
-        let items = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        if items.isEmpty { throw ValidationError("empty \(what) list") }
-        return try items.map { s in
-            guard let v = parse(s) else { throw ValidationError("unknown \(what) '\(s)'") }
-            return v
-        }
+}
+
+/// A comma-separated option value, every item parsed by `parse`; an empty list or an unknown item names the option.
+func parseList<T>(_ text: String, _ option: String, _ parse: (String) -> T?) throws -> [T] {
+    let items = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    if items.isEmpty { throw OptionError(option, text, "a comma-separated list") }
+    return try items.map { s in
+        guard let v = parse(s) else { throw OptionError(option, text, "a comma-separated list of known values ('\(s)' is not one)") }
+        return v
     }
 }
 

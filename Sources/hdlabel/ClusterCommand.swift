@@ -27,42 +27,35 @@ struct ClusterLabelCommand: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Labels CSV to write (id,label,confidence,layer,source).")
     var output: String
 
-    @Option(help: "Tile edge of the global similarity grid (rows per rank are whole tiles).")
-    var tile: Int = GraphOptions.defaultTile
-
     @Flag(help: "Each rank writes its own rows to OUTPUT.rankR instead of rank 0 writing one file.")
     var shardedOutput = false
-
-    @Option(help: "Directory for per-rank partial-graph checkpoints, reused when a restarted job matches.")
-    var checkpoint: String?
-
-    @Option(help: "OpenBLAS threads per rank (default: cores on this node / ranks on this node, at least 1).")
-    var blasThreads: Int?
-
-    @Option(help: "Write per-phase times (max over ranks) and bytes sent as JSON to this file.")
-    var timings: String?
 
     @Flag(help: "Keep the kNN graph on the ranks that built it and label there (only per-row vectors travel). --tile must be a multiple of 32.")
     var distributedLabeling = false
 
+    @OptionGroup var input: EmbeddingsInput
+    @OptionGroup var graph: GraphOptionGroup
+    @OptionGroup var mpi: MPIOptionGroup
     @OptionGroup var opts: LabelingOptions
 
     func validate() throws {
-        guard tile >= 1 else { throw ValidationError("--tile must be >= 1, got \(tile)") }
-        if let b = blasThreads, b < 1 { throw ValidationError("--blas-threads must be >= 1, got \(b)") }
+        if input.rawShape != nil { throw OptionError("--raw-shape", "\(input.rawShape!.rows)x\(input.rawShape!.cols)", "a .npy under mpirun (each rank reads its rows by offset)") }
+        if distributedLabeling && graph.tile % Reduction.block != 0 {
+            throw OptionError("--tile", "\(graph.tile)", "a multiple of \(Reduction.block) with --distributed-labeling")
+        }
     }
 
     func run() throws {
-        let config = try opts.config()
+        let config = opts.config()
         var options = ClusterJobOptions(embeddings: embeddings, labels: labels, output: output, config: config)
-        options.tile = tile
+        options.tile = graph.tile
         options.shardedOutput = shardedOutput
-        options.checkpointDir = checkpoint
-        options.timingsPath = timings
-        options.classes = opts.classList
+        options.checkpointDir = mpi.checkpoint
+        options.timingsPath = mpi.timings
+        options.classes = try input.classList()
         options.distributedLabeling = distributedLabeling
 
-        setBLASThreadsPerRank(blasThreads)
+        setBLASThreadsPerRank(mpi.blasThreads)
 
         let err = FileHandle.standardError
         try runOnRanks { comm in
@@ -71,7 +64,7 @@ struct ClusterLabelCommand: ParsableCommand {
                 let files = options.shardedOutput ? "\(output).rank0..\(comm.size - 1)" : output
                 let m = RunManifest(
                     command: "cluster", method: config.method.rawValue,
-                    parameters: config.manifestParameters.merging(["tile": "\(tile)", "sharded_output": "\(shardedOutput)",
+                    parameters: config.manifestParameters.merging(["tile": "\(graph.tile)", "sharded_output": "\(shardedOutput)",
                                                                    "distributed_labeling": "\(distributedLabeling)"]) { $1 },
                     inputs: ["embeddings": embeddings, "embeddings_hash": RunManifest.fileHash(embeddings), "labels": labels, "labels_hash": RunManifest.fileHash(labels)],
                     n: Int(out.timings.info["n"] ?? "") ?? 0, dimensions: Int(out.timings.info["d"] ?? "") ?? 0, classes: out.classNames,

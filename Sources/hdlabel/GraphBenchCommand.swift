@@ -14,6 +14,14 @@ struct GraphBenchCommand: ParsableCommand {
     @Option(help: "Comma-separated tile sizes.") var tile: String = "\(GraphOptions.defaultTile)"
     @Option(help: "Repeats (best is reported).") var repeats: Int = 3
 
+    func validate() throws {
+        _ = try parseList(n, "--n") { Int($0).flatMap { $0 >= 2 ? $0 : nil } }
+        _ = try parseList(d, "--d") { Int($0).flatMap { $0 >= 1 ? $0 : nil } }
+        _ = try parseList(tile, "--tile") { Int($0).flatMap { GraphOptions.tileRange.contains($0) ? $0 : nil } }
+        try Check.int("--k", k, 1 ... LabelingConfig.maxK, "an integer in 1...\(LabelingConfig.maxK)")
+        try Check.int("--repeats", repeats, 1 ... 100, "an integer in 1...100")
+    }
+
     func run() throws {
         func ints(_ s: String) -> [Int] { s.split(separator: ",").compactMap { Int($0) } }
         print("| n | d | k | tile | graph s | sgemm s | graph GFLOP/s | sgemm GFLOP/s | ratio sgemm/graph |")

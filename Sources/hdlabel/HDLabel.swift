@@ -14,6 +14,24 @@ struct HDLabel: ParsableCommand {
         subcommands: [LabelCommand.self, ClusterLabelCommand.self, EvaluateCommand.self, PrepareCommand.self, IssuesCommand.self,
                       ReviewCommand.self, BenchCommand.self, ReportCommand.self]
     )
+
+    /// Runs the command; a bad command line (an unknown value, a value out of range) is reported as one line on stderr
+    /// — what is wrong and, from the option's help, what is allowed — before any work starts, with exit code 64.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success || message.isEmpty { exit(withError: error) }
+            let lines = message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            let error = lines.first { $0.hasPrefix("Error:") }.map { String($0.dropFirst(6)).trimmingCharacters(in: .whitespaces) } ?? lines[0]
+            let help = lines.first { $0.hasPrefix("Help:") }.map { " (" + $0.dropFirst(5).split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") + ")" } ?? ""
+            FileHandle.standardError.write(Data("hdlabel: error: \(error)\(help)\n".utf8))
+            Foundation.exit(code.rawValue)
+        }
+    }
 }
 
 /// Options shared by commands that label.
@@ -21,8 +39,8 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .long, help: "Labeling method: hdl (default) or a baseline: knn, spreading, propagation.")
     var method: LabelMethod = .hdl
 
-    @Option(name: .customLong("k"), help: "Neighbourhood size: 'auto' (chosen from label clusterability) or an integer.")
-    var k: String = "auto"
+    @Option(name: .customLong("k"), help: "Neighbourhood size: 'auto' (chosen from label clusterability) or an integer >= 1.")
+    var k: KChoice = .auto
 
     @Option(name: .customLong("k-max"), help: "Largest k that --k auto may choose (graph width).")
     var kMax: Int = LabelingConfig().kMax
@@ -78,24 +96,17 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .long, help: "Conjugate-gradient iterations per propagation.")
     var iterations: Int = LabelingConfig().iterations
 
-    @Option(name: .long, help: "Comma-separated class names in id order; every listed class must have a seed.")
-    var classes: String?
-
-    func config() throws -> LabelingConfig {
-        guard let kc = KChoice(k) else { throw ValidationError("--k must be 'auto' or a positive integer, got '\(k)'") }
+    /// The labeling configuration these options give; validated by `LabelingConfig.validate()` (the one validation).
+    func config() -> LabelingConfig {
         var c = LabelingConfig()
-        c.method = method; c.k = kc; c.kMax = kMax; c.seed = seed; c.alpha = alpha; c.balance = balance; c.fallback = fallback
-        c.tauStart = tauStart; c.tauMin = tauMin; c.layerFraction = layerFraction; c.gamma = gamma; c.iterations = iterations; c.classQuota = classQuota; c.evidence = evidence; c.evidenceMargin = evidenceMargin; c.clampAnchors = clamp; c.classPrior = classPrior; c.priorFlattening = priorFlattening; c.refine = refine; c.shrinkageFloor = shrinkageFloor
+        c.method = method; c.k = k; c.kMax = kMax; c.seed = seed; c.alpha = alpha; c.balance = balance; c.fallback = fallback
+        c.tauStart = tauStart; c.tauMin = tauMin; c.layerFraction = layerFraction; c.gamma = gamma; c.iterations = iterations
+        c.classQuota = classQuota; c.evidence = evidence; c.evidenceMargin = evidenceMargin; c.clampAnchors = clamp
+        c.classPrior = classPrior; c.priorFlattening = priorFlattening; c.refine = refine; c.shrinkageFloor = shrinkageFloor
         return c
     }
 
-    var classList: [String]? { classes.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } } }
-
-    func validate() throws {
-        if KChoice(k) == nil { throw ValidationError("--k must be 'auto' or a positive integer, got '\(k)'") }
-        if kMax < 1 { throw ValidationError("--k-max must be >= 1, got \(kMax)") }
-        if !(alpha > 0 && alpha < 1) { throw ValidationError("--alpha must be in (0,1), got \(alpha)") }
-    }
+    func validate() throws { try Check.config { try config().validate() } }
 }
 
 extension LabelMethod: ExpressibleByArgument {}
@@ -119,16 +130,6 @@ func runOnRanks(_ body: (Communicator) throws -> Void) throws {
         if comm.isRoot { FileHandle.standardError.write(Data("hdlabel: error: \(Communicator.describe(error))\n".utf8)) }
         throw ExitCode.failure
     }
-}
-
-/// Reads an embeddings file: `.npy` (float32/float64), or raw float32 when `rawShape` ("ROWSxCOLS") is given.
-func readEmbeddings(_ path: String, rawShape: String?) throws -> Embeddings {
-    if let rawShape {
-        let p = rawShape.lowercased().split(separator: "x").compactMap { Int($0) }
-        guard p.count == 2 else { throw HDLError.invalidParameter(name: "raw-shape", value: rawShape, allowed: "ROWSxCOLS, e.g. 60000x50") }
-        return try RawF32.read(path: path, rows: p[0], cols: p[1])
-    }
-    return try NPY.readEmbeddings(path: path)
 }
 
 func makeLogger(_ label: String, quiet: Bool) -> Logger {
@@ -159,50 +160,41 @@ struct LabelCommand: ParsableCommand {
     @Argument(help: "Embeddings file (.npy or raw float32).") var embeddings: String
     @Argument(help: "Seed labels (.npy or .csv).") var labels: String
     @Option(name: .shortAndLong, help: "Output labels file (.csv or .npy).") var output: String
-    @Option(name: .customLong("raw-shape"), help: "Shape ROWSxCOLS when EMBEDDINGS is raw float32.") var rawShape: String?
-    @Option(name: .long, help: "Row tile of the kNN graph's blocked sgemm.") var tile: Int = GraphOptions.defaultTile
     @Flag(name: .shortAndLong, help: "Only warnings and errors on stderr.") var quiet = false
+    @OptionGroup var input: EmbeddingsInput
+    @OptionGroup var graph: GraphOptionGroup
     @OptionGroup var opts: LabelingOptions
 
     func validate() throws {
-        if !(output.hasSuffix(".csv") || output.hasSuffix(".npy")) { throw ValidationError("-o must end in .csv or .npy, got '\(output)'") }
-        if tile < 8 { throw ValidationError("--tile must be >= 8") }
+        if !(output.hasSuffix(".csv") || output.hasSuffix(".npy")) { throw OptionError("-o", output, "a file ending in .csv or .npy") }
     }
 
     func run() throws {
         try runReportingErrors {
             let log = makeLogger("hdlabel.label", quiet: quiet)
             var timer = PhaseTimer<String>()
-            let config = try opts.config()
-            let x = try timer.time("read") { try readEmbeddings(embeddings, rawShape: rawShape) }
-            let seeds = try timer.time("read") { try LabelsIO.read(path: labels, n: x.rows, classes: opts.classList) }
+            let config = opts.config()
+            let x = try timer.time("read") { try input.read(embeddings) }
+            let seeds = try timer.time("read") { try LabelsIO.read(path: labels, n: x.rows, classes: try input.classList()) }
             log.info("read \(x.rows) x \(x.cols) embeddings, \(seeds.seeds.filter { $0 >= 0 }.count) seeds in \(seeds.numClasses) classes")
-            try x.validate()
-            try config.validate(n: x.rows)
-            try validateSeeds(seeds.seeds, numClasses: seeds.numClasses, n: x.rows)
-            let xn = timer.time("normalise") { x.l2Normalized() }
-            let gk = config.graphK(n: x.rows)
             var lastPct = -1
-            let graph = try timer.time("graph") {
-                try KNNGraphBuilder.build(xn, options: GraphOptions(k: gk, tile: tile)) { done, total in
-                    let pct = done * 100 / total
-                    if pct / 10 != lastPct / 10 || done == total { lastPct = pct; log.info("kNN graph: \(done)/\(total) rows (\(pct)%)") }
-                }
-            }
-            let result = try timer.time("label") {
-                try Labeling.run(graph: graph, seeds: seeds.seeds, numClasses: seeds.numClasses, config: config, embeddings: xn) { log.info("\($0)") }
-            }
-            try timer.time("write") {
-                if output.hasSuffix(".npy") { try LabelsIO.writeNPY(result, to: output) } else { try LabelsIO.writeCSV(result, classNames: seeds.classNames, to: output) }
-            }
+            let (_, result) = try Labeling.label(embeddings: x, seeds: seeds.seeds, numClasses: seeds.numClasses, config: config,
+                                                 tile: graph.tile, timing: &timer, progress: { done, total in
+                let pct = done * 100 / total
+                if pct / 10 != lastPct / 10 || done == total { lastPct = pct; log.info("kNN graph: \(done)/\(total) rows (\(pct)%)") }
+            }, log: { log.info("\($0)") })
+            let gk = config.graphK(n: x.rows)
+            // Labels and manifest as one unit: neither is new unless both are written. The write itself is timed
+            // after the manifest is made, so the manifest's timings end with labeling.
             let m = RunManifest(
                 command: "label", method: config.method.rawValue,
-                parameters: config.manifestParameters.merging(["tile": "\(tile)", "graph_k": "\(gk)"]) { $1 },
+                parameters: config.manifestParameters.merging(["tile": "\(graph.tile)", "graph_k": "\(gk)"]) { $1 },
                 inputs: ["embeddings": embeddings, "embeddings_hash": RunManifest.fileHash(embeddings), "labels": labels, "labels_hash": RunManifest.fileHash(labels)],
                 n: x.rows, dimensions: x.cols, classes: seeds.classNames, chosenK: result.chosenK, layers: result.layers,
                 evidence: result.evidence, pilotAccuracy: result.pilotAccuracy,
                 timingsSeconds: timer.seconds, ranks: 1)
-            try m.write(to: output + ".manifest.json")
+            let files = [(LabelsIO.encode(result, classNames: seeds.classNames, for: output), output), (try m.json(), RunManifest.path(for: output))]
+            try timer.time("write") { try AtomicFile.write(files) }
             let abst = result.labels.filter { $0 < 0 }.count
             log.info("wrote \(output): \(x.rows) labels (\(abst) abstained), k=\(result.chosenK), \(result.layers.count) layers, graph \(String(format: "%.2f", timer.seconds["graph"] ?? 0)) s")
         }
@@ -217,24 +209,15 @@ struct EvaluateCommand: ParsableCommand {
     @Argument(help: "Predicted labels (.npy ids, or the .csv that 'label' wrote).") var predicted: String
     @Argument(help: "Ground-truth labels (.npy ints).") var truth: String
     @Argument(help: "The seed labels used (.npy; rows with a seed are excluded from scoring).") var seeds: String
-    @Option(name: .long, help: "Class names in id order (comma-separated, or a file with one name per line) when the CSV holds names.")
+    @Option(name: .long, help: "Class names in id order (comma-separated, or a file with one name per line) when the CSV holds names; default: the names in the CSV's manifest.")
     var classes: String?
 
     func run() throws {
         try runReportingErrors {
             let t = try NPY.readInts(path: truth)
             let s = try NPY.readInts(path: seeds)
-            let p: [Int]
-            if predicted.hasSuffix(".npy") { p = try NPY.readInts(path: predicted) } else {
-                var names: [String]?
-                if let classes {
-                    if FileManager.default.fileExists(atPath: classes) {
-                        names = try String(contentsOfFile: classes, encoding: .utf8).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-                    } else { names = classes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-                }
-                let r = try LabelsIO.read(path: predicted, n: t.count, classes: names)
-                p = r.seeds.map { $0 < 0 ? -1 : (names != nil ? Int($0) : Int(r.classNames[Int($0)]) ?? -2) }
-            }
+            let p = predicted.hasSuffix(".npy") ? try NPY.readInts(path: predicted)
+                : try LabelsIO.readPredictedIds(path: predicted, n: t.count, classes: try classes.map { try LabelsIO.parseClassList($0) })
             guard p.count == t.count, s.count == t.count else { throw HDLError.invalidInput("predicted \(p.count), truth \(t.count) and seeds \(s.count) lengths differ") }
             var correct = 0, total = 0, covered = 0
             for i in 0 ..< t.count where s[i] < 0 {

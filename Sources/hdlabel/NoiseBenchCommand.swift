@@ -28,9 +28,9 @@ struct BenchNoise: ParsableCommand {
     @Option(help: "Comma-separated noise rates.") var rates = "0.1,0.2,0.3,0.4"
     @Option(help: "Comma-separated noise kinds: symmetric, pair.") var kinds = "symmetric,pair"
     @Option(help: "Noise seed.") var seed: UInt64 = 0
-    @Option(help: "Detector: labeled neighbours that vote.") var k = LabelIssueConfig().k
+    @Option(help: "Detector: labeled neighbours that vote.") var neighbors = LabelIssueConfig().k
     @Option(help: "Detector: vote weight similarity^gamma.") var gamma = LabelIssueConfig().gamma
-    @Option(help: "Detector: flag rule (majority, confident, prune).") var rule = LabelIssueConfig().rule.rawValue
+    @Option(help: "Detector: flag rule (majority, confident, prune).") var rule = LabelIssueConfig().rule
     @Option(help: "Detector: cleaning rounds.") var rounds = LabelIssueConfig().rounds
     @Option(help: "Detector: cap on per-class thresholds.") var thresholdCap = LabelIssueConfig().thresholdCap
     @Flag(help: "Score a grid of detector settings instead (k, rule, rounds, gamma); no Python.") var sweep = false
@@ -40,17 +40,35 @@ struct BenchNoise: ParsableCommand {
     @Option(help: "Path of noise_baseline.py.") var script = "Scripts/noise_baseline.py"
     @Option(help: "Output directory (default runs/bench-noise-TIMESTAMP).") var out: String?
 
+    func config() -> LabelIssueConfig {
+        var base = LabelIssueConfig(); base.k = neighbors; base.gamma = gamma; base.rule = rule; base.rounds = rounds; base.thresholdCap = thresholdCap
+        return base
+    }
+
+    /// Comma-separated rates, each in (0, 1).
+    func rateList() throws -> [Double] {
+        try rates.split(separator: ",", omittingEmptySubsequences: false).map { s in
+            guard let v = Double(s.trimmingCharacters(in: .whitespaces)), v.isFinite, v > 0, v < 1 else { throw OptionError("--rates", rates, "comma-separated rates in (0, 1)") }
+            return v
+        }
+    }
+
+    func kindList() throws -> [LabelNoise] { try parseList(kinds, "--kinds") { LabelNoise(rawValue: $0) } }
+
+    func validate() throws {
+        _ = try rateList(); _ = try kindList()
+        try Check.config { try config().validate() }
+        try Check.int("--fashion-n", fashionN, 100 ... 70000, "an integer in 100...70000")
+        try Check.int("--pca", pca, 1 ... 784, "an integer in 1...784")
+        try Check.int("--cleanlab-k", cleanlabK, 1 ... LabelingConfig.maxK, "an integer in 1...\(LabelingConfig.maxK)")
+    }
+
     func run() throws {
         let started = Date()
         func log(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
-        let rateList = rates.split(separator: ",").compactMap { Double($0) }
-        let kindList = try kinds.split(separator: ",").map { s -> LabelNoise in
-            guard let v = LabelNoise(rawValue: String(s)) else { throw ValidationError("unknown noise kind '\(s)'") }
-            return v
-        }
-        guard let ruleV = IssueRule(rawValue: rule) else { throw ValidationError("unknown rule '\(rule)'") }
-        var base = LabelIssueConfig(); base.k = k; base.gamma = gamma; base.rule = ruleV; base.rounds = rounds; base.thresholdCap = thresholdCap
-        try base.validate()
+        let rateList = try rateList()
+        let kindList = try kindList()
+        let base = config()
 
         var datasets: [LabeledDataset] = []
         if !noFashion {

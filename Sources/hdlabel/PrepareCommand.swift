@@ -50,12 +50,12 @@ struct PrepareCommand: ParsableCommand {
 
     func validate() throws {
         guard Self.datasets.contains(dataset.lowercased()) else {
-            throw ValidationError("unknown data set '\(dataset)'; available: \(Self.datasets.joined(separator: ", "))")
+            throw OptionError("DATASET", dataset, "one of \(Self.datasets.joined(separator: ", "))")
         }
-        guard (1 ... 784).contains(pca) else { throw ValidationError("--pca must be in 1...784 (Fashion-MNIST has 784 pixels), got \(pca)") }
-        guard (100 ... 70000).contains(n) else { throw ValidationError("--n must be in 100...70000, got \(n)") }
-        guard perClass >= 1 else { throw ValidationError("--per-class must be >= 1, got \(perClass)") }
-        guard imbalance >= 1, imbalance.isFinite else { throw ValidationError("--imbalance must be a finite ratio >= 1, got \(imbalance)") }
+        try Check.int("--pca", pca, 1 ... 784, "an integer in 1...784 (Fashion-MNIST has 784 pixels)")
+        try Check.int("--n", n, 100 ... 70000, "an integer in 100...70000")
+        try Check.int("--per-class", perClass, 1..., "an integer >= 1")
+        try Check.real("--imbalance", imbalance, "a ratio in [1, 10000]") { $0 >= 1 && $0 <= 10000 }
     }
 
     func run() throws {

@@ -33,8 +33,8 @@ struct ReportCommand: ParsableCommand {
     var classes: String?
 
     func validate() throws {
-        if !output.hasSuffix(".html") && !output.hasSuffix(".htm") { throw ValidationError("-o must end in .html, got '\(output)'") }
-        if !(secondsPerLabel >= 0 && secondsPerLabel.isFinite) { throw ValidationError("--seconds-per-label must be >= 0") }
+        if !output.hasSuffix(".html") && !output.hasSuffix(".htm") { throw OptionError("-o", output, "a file ending in .html") }
+        try Check.real("--seconds-per-label", secondsPerLabel, "a number in [0, 86400]") { $0 >= 0 && $0 <= 86400 }
     }
 
     struct LoadedRun { var name: String; var file: String; var method: String; var run: RunLabels; var manifest: [String: Any]? }
@@ -42,14 +42,6 @@ struct ReportCommand: ParsableCommand {
     static func readJSON(_ path: String) -> [String: Any]? {
         guard let d = FileManager.default.contents(atPath: path) else { return nil }
         return (try? JSONSerialization.jsonObject(with: d)) as? [String: Any]
-    }
-
-    static func readNames(_ spec: String) throws -> [String] {
-        if FileManager.default.fileExists(atPath: spec) {
-            let text = try String(contentsOfFile: spec, encoding: .utf8)
-            return text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        }
-        return spec.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
     func run() throws {
@@ -88,10 +80,10 @@ struct ReportCommand: ParsableCommand {
 
             // Class names shared by every file (label names are mapped onto them).
             var names: [String]
-            if let classes { names = try Self.readNames(classes) } else if let mc = primary.manifest?["classes"] as? [String], !mc.isEmpty {
+            if let classes { names = try LabelsIO.parseClassList(classes) } else if let mc = primary.manifest?["classes"] as? [String], !mc.isEmpty {
                 names = mc
             } else if fm.fileExists(atPath: runDir + "/classes.txt") {
-                names = try Self.readNames(runDir + "/classes.txt")
+                names = try LabelsIO.parseClassList(runDir + "/classes.txt")
             } else {
                 let all = Set(runs.flatMap { $0.run.classNames })
                 if all.allSatisfy({ Int($0) != nil }) { names = (0 ... (all.compactMap { Int($0) }.max() ?? 0)).map(String.init) } else { names = all.sorted() }
@@ -112,7 +104,7 @@ struct ReportCommand: ParsableCommand {
             if classes == nil, names.enumerated().allSatisfy({ $0.element == String($0.offset) }) {
                 for p in [runDir + "/classes.txt"] + (truth.map { [($0 as NSString).deletingLastPathComponent + "/classes.txt"] } ?? [])
                 where fm.fileExists(atPath: p) {
-                    let txt = try Self.readNames(p)
+                    let txt = try LabelsIO.parseClassList(p)
                     if txt.count == names.count { display = txt; break }
                 }
             }

@@ -22,12 +22,31 @@ struct BenchReview: ParsableCommand {
     @Option(help: "Fashion-MNIST rows (first N of train+test).") var fashionN = 20000
     @Option(help: "PCA components for Fashion-MNIST.") var pca = 50
     @Option(help: "Initial seed labels per class.") var perClass = 10
-    @Option(help: "Reviews per round.") var k = 100
+    @Option(help: "Reviews per round.") var count = 100
     @Option(help: "Review rounds.") var rounds = 3
     @Option(help: "Number of seeds (0..<N).") var seeds = 3
     @Option(help: "Comma-separated rankings (\(ReviewRanking.allCases.map(\.rawValue).joined(separator: ", "))); add ':nodiv' to turn diversity off.")
     var rankings = "random,confidence,disagreement,uncertainty,central,uncertainty:nodiv"
     @Option(help: "Output directory (default runs/bench-review-TIMESTAMP).") var out: String?
+
+    /// `--rankings`: NAME or NAME:nodiv items → (ranking, diversity, label).
+    func strategies() throws -> [(ReviewRanking, Bool, String)] {
+        try parseList(rankings, "--rankings") { s -> (ReviewRanking, Bool, String)? in
+            let parts = s.split(separator: ":")
+            guard let r = ReviewRanking(rawValue: String(parts[0])), parts.count == 1 || (parts.count == 2 && parts[1] == "nodiv") else { return nil }
+            return (r, parts.count == 1, s)
+        }
+    }
+
+    func validate() throws {
+        _ = try strategies()
+        try Check.int("--fashion-n", fashionN, 100 ... 70000, "an integer in 100...70000")
+        try Check.int("--pca", pca, 1 ... 784, "an integer in 1...784")
+        try Check.int("--per-class", perClass, 1..., "an integer >= 1")
+        try Check.int("--count", count, 1..., "an integer >= 1")
+        try Check.int("--rounds", rounds, 1 ... 100, "an integer in 1...100")
+        try Check.int("--seeds", seeds, 1 ... 1000, "an integer in 1...1000")
+    }
 
     func run() throws {
         let started = Date()
@@ -37,12 +56,7 @@ struct BenchReview: ParsableCommand {
             if let reason = FashionMNIST.unavailableReason() { throw ValidationError(reason) }
             ds = try fashionPCA(components: pca, n: fashionN)
         }
-        let strategies = try rankings.split(separator: ",").map { s -> (ReviewRanking, Bool, String) in
-            let parts = s.split(separator: ":")
-            guard let r = ReviewRanking(rawValue: String(parts[0])) else { throw ValidationError("unknown ranking '\(s)'") }
-            let div = !(parts.count > 1 && parts[1] == "nodiv")
-            return (r, div, String(s))
-        }
+        let strategies = try strategies()
         let c = ds.numClasses, n = ds.embeddings.rows
         let config = LabelingConfig()
         let t0 = Date()
@@ -65,7 +79,7 @@ struct BenchReview: ParsableCommand {
                 var row: [(Double, Double)] = [score(result.labels, ds.labels, seedsNow, reviewed, initial)]
                 for round in 0 ..< rounds {
                     let run = RunLabels(result, classNames: names)
-                    let items = Review.select(run: run, graph: graph, count: k, ranking: ranking, diverse: diverse,
+                    let items = Review.select(run: run, graph: graph, count: count, ranking: ranking, diverse: diverse,
                                               seed: UInt64(s * 1000 + round))
                     for it in items { seedsNow[it.id] = Int32(ds.labels[it.id]); reviewed[it.id] = true }
                     result = try Labeling.run(graph: graph, seeds: seedsNow, numClasses: c, config: config)
@@ -75,7 +89,7 @@ struct BenchReview: ParsableCommand {
                 log("seed \(s) \(name): " + row.map { String(format: "%.4f", $0.0) }.joined(separator: " → "))
             }
         }
-        var table = "| ranking | " + (0 ... rounds).map { $0 == 0 ? "start (\(perClass)/class)" : "after round \($0) (+\($0 * k))" }.joined(separator: " | ")
+        var table = "| ranking | " + (0 ... rounds).map { $0 == 0 ? "start (\(perClass)/class)" : "after round \($0) (+\($0 * count))" }.joined(separator: " | ")
             + " | never-reviewed rows after round \(rounds) |\n|---|" + (0 ... rounds).map { _ in "---:|" }.joined() + "---:|\n"
         for (_, _, name) in strategies {
             let runs = acc[name] ?? []

@@ -28,9 +28,9 @@ struct ReviewExport: ParsableCommand {
     )
     @Argument(help: "Labels CSV of a run.") var runFile: String
     @Argument(help: "Embeddings of the run (.npy).") var embeddings: String
-    @Option(name: .customLong("k"), help: "How many samples to export.") var count = 100
+    @Option(help: "How many samples to export.") var count = 100
     @Option(name: .shortAndLong, help: "Output .csv or .json (Label Studio).") var output: String
-    @Option(help: "Ranking: \(ReviewRanking.allCases.map(\.rawValue).joined(separator: ", ")).") var ranking = ReviewRanking.central.rawValue
+    @Option(help: "Ranking: \(ReviewRanking.allCases.map(\.rawValue).joined(separator: ", ")).") var ranking = ReviewRanking.central
     @Flag(inversion: .prefixedNo, help: "At most one sample per neighbourhood in a batch.") var diverse = true
     @Option(help: "Neighbours that vote in the disagreement score.") var neighbors = 10
     @Option(help: "Random seed (ranking 'random').") var seed: UInt64 = 0
@@ -38,10 +38,9 @@ struct ReviewExport: ParsableCommand {
     @Option(help: "Label Studio: name of the object tag.") var toName = "text"
 
     func validate() throws {
-        if !(output.hasSuffix(".csv") || output.hasSuffix(".json")) { throw ValidationError("-o must end in .csv or .json, got '\(output)'") }
-        if ReviewRanking(rawValue: ranking) == nil { throw ValidationError("unknown --ranking '\(ranking)'") }
-        if count < 1 { throw ValidationError("--k must be >= 1") }
-        if neighbors < 1 { throw ValidationError("--neighbors must be >= 1") }
+        if !(output.hasSuffix(".csv") || output.hasSuffix(".json")) { throw OptionError("-o", output, "a file ending in .csv or .json") }
+        try Check.int("--count", count, 1..., "an integer >= 1")
+        try Check.int("--neighbors", neighbors, 1 ... LabelingConfig.maxK, "an integer in 1...\(LabelingConfig.maxK)")
     }
 
     func run() throws {
@@ -51,7 +50,7 @@ struct ReviewExport: ParsableCommand {
             guard x.rows == r.n else { throw HDLError.invalidInput("run '\(runFile)' has \(r.n) rows but '\(embeddings)' has \(x.rows)") }
             try x.validate()
             let graph = try KNNGraphBuilder.build(x.l2Normalized(), options: GraphOptions(k: min(max(neighbors, 5), x.rows - 1)))
-            let items = Review.select(run: r, graph: graph, count: count, ranking: ReviewRanking(rawValue: ranking)!, k: neighbors,
+            let items = Review.select(run: r, graph: graph, count: count, ranking: ranking, k: neighbors,
                                       diverse: diverse, seed: seed)
             if output.hasSuffix(".json") {
                 try AtomicFile.write(try Review.encodeLabelStudio(items, fromName: fromName, toName: toName), to: output)
@@ -86,7 +85,8 @@ struct ReviewImportCommand: ParsableCommand {
     @Flag(help: "Let answers overwrite existing seed labels that they contradict.") var force = false
 
     func validate() throws {
-        if !(output.hasSuffix(".csv") || output.hasSuffix(".npy")) { throw ValidationError("-o must end in .csv or .npy, got '\(output)'") }
+        if !(output.hasSuffix(".csv") || output.hasSuffix(".npy")) { throw OptionError("-o", output, "a file ending in .csv or .npy") }
+        try Check.int("--rows", rows, 1 ..< Int(Int32.max), "an integer in 1..<2^31")
     }
 
     func run() throws {
@@ -97,7 +97,7 @@ struct ReviewImportCommand: ParsableCommand {
             } else {
                 throw HDLError.invalidInput("SEEDS '\(seeds)' is a CSV: give --rows N or --embeddings EMB.npy so the number of rows is known")
             }
-            let classList = classes.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+            let classList = try classes.map { try LabelsIO.parseClassList($0) }
             let current = try LabelsIO.read(path: seeds, n: n, classes: classList)
             let (cs, problems) = try Review.readCorrections(path: corrections)
             let r = Review.apply(cs, to: current, force: force)

@@ -39,6 +39,43 @@ final class CLITests: CLITestCase {
         XCTAssertTrue(ev.stdout.hasPrefix("accuracy 1.0000"), ev.stdout)
     }
 
+    /// Seeds given by class name: `evaluate` maps the CSV's names to ids through the manifest written beside it, or
+    /// through --classes; with neither it stops with a clear error instead of scoring 0.
+    func testEvaluateNamedLabelsUsesManifestOrClasses() throws {
+        let d = try writeData()
+        let names = ["ant", "bee", "cat"]
+        let csv = dir + "/named.csv"
+        try AtomicFile.write("id,label\n" + (0 ..< 6).map { "\($0),\(names[$0 % 3])" }.joined(separator: "\n") + "\n", to: csv)
+        let out = dir + "/named-out.csv"
+        XCTAssertEqual(try run(["label", d.emb, csv, "-o", out, "--classes", names.joined(separator: ","), "--k", "5"]).code, 0)
+        let viaManifest = try run(["evaluate", out, d.truth, d.seeds])
+        XCTAssertEqual(viaManifest.code, 0, viaManifest.stderr)
+        XCTAssertTrue(viaManifest.stdout.hasPrefix("accuracy 1.0000"), viaManifest.stdout)
+        let viaOption = try run(["evaluate", out, d.truth, d.seeds, "--classes", names.joined(separator: ",")])
+        XCTAssertEqual(viaOption.stdout, viaManifest.stdout)
+        try FileManager.default.removeItem(atPath: out + ".manifest.json")
+        let none = try run(["evaluate", out, d.truth, d.seeds])
+        XCTAssertNotEqual(none.code, 0)
+        XCTAssertTrue(none.stderr.contains("holds class names"), none.stderr)
+        XCTAssertTrue(none.stdout.isEmpty, "no accuracy may be printed: \(none.stdout)")
+    }
+
+    /// Labels and manifest are one unit: when the manifest cannot be written, the labels are not written either, and
+    /// an existing labels file is left byte for byte as it was.
+    func testLabelsAndManifestAreWrittenTogether() throws {
+        let d = try writeData()
+        let out = dir + "/pair.csv"
+        try FileManager.default.createDirectory(atPath: out + ".manifest.json", withIntermediateDirectories: false)
+        let r = try run(["label", d.emb, d.seeds, "-o", out, "--k", "5"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("manifest.json"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "labels written without their manifest")
+        try AtomicFile.write("old contents\n", to: out)
+        XCTAssertNotEqual(try run(["label", d.emb, d.seeds, "-o", out, "--k", "5"]).code, 0)
+        XCTAssertEqual(try String(contentsOfFile: out, encoding: .utf8), "old contents\n")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp.") }, [], "temporary files left behind")
+    }
+
     /// Bad input: non-zero exit, a single error line naming the problem, and no output file.
     func expectFailure(_ args: [String], mentions fragment: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let out = args[args.firstIndex(of: "-o")! + 1]
@@ -57,7 +94,7 @@ final class CLITests: CLITestCase {
         let zero = try writeData { for j in 0 ..< 5 { $0[10 + j] = 0 } }
         try expectFailure(["label", zero.emb, zero.seeds, "-o", out], mentions: "row 2 is all zeros")
         try expectFailure(["label", good.emb, good.seeds, "-o", out, "--k", "500"], mentions: "k < number of points")
-        try expectFailure(["label", good.emb, good.seeds, "-o", out, "--k", "zero"], mentions: "--k must be")
+        try expectFailure(["label", good.emb, good.seeds, "-o", out, "--k", "zero"], mentions: "zero")
         let short = dir + "/short.npy"; try NPY.write(ints: [0, 1, 2], to: short)
         try expectFailure(["label", good.emb, short, "-o", out], mentions: "does not match row count")
         let oneClass = dir + "/one.npy"; try NPY.write(ints: (0 ..< 120).map { $0 < 3 ? 0 : -1 }, to: oneClass)

@@ -64,6 +64,6 @@ final class PrepareTests: CLITestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/split.json"))
         let bad = try run(["prepare", "mnist-digits", "-o", dir])
         XCTAssertNotEqual(bad.code, 0)
-        XCTAssertTrue(bad.stderr.contains("unknown data set"), bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("DATASET") && bad.stderr.contains("fashion-mnist"), bad.stderr)
     }
 }

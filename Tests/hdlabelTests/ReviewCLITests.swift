@@ -24,7 +24,7 @@ final class ReviewCLITests: CLITestCase {
         let lab = dir + "/noisy.npy"
         try NPY.write(ints: noisy, to: lab)
         let out = dir + "/issues.csv"
-        let r = try run(["issues", emb, lab, "-o", out, "--k", "10"])
+        let r = try run(["issues", emb, lab, "-o", out, "--neighbors", "10"])
         XCTAssertEqual(r.code, 0, r.stderr)
         let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
         XCTAssertEqual(lines[0], "id,given,suggested,score,rank")
@@ -36,7 +36,7 @@ final class ReviewCLITests: CLITestCase {
         XCTAssertNotEqual(bad.code, 0)
         // MPI-only options outside mpirun, and --graph-k >= n: clear errors, no output.
         let mpiOnly = try run(["issues", emb, lab, "-o", dir + "/x.csv", "--timings", dir + "/t.json"])
-        XCTAssertNotEqual(mpiOnly.code, 0); XCTAssertTrue(mpiOnly.stderr.contains("MPI runs"), mpiOnly.stderr)
+        XCTAssertNotEqual(mpiOnly.code, 0); XCTAssertTrue(mpiOnly.stderr.contains("an MPI run"), mpiOnly.stderr)
         let wide = try run(["issues", emb, lab, "-o", dir + "/x.csv", "--graph-k", "120"])
         XCTAssertNotEqual(wide.code, 0); XCTAssertTrue(wide.stderr.contains("graph-k"), wide.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/x.csv"))
@@ -51,7 +51,7 @@ final class ReviewCLITests: CLITestCase {
 
         // Label Studio export: tasks with data + id, a prediction, and the labeling config beside it.
         let json = dir + "/review.json"
-        let ex = try run(["review", "export", runCSV, emb, "--k", "10", "-o", json])
+        let ex = try run(["review", "export", runCSV, emb, "--count", "10", "-o", json])
         XCTAssertEqual(ex.code, 0, ex.stderr)
         var tasks = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [[String: Any]])
         XCTAssertEqual(tasks.count, 10)
@@ -75,7 +75,7 @@ final class ReviewCLITests: CLITestCase {
 
         // CSV review sheet → CSV seeds; an unknown class and an unknown id are reported, not applied.
         let csv = dir + "/review.csv"
-        XCTAssertEqual(try run(["review", "export", runCSV, emb, "--k", "3", "-o", csv]).code, 0)
+        XCTAssertEqual(try run(["review", "export", runCSV, emb, "--count", "3", "-o", csv]).code, 0)
         var sheet = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n").map(String.init)
         XCTAssertEqual(sheet[0], "id,label,confidence,score,rank,corrected")
         let first = Int(sheet[1].split(separator: ",")[0])!
