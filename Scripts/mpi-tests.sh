@@ -93,6 +93,24 @@ for spec in "1.0 1" "0.5 3"; do
     done
 done
 
+# Determinism across tiles and rank counts (docs/cluster.md, "Determinism"): the labels CSV of `hdlabel cluster` and
+# the issues CSV of `hdlabel issues` with tiles 64, 256 and 1024 on 1-4 ranks equal the single-process outputs with
+# the default tile, byte for byte (the graph is canonical, so the tile changes only sgemm call shapes).
+"$BIN/hdlabel" label "$work/emb.npy" "$work/labels.npy" -o "$work/det-ref.csv" -q 2>"$work/det.log" || { ko "determinism reference"; cat "$work/det.log"; }
+"$BIN/hdlabel" issues "$work/iemb.npy" "$work/ilab.npy" --all -q -o "$work/det-iss-ref.csv" 2>"$work/det.log" || { ko "determinism issues reference"; cat "$work/det.log"; }
+for tile in 64 256 1024; do
+    bad=""
+    for np in 1 2 3 4; do
+        rm -f "$work/det.csv"* "$work/det-iss.csv"
+        timeout "$TIMEOUT" "${MPIRUN[@]}" -np "$np" "$BIN/hdlabel" cluster "$work/emb.npy" "$work/labels.npy" -o "$work/det.csv" \
+            --tile "$tile" --blas-threads 1 >"$work/det.log" 2>&1 && cmp -s "$work/det-ref.csv" "$work/det.csv" || bad+=" label:np$np"
+        timeout "$TIMEOUT" "${MPIRUN[@]}" -np "$np" "$BIN/hdlabel" issues "$work/iemb.npy" "$work/ilab.npy" --all -q -o "$work/det-iss.csv" \
+            --tile "$tile" --blas-threads 1 >"$work/det.log" 2>&1 && cmp -s "$work/det-iss-ref.csv" "$work/det-iss.csv" || bad+=" issues:np$np"
+    done
+    if [ -z "$bad" ]; then ok "tile $tile, 1-4 ranks: labels and issues CSVs == single process (tile 1024)"
+    else ko "tile $tile differs from the single process:$bad"; tail -n 5 "$work/det.log"; fi
+done
+
 start=$(date +%s)
 timeout 120 env HDLABEL_TEST_KILL_RANK=1 "${MPIRUN[@]}" -x HDLABEL_TEST_KILL_RANK -np 3 "${JOB[@]}" >"$work/kill.log" 2>&1
 rc=$?
