@@ -8,6 +8,16 @@ import Foundation
 /// `similarities[i*k ..< (i+1)*k]`, ordered by similarity descending, ties by smaller id.
 /// A point is never its own neighbour; exact duplicates are ordinary neighbours at similarity ~1.
 public struct KNNGraph: Sendable, Equatable {
+    /// Row ids (neighbour lists, labels' row numbers) are Int32: at most 2³¹ − 1 rows.
+    public static let maxRows = Int(Int32.max)
+
+    /// Throws a clear error when `n` rows cannot be addressed by Int32 ids (n ≥ 2³¹).
+    public static func checkRowCount(_ n: Int) throws {
+        guard n <= maxRows else {
+            throw HDLError.invalidInput("\(n) rows: at most \(maxRows) rows are supported (row ids are 32-bit, n < 2^31)")
+        }
+    }
+
     public var n: Int
     public var k: Int
     public var neighbors: [Int32]

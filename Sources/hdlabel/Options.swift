@@ -77,10 +77,11 @@ struct EmbeddingsInput: ParsableArguments {
     /// The class list, read once (file or comma-separated list); nil when `--classes` is not given.
     func classList() throws -> [String]? { try classes.map { try LabelsIO.parseClassList($0) } }
 
-    /// Reads the embeddings file: `.npy` (float32/float64), or raw float32 when `--raw-shape` is given.
+    /// Reads the embeddings: a `.npy` (float32/float64), a directory or comma-separated list of `.npy` shards
+    /// (`EmbeddingFiles`), or raw float32 when `--raw-shape` is given.
     func read(_ path: String) throws -> Embeddings {
         if let rawShape { return try RawF32.read(path: path, rows: rawShape.rows, cols: rawShape.cols) }
-        return try NPY.readEmbeddings(path: path)
+        return try EmbeddingFiles.open(path).read()
     }
 }
 

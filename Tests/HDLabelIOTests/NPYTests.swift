@@ -75,3 +75,30 @@ final class NPYTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["out.csv"])
     }
 }
+
+final class EmbeddingFilesTests: XCTestCase {
+    /// Shards read as one matrix (directory or comma list), any row range across shard borders, header checks.
+    func testShardsReadAsOneMatrix() throws {
+        let dir = tempPath("shards-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let all = Embeddings(rows: 10, cols: 3, data: (0 ..< 30).map { Float($0) + 1 })
+        try NPY.write(all.slice(rows: 0 ..< 4), to: dir + "/part-0.npy")
+        try NPY.write(all.slice(rows: 4 ..< 5), to: dir + "/part-1.npy")
+        try NPY.write(all.slice(rows: 5 ..< 10), to: dir + "/part-2.npy")
+        let viaDir = try EmbeddingFiles.open(dir)
+        XCTAssertEqual(viaDir.rows, 10); XCTAssertEqual(viaDir.cols, 3); XCTAssertEqual(viaDir.rowCounts, [4, 1, 5])
+        XCTAssertEqual(try viaDir.read(), all)
+        for r in [0 ..< 10, 3 ..< 6, 4 ..< 5, 5 ..< 5, 2 ..< 9] { XCTAssertEqual(try viaDir.read(rows: r), all.slice(rows: r), "rows \(r)") }
+        let list = ["part-0", "part-1", "part-2"].map { dir + "/\($0).npy" }.joined(separator: ",")
+        XCTAssertEqual(try EmbeddingFiles.open(list).read(rows: 3 ..< 7), all.slice(rows: 3 ..< 7))
+        XCTAssertEqual(try EmbeddingFiles.open(dir + "/part-2.npy").rows, 5)
+        XCTAssertThrowsError(try viaDir.read(rows: 8 ..< 11)) { XCTAssertTrue("\($0)".contains("outside")) }
+        try NPY.write(Embeddings(rows: 2, cols: 4, data: [Float](repeating: 1, count: 8)), to: dir + "/part-3.npy")
+        XCTAssertThrowsError(try EmbeddingFiles.open(dir)) { XCTAssertTrue("\($0)".contains("d = 4"), "\($0)") }
+        try NPY.write(ints: [1, 2], to: dir + "/part-3.npy")
+        XCTAssertThrowsError(try EmbeddingFiles.open(dir)) { XCTAssertTrue("\($0)".contains("float32 or float64"), "\($0)") }
+        let empty = tempPath("empty-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        XCTAssertThrowsError(try EmbeddingFiles.open(empty)) { XCTAssertTrue("\($0)".contains("no .npy shards")) }
+    }
+}
