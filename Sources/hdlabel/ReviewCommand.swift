@@ -46,7 +46,7 @@ struct ReviewExport: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let r = try RunLabels.read(path: runFile)
-            let x = try NPY.readEmbeddings(path: embeddings)
+            let x = try EmbeddingFiles.open(embeddings).read()
             guard x.rows == r.n else { throw HDLError.invalidInput("run '\(runFile)' has \(r.n) rows but '\(embeddings)' has \(x.rows)") }
             try x.validate()
             let graph = try KNNGraphBuilder.build(x.l2Normalized(), options: GraphOptions(k: min(max(neighbors, 5), x.rows - 1)))
@@ -93,7 +93,7 @@ struct ReviewImportCommand: ParsableCommand {
         try runReportingErrors {
             let n: Int
             if seeds.hasSuffix(".npy") { n = try NPY.readInts(path: seeds).count } else if let rows { n = rows } else if let embeddings {
-                n = try NPY.readHeader(path: embeddings).shape.first ?? 0
+                n = try EmbeddingFiles.open(embeddings).rows
             } else {
                 throw HDLError.invalidInput("SEEDS '\(seeds)' is a CSV: give --rows N or --embeddings EMB.npy so the number of rows is known")
             }
