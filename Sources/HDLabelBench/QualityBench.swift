@@ -56,6 +56,9 @@ public struct QualityRecord: Sendable, Codable {
     /// HDL only: the pilot estimate printed before labeling (seed cross-validation accuracy), and the evidence used.
     public var pilot: Double?
     public var evidence: String?
+    /// Expected calibration error of the `confidence` column on the labeled unlabeled-rows (ten equal-count bins,
+    /// `Report.calibration`); nil for methods without confidences.
+    public var ece: Double?
 }
 
 /// The scikit-learn baselines, run through `Scripts/baselines.py`.
@@ -152,6 +155,10 @@ public struct QualityBench {
                                 let m = QualityMetrics.evaluate(predicted: labels, truth: truth, seeds: sd, numClasses: ds.numClasses, layer: layer, confidence: conf)
                                 r.accuracy = m.accuracy; r.macroF1 = m.macroF1; r.balancedAccuracy = m.balancedAccuracy; r.coverage = m.coverage
                                 if !tail.isEmpty { r.tailRecall = m.meanRecall(classes: tail) }
+                                if let conf {
+                                    r.ece = Report.expectedCalibrationError(Report.calibration(labels: labels, confidence: conf, truth: truth,
+                                                                                               evaluated: sd.map { $0 < 0 }))
+                                }
                             }
                             let pad = method.padding(toLength: max(14, method.count), withPad: " ", startingAt: 0)
                             log("  \(pad) " + String(format: "acc %.4f  F1 %.4f  %.2fs", r.accuracy, r.macroF1, seconds) + (error.map { "  ERROR \($0)" } ?? ""))
@@ -242,17 +249,29 @@ public struct QualityBench {
             }
             lines.append("| \(key) | \(seedsN) | " + cells.joined(separator: " | ") + " |")
         }
+        // HDL's confidences and pilot: expected calibration error and |pilot estimate − accuracy| per row.
+        var cal = ["", "| dataset | balance | budget | HDL ECE (%) | HDL pilot estimate | HDL accuracy | pilot error |", "|---|---|---|---|---|---|---|"]
+        for key in keys {
+            let h = groups[key]!.filter { $0.method == "hdl" }
+            if h.isEmpty { continue }
+            let ece = meanStd(h.compactMap(\.ece)), pilot = meanStd(h.compactMap(\.pilot)), acc = meanStd(h.map(\.accuracy))
+            let err = meanStd(h.compactMap { r in r.pilot.map { abs($0 - r.accuracy) } })
+            cal.append("| \(key) | " + [ece, pilot, acc, err].map { $0.mean.isNaN ? "–" : String(format: "%.1f", 100 * $0.mean) }.joined(separator: " | ") + " |")
+        }
         return lines.joined(separator: "\n") + "\n\nCells: accuracy ± std / macro-F1 ± std (%, unlabeled points, over seeds); **bold** = best mean accuracy in the row; "
             + "tail = mean recall of the ⌈C/3⌉ classes with the fewest labels (long-tailed rows).\n"
+            + (cal.count > 3 ? cal.joined(separator: "\n") + "\n\nECE: expected calibration error of HDL's confidence column (ten equal-count bins, mean over seeds); "
+               + "pilot error: mean |pilot estimate − final accuracy| (points).\n" : "")
     }
 
     public static func csv(_ records: [QualityRecord]) -> String {
-        var out = "dataset,balance,budget,seed,split_hash,n,labeled,method,accuracy,macro_f1,balanced_accuracy,coverage,tail_recall,seconds,error\n"
+        var out = "dataset,balance,budget,seed,split_hash,n,labeled,method,accuracy,macro_f1,balanced_accuracy,coverage,tail_recall,seconds,ece,pilot,error\n"
         func f(_ v: Double) -> String { v.isNaN ? "" : String(format: "%.6f", v) }
         for r in records {
             let err = (r.error ?? "").replacingOccurrences(of: "\"", with: "\"\"")
             out += "\(r.dataset),\(r.balance),\(r.budget),\(r.seed),\(r.splitHash),\(r.n),\(r.labeled),\(r.method),"
-                + "\(f(r.accuracy)),\(f(r.macroF1)),\(f(r.balancedAccuracy)),\(f(r.coverage)),\(f(r.tailRecall)),\(String(format: "%.3f", r.seconds)),\"\(err)\"\n"
+                + "\(f(r.accuracy)),\(f(r.macroF1)),\(f(r.balancedAccuracy)),\(f(r.coverage)),\(f(r.tailRecall)),\(String(format: "%.3f", r.seconds)),"
+                + "\(f(r.ece ?? .nan)),\(f(r.pilot ?? .nan)),\"\(err)\"\n"
         }
         return out
     }
