@@ -1,3 +1,4 @@
+import CBLAS
 import Foundation
 import HDLabelCore
 
@@ -7,15 +8,20 @@ import HDLabelCore
 /// - `graph.rankR.ids.npy`: int32, shape `(rows·k,)`, global neighbour ids, row-major;
 /// - `graph.rankR.sims.npy`: float32, shape `(rows, k)`, similarities;
 /// - `graph.rankR.json`: the `Key` it was computed for. Written last, so its presence marks a complete checkpoint.
-/// All three are written atomically. A checkpoint is reused only when its key equals the current job's key
-/// (same input file size and modification time, n, d, k, tile, rank count and rows) and both arrays have the
-/// expected sizes. Loading and saving are local (no MPI); the job agrees on reuse collectively.
+/// All three are written atomically. A checkpoint is valid for the current job only when its key equals the job's
+/// key: the same embeddings file (path, size, modification time and a hash of its first MiB, which holds the header),
+/// n, d, k, tile, rank count and this rank's rows, the same hdlabel version and the same BLAS kernel
+/// (`openblas_get_corename`, `OPENBLAS_CORETYPE`); and both arrays have the expected sizes. Any other checkpoint in
+/// the directory is refused with the fields that differ (`load` throws); a directory without one for this rank means
+/// "compute". Loading and saving are local (no MPI); the job agrees on the outcome collectively.
 public enum GraphCheckpoint {
     /// What a partial graph depends on.
     public struct Key: Codable, Equatable, Sendable {
         public var input: String
         public var inputBytes: Int
         public var inputModified: Double
+        /// `fnv1a64` of the file's first MiB (the `.npy` header and the first rows).
+        public var inputHeadHash: String
         public var n: Int
         public var d: Int
         public var k: Int
@@ -24,8 +30,14 @@ public enum GraphCheckpoint {
         public var rank: Int
         public var firstRow: Int
         public var rows: Int
+        /// `RunManifest.version` of the build that wrote it.
+        public var version: String
+        /// OpenBLAS kernel in use and the `OPENBLAS_CORETYPE` override ("" when unset).
+        public var blasCore: String
+        public var blasCoreType: String
 
-        /// The key for `rank`'s shard of `table` over the embeddings file at `input` (reads the file's attributes).
+        /// The key for `rank`'s shard of `table` over the embeddings file at `input` (reads the file's attributes
+        /// and first MiB).
         public init(input: String, n: Int, d: Int, k: Int, table: ShardTable, rank: Int) throws {
             let attrs: [FileAttributeKey: Any]
             do { attrs = try FileManager.default.attributesOfItem(atPath: input) } catch {
@@ -34,9 +46,40 @@ public enum GraphCheckpoint {
             self.input = URL(fileURLWithPath: input).standardizedFileURL.path
             inputBytes = (attrs[.size] as? NSNumber)?.intValue ?? -1
             inputModified = (attrs[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            inputHeadHash = GraphCheckpoint.headHash(input)
             self.n = n; self.d = d; self.k = k; self.tile = table.tile; self.ranks = table.ranks; self.rank = rank
             firstRow = table.rows(of: rank).lowerBound; rows = table.rows(of: rank).count
+            version = RunManifest.version
+            blasCore = GraphCheckpoint.blasCoreName()
+            blasCoreType = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? ""
         }
+
+        /// "field saved → now" for every field that differs from `other` (the current job's key).
+        public func differences(from now: Key) -> [String] {
+            var out: [String] = []
+            func cmp<T: Equatable>(_ name: String, _ a: T, _ b: T) { if a != b { out.append("\(name) \(a) → \(b)") } }
+            cmp("input", input, now.input); cmp("input size", inputBytes, now.inputBytes)
+            cmp("input modified", inputModified, now.inputModified); cmp("input head hash", inputHeadHash, now.inputHeadHash)
+            cmp("n", n, now.n); cmp("d", d, now.d); cmp("k", k, now.k); cmp("tile", tile, now.tile)
+            cmp("ranks", ranks, now.ranks); cmp("rank", rank, now.rank); cmp("first row", firstRow, now.firstRow)
+            cmp("rows", rows, now.rows); cmp("version", version, now.version)
+            cmp("BLAS kernel", blasCore, now.blasCore); cmp("OPENBLAS_CORETYPE", blasCoreType, now.blasCoreType)
+            return out
+        }
+    }
+
+    /// The OpenBLAS kernel name ("Haswell", "SkylakeX", ...).
+    public static func blasCoreName() -> String {
+        guard let p = openblas_get_corename() else { return "" }
+        return String(cString: p).trimmingCharacters(in: .whitespaces)
+    }
+
+    static func headHash(_ path: String) -> String {
+        guard let fh = FileHandle(forReadingAtPath: path) else { return "unreadable" }
+        defer { try? fh.close() }
+        var h: UInt64 = 0xcbf29ce484222325
+        for b in (try? fh.read(upToCount: 1 << 20)) ?? Data() { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        return "fnv1a64:" + String(h, radix: 16)
     }
 
     static func paths(dir: String, rank: Int) -> (ids: String, sims: String, key: String) {
@@ -44,14 +87,19 @@ public enum GraphCheckpoint {
         return (base + ".ids.npy", base + ".sims.npy", base + ".json")
     }
 
-    /// The saved partial graph for `key`, or nil when there is none, it was made for another job, or it is damaged.
-    public static func load(dir: String, key: Key) -> KNNGraph? {
+    /// The saved partial graph for `key`; nil when this rank has none in `dir` (no key file). Throws, naming what
+    /// differs, when the checkpoint was made for another job or its arrays are damaged.
+    public static func load(dir: String, key: Key) throws -> KNNGraph? {
         let p = paths(dir: dir, rank: key.rank)
-        guard let keyData = FileManager.default.contents(atPath: p.key),
-              let saved = try? JSONDecoder().decode(Key.self, from: keyData), saved == key,
-              let ids = try? NPY.readInts(path: p.ids), ids.count == key.rows * key.k,
+        guard let keyData = FileManager.default.contents(atPath: p.key) else { return nil }
+        let refuse = { (why: String) in
+            HDLError.invalidInput("checkpoint '\(p.key)' does not match this job (\(why)); remove '\(dir)' or use another --checkpoint directory")
+        }
+        guard let saved = try? JSONDecoder().decode(Key.self, from: keyData) else { throw refuse("unreadable or from an older hdlabel") }
+        if saved != key { throw refuse(saved.differences(from: key).joined(separator: ", ")) }
+        guard let ids = try? NPY.readInts(path: p.ids), ids.count == key.rows * key.k,
               let sims = try? NPY.readEmbeddings(path: p.sims), sims.rows == key.rows, sims.cols == key.k
-        else { return nil }
+        else { throw refuse("graph arrays missing or of the wrong size") }
         return KNNGraph(n: key.rows, k: key.k, neighbors: ids.map { Int32($0) }, similarities: sims.data)
     }
 

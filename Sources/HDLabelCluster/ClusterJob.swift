@@ -23,6 +23,9 @@ public struct ClusterJobOptions: Sendable {
     /// (`DistributedLabeling`); only per-row vectors of n or n × C and class statistics (C·d + d²) travel. The tile must
     /// be a multiple of `Reduction.block`.
     public var distributedLabeling: Bool = false
+    /// Test hook at the job's named points (`Communicator.faultInjector`: reading, graph, graph step S, checkpoint,
+    /// gather, labeling, broadcast, write, timings); nil in production.
+    public var faultInjector: FaultInjector?
 
     public init(embeddings: String, labels: String, output: String, config: LabelingConfig = LabelingConfig()) {
         self.embeddings = embeddings; self.labels = labels; self.output = output; self.config = config
@@ -59,11 +62,14 @@ public struct ClusterJobOutcome {
 /// so all ranks stop together with the same message and no output is left behind (a rank whose output write
 /// succeeded removes it when another rank's failed).
 ///
-/// Test hook: when the environment variable `HDLABEL_TEST_KILL_RANK` equals this rank, the rank kills itself with
-/// SIGKILL right after the graph phase, to test that `mpirun` ends the job non-zero without any output.
+/// Phases that call collectives run inside `Communicator.collective`, so an error on one rank there stops the job
+/// (one message, `MPI_Abort`) instead of leaving the others waiting; outputs are staged on every rank and renamed into
+/// place only once every rank staged its file.
 public enum ClusterJob {
     public static func run(comm: Communicator, options o: ClusterJobOptions,
                            log: ((String) -> Void)? = nil) throws -> ClusterJobOutcome {
+        var comm = comm
+        comm.faultInjector = o.faultInjector
         let start = Clock.now()
         var t = PhaseTimings()
         let rank = comm.rank
@@ -72,6 +78,7 @@ public enum ClusterJob {
         // 1–4. Shape, seeds (root reads and checks them), shards, and this rank's rows of the kNN graph.
         var input = ClusterGraphInput(embeddings: o.embeddings, labels: o.labels)
         input.classes = o.classes; input.tile = o.tile; input.checkpointDir = o.checkpointDir
+        input.faultInjector = o.faultInjector
         let g = try ClusterGraph.build(
             comm: comm, input: input, needRows: o.config.usesEmbeddings, timings: &t, log: say,
             readLabels: { path, n in try readSeeds(path: path, n: n, classes: o.classes) },
@@ -85,16 +92,13 @@ public enum ClusterJob {
 
         // 5–7, worker-side: every rank labels its rows; the result (all rows) is the same on every rank.
         if o.distributedLabeling {
-            var result: LabelingResult?
-            var labelingError: Error?
-            do {
-                result = try t.time(.hierarchy) {
+            try comm.boundary("labeling")
+            let r = try comm.collective("labeling") {
+                try t.time(.hierarchy) {
                     try DistributedLabeling.run(local: local, embeddings: o.config.usesEmbeddings ? shard?.x : nil, comm: comm, table: table, seeds: seeds, numClasses: numClasses,
                                                 config: o.config, log: log)
                 }
-            } catch { labelingError = error }
-            try comm.agree(labelingError, phase: "labeling")
-            let r = result!
+            }
             let mine = rows
             return try finish(comm: comm, options: o, timings: &t, start: start, n: n, d: d, k: k, table: table, reused: reused,
                               rows: rows, labels: Array(r.labels[mine]), confidence: Array(r.confidence[mine]),
@@ -103,14 +107,18 @@ public enum ClusterJob {
         }
 
         // 5. Gather the partial graphs on root (rank order = row order).
-        let (ids, sims) = try t.time(.gather) {
-            (try comm.gatherv(local.neighbors, rowWidth: k), try comm.gatherv(local.similarities, rowWidth: k))
+        try comm.boundary("gather")
+        let (ids, sims, allRows) = try comm.collective("gather") { () throws -> ([Int32], [Float], [Float]) in
+            try t.time(.gather) {
+                // HDL's geometry evidence needs the normalised rows on root too (n · d · 4 bytes there).
+                (try comm.gatherv(local.neighbors, rowWidth: k), try comm.gatherv(local.similarities, rowWidth: k),
+                 o.config.usesEmbeddings ? try comm.gatherv(shard?.x.data ?? [], rowWidth: d) : [])
+            }
         }
-        // HDL's geometry evidence needs the normalised rows on root too (n · d · 4 bytes there).
-        let allRows: [Float] = try o.config.usesEmbeddings ? t.time(.gather) { try comm.gatherv(shard?.x.data ?? [], rowWidth: d) } : []
 
         // 6. The hierarchy on root: the same core code as the single-process CLI. Meanwhile the other ranks sleep in
         // a barrier (rather than spin in MPI) so root's threads have the node's cores; then all agree on the outcome.
+        try comm.boundary("labeling")
         var result: LabelingResult?
         var labelingError: Error?
         if rank == 0 {
@@ -126,16 +134,20 @@ public enum ClusterJob {
         try comm.agree(labelingError, phase: "labeling")
 
         // 7. Broadcast the job-wide facts, scatter each rank's rows.
+        try comm.boundary("broadcast")
         let t0 = Clock.now()
-        let chosenK = try comm.bcast(result?.chosenK ?? 0)
-        let layerData = try comm.bcast(rank == 0 ? try JSONEncoder().encode(result?.layers ?? []) : Data())
-        let layers = try comm.together("decoding layer records") { try JSONDecoder().decode([LayerRecord].self, from: layerData) }
-        let counts = table.counts
-        let labels = try comm.scatterv(result?.labels ?? [], counts: counts)
-        let confidence = try comm.scatterv(result?.confidence ?? [], counts: counts)
-        let layer = try comm.scatterv(result?.layer ?? [], counts: counts)
-        let sourceRaw = try comm.scatterv(result?.source.map(\.rawValue) ?? [], counts: counts)
-        let source = sourceRaw.map { LabelSource(rawValue: $0) ?? .unlabeled }
+        let (chosenK, layers, labels, confidence, layer, source) = try comm.collective("broadcast") {
+            () throws -> (Int, [LayerRecord], [Int32], [Float], [Int32], [LabelSource]) in
+            let chosenK = try comm.bcast(result?.chosenK ?? 0)
+            let layerData = try comm.bcast(rank == 0 ? try JSONEncoder().encode(result?.layers ?? []) : Data())
+            let layers = try comm.together("decoding layer records") { try JSONDecoder().decode([LayerRecord].self, from: layerData) }
+            let counts = table.counts
+            let labels = try comm.scatterv(result?.labels ?? [], counts: counts)
+            let confidence = try comm.scatterv(result?.confidence ?? [], counts: counts)
+            let layer = try comm.scatterv(result?.layer ?? [], counts: counts)
+            let sourceRaw = try comm.scatterv(result?.source.map(\.rawValue) ?? [], counts: counts)
+            return (chosenK, layers, labels, confidence, layer, sourceRaw.map { LabelSource(rawValue: $0) ?? .unlabeled })
+        }
         t.add(.broadcast, Clock.now() - t0)
         return try finish(comm: comm, options: o, timings: &t, start: start, n: n, d: d, k: k, table: table, reused: reused,
                           rows: rows, labels: labels, confidence: confidence, layer: layer, source: source, chosenK: chosenK,
@@ -149,29 +161,38 @@ public enum ClusterJob {
                        layers: [LayerRecord], all result: LabelingResult?, numClasses: Int, classNames: [String]) throws -> ClusterJobOutcome {
         let rank = comm.rank
 
-        // 8. Outputs: one file from root, or one shard file per rank. Removed again if any rank failed.
+        // 8. Outputs: one file from root, or one shard file per rank. Every rank first stages its file (written and
+        // flushed under a temporary name); only when all staged theirs are they renamed into place, so a failure on
+        // any rank (or a rank killed before the agreement) leaves no output and an existing output unchanged.
+        try comm.boundary("write")
         var written: [String] = []
         let t1 = Clock.now()
+        var staged: [AtomicFile.Staged] = []
         var writeError: Error?
         do {
             if o.shardedOutput {
-                let path = o.output + ".rank\(rank)"
-                try AtomicFile.write(LabelsIO.encodeCSV(firstId: rows.lowerBound, labels: labels, confidence: confidence,
-                                                        layer: layer, source: source, classNames: classNames), to: path)
-                written.append(path)
+                staged.append(try AtomicFile.stage(LabelsIO.encodeCSV(firstId: rows.lowerBound, labels: labels, confidence: confidence,
+                                                                      layer: layer, source: source, classNames: classNames),
+                                                   for: o.output + ".rank\(rank)"))
             } else if let all = result {
-                try AtomicFile.write(LabelsIO.encodeCSV(labels: all.labels, confidence: all.confidence, layer: all.layer,
-                                                        source: all.source, classNames: classNames), to: o.output)
-                written.append(o.output)
+                staged.append(try AtomicFile.stage(LabelsIO.encodeCSV(labels: all.labels, confidence: all.confidence, layer: all.layer,
+                                                                      source: all.source, classNames: classNames), for: o.output))
             }
         } catch { writeError = error }
-        t.add(.write, Clock.now() - t1)
         do { try comm.agree(writeError, phase: "writing output") } catch {
+            staged.forEach(AtomicFile.discard)
+            throw error
+        }
+        var commitError: Error?
+        do { for s in staged { try AtomicFile.commit(s); written.append(s.path) } } catch { commitError = error }
+        t.add(.write, Clock.now() - t1)
+        do { try comm.agree(commitError, phase: "writing output") } catch {
             for f in written { unlink(f) }
             throw error
         }
 
         // 9. Timings (max over ranks); root writes them when asked.
+        try comm.boundary("timings")
         let timings = try t.finish(over: comm, start: start, writeTo: o.timingsPath, info: [
             "n": "\(n)", "d": "\(d)", "k": "\(k)", "tile": "\(table.tile)", "method": o.config.method.rawValue,
             "distributedLabeling": "\(o.distributedLabeling)", "blasThreads": "\(BLASThreads.current)",

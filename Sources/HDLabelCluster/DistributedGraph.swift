@@ -54,6 +54,7 @@ public enum DistributedGraph {
 
         let left = (r - 1 + p) % p, right = (r + 1) % p
         for s in 0 ..< p {
+            try comm.point("graph step \(s)")
             let owner = (r + s) % p
             let count = counts[owner]
             var recv = MPIRequest.null, send = MPIRequest.null
