@@ -84,10 +84,7 @@ public struct ClusterGraph {
         // 3. Parameters, shard table and graph width: the same checks and arithmetic on every rank.
         let (table, k) = try comm.together("planning shards") { () throws -> (ShardTable, Int) in
             guard n >= 2 else { throw HDLError.invalidInput("need at least 2 rows, found \(n)") }
-            // Neighbour ids and label indices travel as Int32.
-            guard n < Int(Int32.max) else {
-                throw HDLError.invalidInput("\(n) rows: at most \(Int32.max - 1) rows are supported (row ids are 32-bit)")
-            }
+            try KNNGraph.checkRowCount(n)  // neighbour ids and row numbers travel as Int32
             let table = try ShardTable(n: n, tile: o.tile, ranks: comm.size)
             return (table, try plan(n, labels, table))
         }

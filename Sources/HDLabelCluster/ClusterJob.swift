@@ -193,10 +193,10 @@ public enum ClusterJob {
 
         // 9. Timings (max over ranks); root writes them when asked.
         try comm.boundary("timings")
-        let timings = try t.finish(over: comm, start: start, writeTo: o.timingsPath, info: [
+        let timings = try comm.collective("timings") { try t.finish(over: comm, start: start, writeTo: o.timingsPath, info: [
             "n": "\(n)", "d": "\(d)", "k": "\(k)", "tile": "\(table.tile)", "method": o.config.method.rawValue,
             "distributedLabeling": "\(o.distributedLabeling)", "blasThreads": "\(BLASThreads.current)",
-            "reusedCheckpoint": "\(reused)", "chosenK": "\(chosenK)"])
+            "reusedCheckpoint": "\(reused)", "chosenK": "\(chosenK)"]) }
         return ClusterJobOutcome(rows: rows, labels: labels, confidence: confidence, layer: layer, source: source,
                                  chosenK: chosenK, layers: layers, numClasses: numClasses, classNames: classNames, timings: timings,
                                  reusedCheckpoint: reused, written: written)

@@ -8,6 +8,16 @@ import Foundation
 /// `similarities[i*k ..< (i+1)*k]`, ordered by similarity descending, ties by smaller id.
 /// A point is never its own neighbour; exact duplicates are ordinary neighbours at similarity ~1.
 public struct KNNGraph: Sendable, Equatable {
+    /// Row ids (neighbour lists, labels' row numbers) are Int32: at most 2³¹ − 1 rows.
+    public static let maxRows = Int(Int32.max)
+
+    /// Throws a clear error when `n` rows cannot be addressed by Int32 ids (n ≥ 2³¹).
+    public static func checkRowCount(_ n: Int) throws {
+        guard n <= maxRows else {
+            throw HDLError.invalidInput("\(n) rows: at most \(maxRows) rows are supported (row ids are 32-bit, n < 2^31)")
+        }
+    }
+
     public var n: Int
     public var k: Int
     public var neighbors: [Int32]
@@ -174,6 +184,7 @@ public enum KNNGraphBuilder {
     /// `progress(doneRows, totalRows)` is called after each row tile.
     public static func build(_ x: Embeddings, options: GraphOptions, progress: ((Int, Int) -> Void)? = nil) throws -> KNNGraph {
         let n = x.rows, d = x.cols, k = options.k
+        try KNNGraph.checkRowCount(n)
         guard k >= 1 else { throw HDLError.invalidParameter(name: "k", value: "\(k)", allowed: "k >= 1") }
         guard k < n else { throw HDLError.invalidParameter(name: "k", value: "\(k)", allowed: "k < number of points (\(n))") }
         var scratch = [Float]()
