@@ -141,7 +141,7 @@ fault_case 3 throw 1 "labeling" job --distributed-labeling --fault "throw:labeli
 fault_case 4 throw 3 "labeling" job --distributed-labeling --fault "throw:labeling collective:3:200"
 fault_case 4 throw 2 "broadcast" job --fault "throw:broadcast:2"
 fault_case 3 throw 1 "write" job --fault "throw:write:1"
-fault_case 2 throw 1 "checkpoint" job --checkpoint "$work/f/ckpt-unused" --fault "throw:checkpoint:1"
+rm -rf "$work/ckpt-fault"; fault_case 2 throw 1 "checkpoint" job --checkpoint "$work/ckpt-fault" --fault "throw:checkpoint:1"
 fault_case 3 throw 1 "detecting label issues" issues-job --rounds 3 --fault "throw:issues round 2:1"
 fault_case 2 throw 0 "write" issues-job --fault "throw:write:0"
 fault_case 3 kill 1 "graph" job --fault "kill:graph step 1:1"
@@ -151,6 +151,15 @@ fault_case 2 kill 0 "write" job --fault "kill:write:0"
 fault_case 4 kill 3 "write" job --sharded-output --fault "kill:write:3"
 fault_case 3 kill 2 "issues" issues-job --rounds 3 --fault "kill:issues round 2:2"
 echo "fault time-to-exit (s): ${FAULT_TIMES[*]}"
+
+# A rank killed mid-graph with --checkpoint: the rerun resumes the ring at the last step every rank saved and
+# writes the same labels as an uninterrupted run.
+timeout "$TIMEOUT" "${MPIRUN[@]}" -np 3 "$MT" job "$work/emb.npy" "$work/labels.npy" "$work/rs-ref.csv" --tile 64 >"$work/rs.log" 2>&1
+fault_case 3 kill 1 "graph" job --checkpoint "$work/ckpt-ring" --fault "kill:graph step 2:1"
+timeout "$TIMEOUT" "${MPIRUN[@]}" -np 3 "$MT" job "$work/emb.npy" "$work/labels.npy" "$work/rs.csv" --tile 64 --checkpoint "$work/ckpt-ring" >>"$work/rs.log" 2>&1
+if grep -q "resuming the ring at step 2 of 3" "$work/rs.log" && cmp -s "$work/rs-ref.csv" "$work/rs.csv"; then
+    ok "rerun after a rank killed at ring step 2 resumes there; labels == uninterrupted run"
+else ko "ring resume after a killed rank"; tail -n 20 "$work/rs.log"; fi
 
 # Chunked MPI transfers end to end: the job with a 1000-element limit per MPI call writes the same CSV.
 timeout "$TIMEOUT" "${MPIRUN[@]}" -np 3 "$MT" job "$work/emb.npy" "$work/labels.npy" "$work/ch-ref.csv" --tile 64 >"$work/ch.log" 2>&1

@@ -115,3 +115,76 @@ public enum GraphCheckpoint {
         try AtomicFile.write(try enc.encode(key), to: p.key)
     }
 }
+
+/// The ring's progress saved after every step, so a job lost in the middle of the graph phase (a killed rank, a
+/// lost node) resumes from the last step every rank finished instead of from the start.
+///
+/// Files per rank r: `ring.rankR.doneS.{ids,sims}.npy` (the running top-k of all this rank's rows after S of the P
+/// ring steps) and `ring.rankR.doneS.json` (the `GraphCheckpoint.Key`, written last). Steps are saved in lockstep
+/// (every save is agreed before the next step starts), so the ranks' latest steps differ by at most one; the two
+/// latest generations are kept and the job resumes at the latest step all ranks have. A saved step made for another
+/// job is refused with the reason, like the graph checkpoint. The files are removed once the whole graph is
+/// checkpointed. The top-k merge does not depend on merge order, so a resumed graph is bit-identical.
+public struct RingCheckpoint {
+    public let dir: String
+    public let key: GraphCheckpoint.Key
+    /// The embeddings file, to re-read the block the resumed step starts with.
+    public let embeddings: String
+    /// Progress messages (root only).
+    public var log: (String) -> Void = { _ in }
+
+    public init(dir: String, key: GraphCheckpoint.Key, embeddings: String) {
+        self.dir = dir; self.key = key; self.embeddings = embeddings
+    }
+
+    func paths(done: Int) -> (ids: String, sims: String, key: String) {
+        let base = dir + "/ring.rank\(key.rank).done\(done)"
+        return (base + ".ids.npy", base + ".sims.npy", base + ".json")
+    }
+
+    /// Steps done (1 ..< P) for which this rank has a complete state for this job; throws when a state in `dir`
+    /// was made for another job.
+    func available() throws -> [Int] {
+        var out: [Int] = []
+        for done in 1 ..< max(key.ranks, 1) {
+            let p = paths(done: done)
+            guard let data = FileManager.default.contents(atPath: p.key) else { continue }
+            guard let saved = try? JSONDecoder().decode(GraphCheckpoint.Key.self, from: data), saved == key else {
+                let why = (try? JSONDecoder().decode(GraphCheckpoint.Key.self, from: data)).map { $0.differences(from: key).joined(separator: ", ") }
+                throw HDLError.invalidInput("ring checkpoint '\(p.key)' does not match this job (\(why ?? "unreadable")); remove '\(dir)' or use another --checkpoint directory")
+            }
+            out.append(done)
+        }
+        return out
+    }
+
+    /// The running top-k (ids, sims of all this rank's rows) after `done` steps.
+    func load(done: Int) throws -> (ids: [Int32], sims: [Float]) {
+        let p = paths(done: done)
+        guard let ids = try? NPY.readInts(path: p.ids), ids.count == key.rows * key.k,
+              let sims = try? NPY.readEmbeddings(path: p.sims), sims.rows == key.rows, sims.cols == key.k
+        else { throw HDLError.invalidInput("ring checkpoint '\(p.ids)' is damaged; remove '\(dir)'") }
+        return (ids.map { Int32($0) }, sims.data)
+    }
+
+    /// Saves the state after `done` steps (key last) and removes the generation before the previous one.
+    func save(done: Int, ids: [Int32], sims: [Float]) throws {
+        let p = paths(done: done)
+        var data = NPY.encodeHeader(dtype: .int32, shape: [ids.count])
+        ids.map { $0.littleEndian }.withUnsafeBytes { data.append(contentsOf: $0) }
+        try AtomicFile.write(data, to: p.ids)
+        try AtomicFile.write(NPY.encode(Embeddings(rows: key.rows, cols: key.k, data: sims)), to: p.sims)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try enc.encode(key), to: p.key)
+        if done >= 3 { remove(done: done - 2) }
+    }
+
+    func remove(done: Int) {
+        let p = paths(done: done)
+        unlink(p.key); unlink(p.ids); unlink(p.sims)
+    }
+
+    /// Removes every saved step of this rank (the whole graph is checkpointed).
+    public func removeAll() { for done in 1 ..< max(key.ranks, 1) { remove(done: done) } }
+}

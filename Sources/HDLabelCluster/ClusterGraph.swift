@@ -47,7 +47,7 @@ public struct ClusterGraph {
     ///   returns the graph width k. Throwing here stops every rank before any work.
     /// - needRows: keep this rank's normalised rows (`shard`) even when the graph comes from a checkpoint.
     public static func build(comm: Communicator, input o: ClusterGraphInput, needRows: Bool, timings t: inout PhaseTimings,
-                             log say: (String) -> Void,
+                             log say: @escaping (String) -> Void,
                              readLabels: (String, Int) throws -> SeedLabels,
                              plan: (Int, SeedLabels, ShardTable) throws -> Int) throws -> ClusterGraph {
         var comm = comm
@@ -114,12 +114,18 @@ public struct ClusterGraph {
             local = g
         } else {
             try comm.boundary("graph")
+            var ring: RingCheckpoint?
+            if let dir = o.checkpointDir, let key {
+                ring = RingCheckpoint(dir: dir, key: key, embeddings: o.embeddings)
+                ring?.log = say
+            }
             local = try comm.collective("graph") {
-                try DistributedGraph.build(shard: shard!, table: table, k: k, comm: comm, timings: &t)
+                try DistributedGraph.build(shard: shard!, table: table, k: k, comm: comm, timings: &t, ring: ring)
             }
             if let dir = o.checkpointDir, let key {
                 try comm.boundary("checkpoint")
                 try comm.together("saving checkpoint") { try t.time(.checkpoint) { try GraphCheckpoint.save(local, dir: dir, key: key) } }
+                ring?.removeAll()
             }
         }
         return ClusterGraph(n: n, d: d, labels: labels, table: table, k: k, local: local, shard: shard, reused: reused,
