@@ -95,7 +95,8 @@ for spec in "1.0 1" "0.5 3"; do
 done
 
 # Fault injection at every collective phase (hdlabel-mpitest's `job` / `issues-job` modes run the job in-process
-# with a test FaultInjector; Faults.swift). Each case: every rank exits, mpirun non-zero within FAULT_LIMIT seconds,
+# with a test FaultInjector; Faults.swift). Each case: every rank exits, mpirun non-zero within FAULT_LIMIT seconds
+# of the fault,
 # exactly one error line naming the rank and phase (throw) or mpirun naming the killed rank (kill), the existing
 # output file unchanged and no other output or manifest.
 FAULT_LIMIT=${FAULT_LIMIT:-30}
@@ -109,13 +110,18 @@ fault_case() {  # np, kind (throw|kill), rank, phase text expected, mode (job|is
     local t0; t0=$(date +%s.%N)
     timeout 120 "${MPIRUN[@]}" -np "$np" "$MT" "$mode" "$emb" "$lab" "$work/f/out.csv" --tile 64 "$@" >"$work/f.log" 2>&1
     local rc=$?
-    local took; took=$(echo "$(date +%s.%N) - $t0" | bc); took=$(printf '%.1f' "$took")
+    local end; end=$(date +%s.%N)
+    local took; took=$(printf '%.1f' "$(echo "$end - $t0" | bc)")
+    # From the fault (the injector prints its wall-clock time) to mpirun's exit.
+    local tf; tf=$(grep -o 'test: [a-z]* at .*, t=[0-9.]*' "$work/f.log" | head -n 1 | sed 's/.*t=//')
+    local after="?"; [ -n "$tf" ] && after=$(printf '%.1f' "$(echo "$end - $tf" | bc)")
     local errs; errs=$(grep -c 'error:' "$work/f.log")
     local left; left=$(ls "$work/f")
     local why=""
     [ $rc -eq 0 ] && why="exit 0"
     [ $rc -eq 124 ] && why="hung until timeout"
-    [ "$(echo "$took > $FAULT_LIMIT" | bc)" = 1 ] && why="$why took ${took}s"
+    [ "$after" = "?" ] && why="$why fault never injected"
+    [ "$after" != "?" ] && [ "$(echo "$after > $FAULT_LIMIT" | bc)" = 1 ] && why="$why exit ${after}s after the fault"
     [ "$(cat "$work/f/out.csv")" = previous ] || why="$why existing output changed"
     [ "$left" = out.csv ] || why="$why files left: $(echo $left)"
     if [ "$kind" = throw ]; then
@@ -125,9 +131,9 @@ fault_case() {  # np, kind (throw|kill), rank, phase text expected, mode (job|is
         grep -q "rank $victim.*signal 9\|rank $victim.*Killed\|process rank $victim" "$work/f.log" || why="$why mpirun does not name rank $victim"
         [ "$errs" -le 1 ] || why="$why $errs error lines"
     fi
-    if [ -z "$why" ]; then ok "$name: exit $rc after ${took}s"
-    else ko "$name:$why (exit $rc after ${took}s)"; tail -n 15 "$work/f.log"; fi
-    FAULT_TIMES+=("$kind@$phase:$took")
+    if [ -z "$why" ]; then ok "$name: exit $rc ${after}s after the fault (${took}s in all)"
+    else ko "$name:$why (exit $rc, ${after}s after the fault, ${took}s in all)"; tail -n 15 "$work/f.log"; fi
+    FAULT_TIMES+=("$kind@$phase:$after")
 }
 FAULT_TIMES=()
 "$MT" gen-noisy "$work/iemb.npy" "$work/ilab.npy" 3000 32 5 0.2 0.5 || ko "generate noisy labels"
@@ -150,7 +156,7 @@ fault_case 3 kill 2 "labeling" job --distributed-labeling --fault "kill:labeling
 fault_case 2 kill 0 "write" job --fault "kill:write:0"
 fault_case 4 kill 3 "write" job --sharded-output --fault "kill:write:3"
 fault_case 3 kill 2 "issues" issues-job --rounds 3 --fault "kill:issues round 2:2"
-echo "fault time-to-exit (s): ${FAULT_TIMES[*]}"
+echo "fault-to-exit (s): ${FAULT_TIMES[*]}"
 
 # A rank killed mid-graph with --checkpoint: the rerun resumes the ring at the last step every rank saved and
 # writes the same labels as an uninterrupted run.

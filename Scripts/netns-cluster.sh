@@ -39,7 +39,9 @@ up() {
     local count=${1:-3}
     down >/dev/null 2>&1
     mkdir -p "$STATE"
-    ip link add "$BR" type bridge || die "cannot create bridge $BR"
+    # A fixed MAC: a bridge otherwise takes the lowest MAC of its ports, which changes when a port leaves (link-down)
+    # and comes back, and the hosts' ARP entries for the head node would go stale.
+    ip link add "$BR" address 02:00:0a:e7:00:01 type bridge || die "cannot create bridge $BR"
     ip addr add "$NET.1/24" dev "$BR"
     ip link set "$BR" up
     : >"$STATE/hosts.list"; : >"$STATE/hostfile"; : >"$STATE/hosts"
@@ -83,7 +85,8 @@ mpirun_args() {
     echo --allow-run-as-root --hostfile "$STATE/hostfile" -np "$n" --map-by node \
         --mca plm_rsh_agent "$STATE/agent" --mca plm_rsh_no_tree_spawn 1 \
         --mca btl tcp,self --mca btl_tcp_if_include "$NET.0/24" --mca oob_tcp_if_include "$NET.0/24" \
-        --mca oob_tcp_keepalive_time "$KEEPALIVE" --mca oob_tcp_keepalive_intvl 1 --mca oob_tcp_keepalive_probes 3
+        --mca oob_tcp_keepalive_time "$KEEPALIVE" --mca oob_tcp_keepalive_intvl 1 --mca oob_tcp_keepalive_probes 3 \
+        --mca orte_startup_timeout 60
 }
 
 run() {

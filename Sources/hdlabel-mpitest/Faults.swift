@@ -41,10 +41,9 @@ struct FaultPlan: Sendable {
                 usleep(UInt32(plan.pauseSeconds * 1e6))
             }
             guard name == plan.point, rank == plan.rank, counts.bump(name) == plan.nth else { return }
-            if plan.action == "kill" {
-                stderrLine("[rank \(rank)] test: SIGKILL at \(name)")
-                kill(getpid(), SIGKILL)
-            }
+            // The wall-clock moment of the fault, so scripts can measure the time from it to the job's end.
+            stderrLine("[rank \(rank)] test: \(plan.action) at \(name), t=\(String(format: "%.3f", Date().timeIntervalSince1970))")
+            if plan.action == "kill" { kill(getpid(), SIGKILL) }
             throw HDLError.invalidInput("fault injected at \(name) on rank \(rank)")
         }
     }
