@@ -146,8 +146,9 @@ selftest() {  # BIN: the built hdlabel and hdlabel-mpitest
     link up h3
     local ip3; ip3=$(ipof h3)
     if [ "$LOST_RC" != 0 ] && [ "$LOST_RC" != none ] && [ "$(echo "$LOST_TOOK <= $limit" | bc)" = 1 ] \
-        && [ "$(cat "$work/lost.csv")" = previous ] && grep -q "lost communication" "$work/lost.log" && grep -q "$ip3" "$work/lost.log"; then
-        ok "node h3 lost mid-graph (ring step 2 of 3): exit $LOST_RC ${LOST_TOOK}s after the cut, names $ip3, output unchanged"
+        && [ "$(cat "$work/lost.csv")" = previous ] && grep -q "lost communication" "$work/lost.log" && grep -q "$ip3" "$work/lost.log" \
+        && grep -q "ranks per host: h1 0, h2 1, h3 2" "$work/lost.log"; then
+        ok "node h3 lost mid-graph (ring step 2 of 3): exit $LOST_RC ${LOST_TOOK}s after the cut, names $ip3 (h3, rank 2 in the job's placement line), output unchanged"
     else ko "node h3 lost mid-graph: exit $LOST_RC after ${LOST_TOOK}s"; tail -n 25 "$work/lost.log"; fi
     echo "netns lost-node time-to-exit: ${LOST_TOOK}s after the cut (keepalive ${KEEPALIVE}s + 3 x 1s probes)"
     sleep 1

@@ -71,6 +71,9 @@ public struct ClusterGraph {
         }
         let (n, d) = (shape[0], shape[1])
         say("embeddings: \(n) x \(d) over \(comm.size) rank(s)")
+        // Where the ranks run, so that a lost host in mpirun's messages can be matched to its ranks.
+        let hosts = try comm.hostNames()
+        say("ranks per host: \(Communicator.placement(hosts))")
 
         // 2. Labels: root reads and checks them, then broadcasts them with the class names.
         let rootLabels = try comm.together("reading labels") { () throws -> SeedLabels in

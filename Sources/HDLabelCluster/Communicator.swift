@@ -270,6 +270,34 @@ public struct Communicator {
         return out.map { Int($0) }
     }
 
+    /// **Collective.** Every rank's host name (`gethostname`, no DNS lookup), in rank order.
+    public func hostNames() throws -> [String] {
+        var buf = [CChar](repeating: 0, count: 256)
+        gethostname(&buf, 255)
+        let mine = Array(String(cString: buf).utf8) + [0]
+        return try allgatherv(mine).split(separator: 0, omittingEmptySubsequences: false).dropLast()
+            .map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// "host ranks, host ranks, …" in order of first rank, ranks as ranges ("node1 0-15, node2 16-31").
+    public static func placement(_ hosts: [String]) -> String {
+        var order: [String] = [], ranks: [String: [Int]] = [:]
+        for (r, h) in hosts.enumerated() {
+            if ranks[h] == nil { order.append(h) }
+            ranks[h, default: []].append(r)
+        }
+        func ranges(_ rs: [Int]) -> String {
+            var parts: [String] = [], i = 0
+            while i < rs.count {
+                var j = i
+                while j + 1 < rs.count, rs[j + 1] == rs[j] + 1 { j += 1 }
+                parts.append(i == j ? "\(rs[i])" : "\(rs[i])-\(rs[j])"); i = j + 1
+            }
+            return parts.joined(separator: ",")
+        }
+        return order.map { "\($0) \(ranges(ranks[$0]!))" }.joined(separator: ", ")
+    }
+
     /// Exclusive prefix sums of `counts` (as Int: they may pass Int32).
     static func offsets(_ counts: [Int]) -> [Int] {
         var d: [Int] = [], off = 0

@@ -21,6 +21,11 @@ final class ChunkingAndCheckpointTests: XCTestCase {
         XCTAssertFalse(c.fitsOneCall([100_000_000 * 22]))
     }
 
+    func testPlacementGroupsRanksPerHostAsRanges() {
+        XCTAssertEqual(Communicator.placement(["a", "a", "b", "a", "b", "c"]), "a 0-1,3, b 2,4, c 5")
+        XCTAssertEqual(Communicator.placement(["h1", "h2", "h3"]), "h1 0, h2 1, h3 2")
+    }
+
     func testRowCountLimitIsClear() {
         XCTAssertNoThrow(try KNNGraph.checkRowCount(Int(Int32.max)))
         XCTAssertThrowsError(try KNNGraph.checkRowCount(1 << 31)) { e in
