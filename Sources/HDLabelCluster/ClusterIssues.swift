@@ -40,7 +40,8 @@ public struct ClusterIssuesOutcome {
 /// same graph bit for bit, for any number of ranks.
 ///
 /// **Collective**: every rank calls `run` with the same options; errors are agreed (all ranks throw the same one)
-/// and no output is left behind.
+/// and no output is left behind. A one-rank failure inside the rounds (between their all-gathers) stops the job
+/// (`Communicator.collective`); the CSV is staged and renamed only once every rank got to the write.
 public enum ClusterIssues {
     public static func run(comm: Communicator, options o: ClusterIssuesOptions,
                            log: ((String) -> Void)? = nil) throws -> ClusterIssuesOutcome {
@@ -101,9 +102,9 @@ public enum ClusterIssues {
         }
 
         try comm.boundary("timings")
-        let timings = try t.finish(over: comm, start: start, writeTo: o.timingsPath, info: [
+        let timings = try comm.collective("timings") { try t.finish(over: comm, start: start, writeTo: o.timingsPath, info: [
             "n": "\(g.n)", "d": "\(g.d)", "k": "\(g.k)", "voteK": "\(cfg.k)", "tile": "\(g.table.tile)",
-            "rule": cfg.rule.rawValue, "blasThreads": "\(BLASThreads.current)", "reusedCheckpoint": "\(g.reused)"])
+            "rule": cfg.rule.rawValue, "blasThreads": "\(BLASThreads.current)", "reusedCheckpoint": "\(g.reused)"]) }
         return ClusterIssuesOutcome(result: r, classNames: g.labels.classNames, graphK: g.k, voteK: cfg.k,
                                     timings: timings, written: written)
     }
