@@ -35,7 +35,7 @@ let package = Package(
         // Bench: datasets (IDX, Fashion-MNIST, WordNet), PCA, splits, synthetic noise, benchmarks, Python baselines.
         .target(name: "HDLabelBench", dependencies: ["HDLabelCore", "HDLabelIO", "HDLabelReport", "CBLAS", "CZlib"]),
         // Cluster: communicator, sharding, distributed graph, root hierarchy, broadcast.
-        .target(name: "HDLabelCluster", dependencies: ["HDLabelCore", "HDLabelIO", "HDLabelCuration", "CMPI"]),
+        .target(name: "HDLabelCluster", dependencies: ["HDLabelCore", "HDLabelIO", "HDLabelCuration", "CMPI", "CBLAS"]),
         // Thin CLI.
         .executableTarget(
             name: "hdlabel",

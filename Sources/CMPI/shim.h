@@ -22,4 +22,5 @@ static inline int hdl_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; 
 static inline int hdl_mpi_any_source(void) { return MPI_ANY_SOURCE; }
 static inline int hdl_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline MPI_Datatype hdl_mpi_char(void) { return MPI_CHAR; }
+static inline MPI_Status *hdl_mpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
 #endif

@@ -14,6 +14,8 @@ public struct ClusterGraphInput: Sendable {
     public var tile: Int = GraphOptions.defaultTile
     /// Directory for per-rank partial-graph checkpoints (`GraphCheckpoint`); nil = no checkpoint.
     public var checkpointDir: String?
+    /// Test hook at the job's named points (`Communicator.faultInjector`); nil in production.
+    public var faultInjector: FaultInjector?
 
     public init(embeddings: String, labels: String) { self.embeddings = embeddings; self.labels = labels }
 }
@@ -46,10 +48,13 @@ public struct ClusterGraph {
     ///   returns the graph width k. Throwing here stops every rank before any work.
     /// - needRows: keep this rank's normalised rows (`shard`) even when the graph comes from a checkpoint.
     public static func build(comm: Communicator, input o: ClusterGraphInput, needRows: Bool, timings t: inout PhaseTimings,
-                             log say: (String) -> Void,
+                             log say: @escaping (String) -> Void,
                              readLabels: (String, Int) throws -> SeedLabels,
                              plan: (Int, SeedLabels, ShardTable) throws -> Int) throws -> ClusterGraph {
+        var comm = comm
+        comm.faultInjector = o.faultInjector
         let rank = comm.rank
+        try comm.boundary("reading")
 
         // 1. Shape of the embeddings: every rank reads the header of its view of the file; all must agree.
         let shape = try comm.together("reading embeddings header") { () throws -> [Int] in
@@ -67,6 +72,9 @@ public struct ClusterGraph {
         }
         let (n, d) = (shape[0], shape[1])
         say("embeddings: \(n) x \(d) over \(comm.size) rank(s)")
+        // Where the ranks run, so that a lost host in mpirun's messages can be matched to its ranks.
+        let hosts = try comm.hostNames()
+        say("ranks per host: \(Communicator.placement(hosts))")
 
         // 2. Labels: root reads and checks them, then broadcasts them with the class names.
         let rootLabels = try comm.together("reading labels") { () throws -> SeedLabels in
@@ -80,13 +88,15 @@ public struct ClusterGraph {
         // 3. Parameters, shard table and graph width: the same checks and arithmetic on every rank.
         let (table, k) = try comm.together("planning shards") { () throws -> (ShardTable, Int) in
             guard n >= 2 else { throw HDLError.invalidInput("need at least 2 rows, found \(n)") }
+            try KNNGraph.checkRowCount(n)  // neighbour ids and row numbers travel as Int32
             let table = try ShardTable(n: n, tile: o.tile, ranks: comm.size)
             return (table, try plan(n, labels, table))
         }
         let rows = table.rows(of: rank)
         say("graph: k=\(k), tile=\(table.tile), rows per rank \(table.counts)")
 
-        // 4. Partial graph: from a matching checkpoint on every rank, or computed by the ring.
+        // 4. Partial graph: from a matching checkpoint on every rank, or computed by the ring. A checkpoint made for
+        // another job (input, shape, k, tile, ranks, build, BLAS kernel) is refused with the reason.
         var key: GraphCheckpoint.Key?
         var saved: KNNGraph?
         if let dir = o.checkpointDir {
@@ -94,7 +104,7 @@ public struct ClusterGraph {
                 try GraphCheckpoint.Key(input: o.embeddings, n: n, d: d, k: k, table: table, rank: rank)
             }
             key = mine
-            saved = t.time(.checkpoint) { GraphCheckpoint.load(dir: dir, key: mine) }
+            saved = try comm.together("checking checkpoint") { try t.time(.checkpoint) { try GraphCheckpoint.load(dir: dir, key: mine) } }
         }
         let reused = try comm.allreduce(saved == nil ? 0 : 1, .min) == 1
         let local: KNNGraph
@@ -107,13 +117,20 @@ public struct ClusterGraph {
             say("checkpoint: reusing partial graphs from \(o.checkpointDir ?? "")")
             local = g
         } else {
-            local = try DistributedGraph.build(shard: shard!, table: table, k: k, comm: comm, timings: &t)
+            try comm.boundary("graph")
+            var ring: RingCheckpoint?
             if let dir = o.checkpointDir, let key {
-                try comm.together("saving checkpoint") { try t.time(.checkpoint) { try GraphCheckpoint.save(local, dir: dir, key: key) } }
+                ring = RingCheckpoint(dir: dir, key: key, embeddings: o.embeddings)
+                ring?.log = say
             }
-        }
-        if let victim = ProcessInfo.processInfo.environment["HDLABEL_TEST_KILL_RANK"], Int(victim) == rank {
-            kill(getpid(), SIGKILL)
+            local = try comm.collective("graph") {
+                try DistributedGraph.build(shard: shard!, table: table, k: k, comm: comm, timings: &t, ring: ring)
+            }
+            if let dir = o.checkpointDir, let key {
+                try comm.boundary("checkpoint")
+                try comm.together("saving checkpoint") { try t.time(.checkpoint) { try GraphCheckpoint.save(local, dir: dir, key: key) } }
+                ring?.removeAll()
+            }
         }
         return ClusterGraph(n: n, d: d, labels: labels, table: table, k: k, local: local, shard: shard, reused: reused,
                             rows: rows)

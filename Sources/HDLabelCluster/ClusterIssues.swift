@@ -42,10 +42,13 @@ public struct ClusterIssuesOutcome {
 /// same graph bit for bit, for any number of ranks.
 ///
 /// **Collective**: every rank calls `run` with the same options; errors are agreed (all ranks throw the same one)
-/// and no output is left behind.
+/// and no output is left behind. A one-rank failure inside the rounds (between their all-gathers) stops the job
+/// (`Communicator.collective`); the CSV is staged and renamed only once every rank got to the write.
 public enum ClusterIssues {
     public static func run(comm: Communicator, options o: ClusterIssuesOptions,
                            log: ((String) -> Void)? = nil) throws -> ClusterIssuesOutcome {
+        var comm = comm
+        comm.faultInjector = o.input.faultInjector
         let start = WallClock.now()
         var t = PhaseTimings()
         let rank = comm.rank
@@ -63,39 +66,47 @@ public enum ClusterIssues {
         say("detecting: vote k=\(cfg.k), rule \(cfg.rule.rawValue), up to \(cfg.rounds) round(s)")
 
         // Rounds: local vote shares of this rank's rows → all-gather → the same flag rule on every rank.
-        var detectError: Error?
-        var result: LabelIssueResult?
+        // A one-rank failure inside a round (between the all-gathers) stops the job (`collective`).
+        try comm.boundary("issues")
         let t0 = WallClock.now()
-        do {
-            result = try LabelIssues.detect(labels: given, numClasses: c, graphWidth: g.k, config: cfg) { voter in
+        var round = 0
+        let r = try comm.collective("detecting label issues") {
+            try LabelIssues.detect(labels: given, numClasses: c, graphWidth: g.k, config: cfg) { voter in
+                round += 1
+                try comm.point("issues round \(round)")
                 let mine = LabelIssues.voteShares(graph: g.local, labels: given, voter: voter, numClasses: c,
                                                   k: cfg.k, gamma: cfg.gamma)
                 return try comm.allgatherv(mine)
             }
-        } catch { detectError = error }
+        }
         t.add(.hierarchy, WallClock.now() - t0)
-        try comm.agree(detectError, phase: "detecting label issues")
-        let r = result!
 
-        // Root writes the CSV; removed again if anything failed afterwards.
+        // Root stages the CSV; renamed into place only when every rank got here.
+        try comm.boundary("write")
         var written: [String] = []
+        var staged: AtomicFile.Staged?
         var writeError: Error?
         let t1 = WallClock.now()
         if rank == 0 {
-            do {
-                try AtomicFile.write(LabelIssues.encodeCSV(r, classNames: g.labels.classNames, all: o.all), to: o.output)
-                written.append(o.output)
-            } catch { writeError = error }
+            do { staged = try AtomicFile.stage(LabelIssues.encodeCSV(r, classNames: g.labels.classNames, all: o.all), for: o.output) }
+            catch { writeError = error }
         }
-        t.add(.write, WallClock.now() - t1)
         do { try comm.agree(writeError, phase: "writing output") } catch {
+            if let staged { AtomicFile.discard(staged) }
+            throw error
+        }
+        var commitError: Error?
+        if let staged { do { try AtomicFile.commit(staged); written.append(staged.path) } catch { commitError = error } }
+        t.add(.write, WallClock.now() - t1)
+        do { try comm.agree(commitError, phase: "writing output") } catch {
             for f in written { unlink(f) }
             throw error
         }
 
-        let timings = try t.finish(over: comm, start: start, writeTo: o.timingsPath, info: [
+        try comm.boundary("timings")
+        let timings = try comm.collective("timings") { try t.finish(over: comm, start: start, writeTo: o.timingsPath, info: [
             "n": "\(g.n)", "d": "\(g.d)", "k": "\(g.k)", "voteK": "\(cfg.k)", "tile": "\(g.table.tile)",
-            "rule": cfg.rule.rawValue, "blasThreads": "\(BLASThreads.current)", "reusedCheckpoint": "\(g.reused)"])
+            "rule": cfg.rule.rawValue, "blasThreads": "\(BLASThreads.current)", "reusedCheckpoint": "\(g.reused)"]) }
         return ClusterIssuesOutcome(result: r, classNames: g.labels.classNames, graphK: g.k, voteK: cfg.k,
                                     timings: timings, written: written)
     }

@@ -18,12 +18,19 @@ public struct ClusterJobOptions: Sendable {
     public var checkpointDir: String?
     /// Root writes the job timings (JSON) here when set.
     public var timingsPath: String?
+    /// Root writes this manifest, completed with the run's facts (n, d, classes, k, layers, timings, ranks), to
+    /// `RunManifest.path(for: output)` when set. Labels, manifest and timings are staged together and renamed only
+    /// when every rank staged its files: all are new, or none is.
+    public var manifest: RunManifest?
     /// Class names in id order (optional); every listed class must have a seed.
     public var classes: [String]?
     /// Worker-side labeling: the graph stays on the ranks that built it and every rank runs HDL on its rows
     /// (`DistributedLabeling`); only per-row vectors of n or n × C and class statistics (C·d + d²) travel. The tile must
     /// be a multiple of `Reduction.block`.
     public var distributedLabeling: Bool = false
+    /// Test hook at the job's named points (`Communicator.faultInjector`: reading, graph, graph step S, checkpoint,
+    /// gather, labeling, broadcast, write, timings); nil in production.
+    public var faultInjector: FaultInjector?
 
     public init(embeddings: String, labels: String, output: String, config: LabelingConfig = LabelingConfig()) {
         self.embeddings = embeddings; self.labels = labels; self.output = output; self.config = config
@@ -60,11 +67,14 @@ public struct ClusterJobOutcome {
 /// so all ranks stop together with the same message and no output is left behind (a rank whose output write
 /// succeeded removes it when another rank's failed).
 ///
-/// Test hook: when the environment variable `HDLABEL_TEST_KILL_RANK` equals this rank, the rank kills itself with
-/// SIGKILL right after the graph phase, to test that `mpirun` ends the job non-zero without any output.
+/// Phases that call collectives run inside `Communicator.collective`, so an error on one rank there stops the job
+/// (one message, `MPI_Abort`) instead of leaving the others waiting; outputs are staged on every rank and renamed into
+/// place only once every rank staged its file.
 public enum ClusterJob {
     public static func run(comm: Communicator, options o: ClusterJobOptions,
                            log: ((String) -> Void)? = nil) throws -> ClusterJobOutcome {
+        var comm = comm
+        comm.faultInjector = o.faultInjector
         let start = WallClock.now()
         var t = PhaseTimings()
         let rank = comm.rank
@@ -73,6 +83,7 @@ public enum ClusterJob {
         // 1–4. Shape, seeds (root reads and checks them), shards, and this rank's rows of the kNN graph.
         var input = ClusterGraphInput(embeddings: o.embeddings, labels: o.labels)
         input.classes = o.classes; input.tile = o.tile; input.checkpointDir = o.checkpointDir
+        input.faultInjector = o.faultInjector
         let g = try ClusterGraph.build(
             comm: comm, input: input, needRows: o.config.usesEmbeddings, timings: &t, log: say,
             readLabels: { path, n in try readSeeds(path: path, n: n, classes: o.classes) },
@@ -86,16 +97,13 @@ public enum ClusterJob {
 
         // 5–7, worker-side: every rank labels its rows; the result (all rows) is the same on every rank.
         if o.distributedLabeling {
-            var result: LabelingResult?
-            var labelingError: Error?
-            do {
-                result = try t.time(.hierarchy) {
+            try comm.boundary("labeling")
+            let r = try comm.collective("labeling") {
+                try t.time(.hierarchy) {
                     try DistributedLabeling.run(local: local, embeddings: o.config.usesEmbeddings ? shard?.x : nil, comm: comm, table: table, seeds: seeds, numClasses: numClasses,
                                                 config: o.config, log: log)
                 }
-            } catch { labelingError = error }
-            try comm.agree(labelingError, phase: "labeling")
-            let r = result!
+            }
             let mine = rows
             return try finish(comm: comm, options: o, timings: &t, start: start, n: n, d: d, k: k, table: table, reused: reused,
                               rows: rows, labels: Array(r.labels[mine]), confidence: Array(r.confidence[mine]),
@@ -104,14 +112,18 @@ public enum ClusterJob {
         }
 
         // 5. Gather the partial graphs on root (rank order = row order).
-        let (ids, sims) = try t.time(.gather) {
-            (try comm.gatherv(local.neighbors, rowWidth: k), try comm.gatherv(local.similarities, rowWidth: k))
+        try comm.boundary("gather")
+        let (ids, sims, allRows) = try comm.collective("gather") { () throws -> ([Int32], [Float], [Float]) in
+            try t.time(.gather) {
+                // HDL's geometry evidence needs the normalised rows on root too (n · d · 4 bytes there).
+                (try comm.gatherv(local.neighbors, rowWidth: k), try comm.gatherv(local.similarities, rowWidth: k),
+                 o.config.usesEmbeddings ? try comm.gatherv(shard?.x.data ?? [], rowWidth: d) : [])
+            }
         }
-        // HDL's geometry evidence needs the normalised rows on root too (n · d · 4 bytes there).
-        let allRows: [Float] = try o.config.usesEmbeddings ? t.time(.gather) { try comm.gatherv(shard?.x.data ?? [], rowWidth: d) } : []
 
         // 6. The hierarchy on root: the same core code as the single-process CLI. Meanwhile the other ranks sleep in
         // a barrier (rather than spin in MPI) so root's threads have the node's cores; then all agree on the outcome.
+        try comm.boundary("labeling")
         var result: LabelingResult?
         var labelingError: Error?
         if rank == 0 {
@@ -127,16 +139,20 @@ public enum ClusterJob {
         try comm.agree(labelingError, phase: "labeling")
 
         // 7. Broadcast the job-wide facts, scatter each rank's rows.
+        try comm.boundary("broadcast")
         let t0 = WallClock.now()
-        let chosenK = try comm.bcast(result?.chosenK ?? 0)
-        let layerData = try comm.bcast(rank == 0 ? try JSONEncoder().encode(result?.layers ?? []) : Data())
-        let layers = try comm.together("decoding layer records") { try JSONDecoder().decode([LayerRecord].self, from: layerData) }
-        let counts = table.counts
-        let labels = try comm.scatterv(result?.labels ?? [], counts: counts)
-        let confidence = try comm.scatterv(result?.confidence ?? [], counts: counts)
-        let layer = try comm.scatterv(result?.layer ?? [], counts: counts)
-        let sourceRaw = try comm.scatterv(result?.source.map(\.rawValue) ?? [], counts: counts)
-        let source = sourceRaw.map { LabelSource(rawValue: $0) ?? .unlabeled }
+        let (chosenK, layers, labels, confidence, layer, source) = try comm.collective("broadcast") {
+            () throws -> (Int, [LayerRecord], [Int32], [Float], [Int32], [LabelSource]) in
+            let chosenK = try comm.bcast(result?.chosenK ?? 0)
+            let layerData = try comm.bcast(rank == 0 ? try JSONEncoder().encode(result?.layers ?? []) : Data())
+            let layers = try comm.together("decoding layer records") { try JSONDecoder().decode([LayerRecord].self, from: layerData) }
+            let counts = table.counts
+            let labels = try comm.scatterv(result?.labels ?? [], counts: counts)
+            let confidence = try comm.scatterv(result?.confidence ?? [], counts: counts)
+            let layer = try comm.scatterv(result?.layer ?? [], counts: counts)
+            let sourceRaw = try comm.scatterv(result?.source.map(\.rawValue) ?? [], counts: counts)
+            return (chosenK, layers, labels, confidence, layer, sourceRaw.map { LabelSource(rawValue: $0) ?? .unlabeled })
+        }
         t.add(.broadcast, WallClock.now() - t0)
         return try finish(comm: comm, options: o, timings: &t, start: start, n: n, d: d, k: k, table: table, reused: reused,
                           rows: rows, labels: labels, confidence: confidence, layer: layer, source: source, chosenK: chosenK,
@@ -150,33 +166,49 @@ public enum ClusterJob {
                        layers: [LayerRecord], all result: LabelingResult?, numClasses: Int, classNames: [String]) throws -> ClusterJobOutcome {
         let rank = comm.rank
 
-        // 8. Outputs: one file from root, or one shard file per rank. Removed again if any rank failed.
+        // 8. Timings (max over ranks), reduced before the write so that they can travel with the outputs; the write
+        // phase itself is therefore not in them.
+        try comm.boundary("timings")
+        let timings = try comm.collective("timings") { try t.finish(over: comm, start: start, writeTo: nil, info: [
+            "n": "\(n)", "d": "\(d)", "k": "\(k)", "tile": "\(table.tile)", "method": o.config.method.rawValue,
+            "distributedLabeling": "\(o.distributedLabeling)", "blasThreads": "\(BLASThreads.current)",
+            "reusedCheckpoint": "\(reused)", "chosenK": "\(chosenK)"]) }
+
+        // 9. Outputs: one labels file from root, or one shard file per rank, plus root's manifest and timings. Every
+        // rank first stages its files (written and flushed under temporary names); only when all staged theirs are they
+        // renamed into place, so a failure on any rank (or a rank killed before the agreement) leaves no output and an
+        // existing output unchanged.
+        try comm.boundary("write")
         var written: [String] = []
-        let t1 = WallClock.now()
+        var staged: [AtomicFile.Staged] = []
         var writeError: Error?
         do {
             if o.shardedOutput {
-                let path = o.output + ".rank\(rank)"
-                try AtomicFile.write(LabelsIO.encodeCSV(firstId: rows.lowerBound, labels: labels, confidence: confidence,
-                                                        layer: layer, source: source, classNames: classNames), to: path)
-                written.append(path)
+                staged.append(try AtomicFile.stage(LabelsIO.encodeCSV(firstId: rows.lowerBound, labels: labels, confidence: confidence,
+                                                                      layer: layer, source: source, classNames: classNames),
+                                                   for: o.output + ".rank\(rank)"))
             } else if let all = result {
-                try AtomicFile.write(LabelsIO.encodeCSV(labels: all.labels, confidence: all.confidence, layer: all.layer,
-                                                        source: all.source, classNames: classNames), to: o.output)
-                written.append(o.output)
+                staged.append(try AtomicFile.stage(LabelsIO.encodeCSV(labels: all.labels, confidence: all.confidence, layer: all.layer,
+                                                                      source: all.source, classNames: classNames), for: o.output))
             }
+            if rank == 0, var m = o.manifest {
+                m.n = n; m.dimensions = d; m.classes = classNames; m.chosenK = chosenK; m.layers = layers
+                m.timingsSeconds = timings.maxSeconds; m.ranks = comm.size
+                m.evidence = result?.evidence; m.pilotAccuracy = result?.pilotAccuracy
+                staged.append(try AtomicFile.stage(try m.json(), for: RunManifest.path(for: o.output)))
+            }
+            if rank == 0, let path = o.timingsPath { staged.append(try AtomicFile.stage(try timings.json(), for: path)) }
         } catch { writeError = error }
-        t.add(.write, WallClock.now() - t1)
         do { try comm.agree(writeError, phase: "writing output") } catch {
+            staged.forEach(AtomicFile.discard)
+            throw error
+        }
+        var commitError: Error?
+        do { try AtomicFile.commit(staged); written = staged.map(\.path) } catch { commitError = error }
+        do { try comm.agree(commitError, phase: "writing output") } catch {
             for f in written { unlink(f) }
             throw error
         }
-
-        // 9. Timings (max over ranks); root writes them when asked.
-        let timings = try t.finish(over: comm, start: start, writeTo: o.timingsPath, info: [
-            "n": "\(n)", "d": "\(d)", "k": "\(k)", "tile": "\(table.tile)", "method": o.config.method.rawValue,
-            "distributedLabeling": "\(o.distributedLabeling)", "blasThreads": "\(BLASThreads.current)",
-            "reusedCheckpoint": "\(reused)", "chosenK": "\(chosenK)"])
         return ClusterJobOutcome(rows: rows, labels: labels, confidence: confidence, layer: layer, source: source,
                                  chosenK: chosenK, layers: layers, numClasses: numClasses, classNames: classNames, timings: timings,
                                  reusedCheckpoint: reused, written: written)

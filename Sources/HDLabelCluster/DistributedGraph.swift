@@ -22,8 +22,10 @@ public enum DistributedGraph {
     /// - table: the shard table (same on every rank); `table.ranks == comm.size`.
     /// - k: neighbours per row, `1 ≤ k < table.n` (checked collectively).
     /// - timings: `compute` and `commWait` seconds and `bytesSent` are added.
+    /// - ring: save the running top-k after every step and resume from the latest step every rank saved
+    ///   (`RingCheckpoint`); nil = no per-step checkpoints.
     public static func build(shard: Shard, table: ShardTable, k: Int, comm: Communicator,
-                             timings: inout PhaseTimings) throws -> KNNGraph {
+                             timings: inout PhaseTimings, ring: RingCheckpoint? = nil) throws -> KNNGraph {
         let r = comm.rank, p = comm.size
         let d = try comm.allreduce(shard.x.cols, .max)
         try comm.agree({ () -> Error? in
@@ -53,8 +55,33 @@ public enum DistributedGraph {
         defer { current.deallocate(); next.deallocate() }
         _ = shard.x.data.withUnsafeBufferPointer { current.initialize(from: $0) }
 
+        // Resume: the latest step every rank saved; that step's block is re-read from the file.
+        var first = 0
+        if let ring, p > 1 {
+            let mine = try comm.together("checking checkpoint") { try ring.available() }
+            let latest = try comm.allreduce(mine.max() ?? 0, .min)
+            let everyone = try comm.allreduce(latest == 0 || mine.contains(latest) ? 1 : 0, .min) == 1
+            if latest > 0, everyone {
+                let owner = (r + latest) % p
+                try comm.together("resuming the ring") { () throws -> Bool in
+                    let (ids, sims) = try ring.load(done: latest)
+                    var off = 0
+                    for t in accs.indices {
+                        let m = accs[t].rows * k
+                        accs[t].ids = Array(ids[off ..< off + m]); accs[t].sims = Array(sims[off ..< off + m]); off += m
+                    }
+                    let block = try Shard.load(path: ring.embeddings, rows: table.rows(of: owner), d: d)
+                    _ = block.x.data.withUnsafeBufferPointer { current.initialize(from: $0) }
+                    return true
+                }
+                if comm.isRoot { ring.log("checkpoint: resuming the ring at step \(latest) of \(p) (steps 0..<\(latest) were saved)") }
+                first = latest
+            }
+        }
+
         let left = (r - 1 + p) % p, right = (r + 1) % p
-        for s in 0 ..< p {
+        for s in first ..< p {
+            try comm.point("graph step \(s)")
             let owner = (r + s) % p
             let count = counts[owner]
             var recv = MPIRequest.null, send = MPIRequest.null
@@ -82,6 +109,10 @@ public enum DistributedGraph {
                 try comm.wait(&send)
             }
             swap(&current, &next)
+            if let ring, s + 1 < p {
+                let ids = accs.flatMap(\.ids), sims = accs.flatMap(\.sims)
+                try comm.together("saving ring checkpoint") { try ring.save(done: s + 1, ids: ids, sims: sims) }
+            }
         }
 
         let parts = accs.map { KNNGraph(n: $0.rows, k: k, neighbors: $0.ids, similarities: $0.sims) }

@@ -19,12 +19,15 @@ public struct RankRows: RowCollectives {
 
     public var n: Int { table.n }
     public var rows: Range<Int> { table.rows(of: comm.rank) }
-    public func allgather(_ local: [Float]) throws -> [Float] { try comm.allgatherv(local) }
-    public func allgather(_ local: [Double]) throws -> [Double] { try comm.allgatherv(local) }
-    public func allgather(_ local: [Int32]) throws -> [Int32] { try comm.allgatherv(local) }
-    public func sum(_ local: [Int]) throws -> [Int] { try comm.allreduce(local, .sum) }
+    // Every collective of the labeling is a fault-injection point ("labeling"), so tests can fail a rank in the
+    // middle of a layer (the job runs this inside `Communicator.collective`).
+    public func allgather(_ local: [Float]) throws -> [Float] { try comm.point("labeling collective"); return try comm.allgatherv(local) }
+    public func allgather(_ local: [Double]) throws -> [Double] { try comm.point("labeling collective"); return try comm.allgatherv(local) }
+    public func allgather(_ local: [Int32]) throws -> [Int32] { try comm.point("labeling collective"); return try comm.allgatherv(local) }
+    public func sum(_ local: [Int]) throws -> [Int] { try comm.point("labeling collective"); return try comm.allreduce(local, .sum) }
     /// Every rank's values travel as (high, low) Int64 pairs (allgather, P · 16 bytes per value) and are added exactly.
     public func sumExact(_ local: [Int128]) throws -> [Int128] {
+        try comm.point("labeling collective")
         var pairs = [Int64](repeating: 0, count: 2 * local.count)
         for (e, v) in local.enumerated() { pairs[2 * e] = Int64(truncatingIfNeeded: v >> 64); pairs[2 * e + 1] = Int64(truncatingIfNeeded: v) }
         let all = try comm.allgatherv(pairs)
@@ -50,6 +53,7 @@ public struct RankRows: RowCollectives {
     /// keep (source, slot) order and ranks own ascending rows, so the concatenation in rank order is in (source, slot)
     /// order too.
     public func incoming(_ out: EdgeList) throws -> EdgeList {
+        try comm.point("labeling collective")
         let p = table.ranks
         var dest = [Int](repeating: 0, count: out.count), counts = [Int](repeating: 0, count: p)
         for e in 0 ..< out.count { let r = owner(Int(out.target[e])); dest[e] = r; counts[r] += 1 }

@@ -186,6 +186,7 @@ public enum KNNGraphBuilder {
     /// `progress(doneRows, totalRows)` is called after each row tile.
     public static func build(_ x: Embeddings, options: GraphOptions, progress: ((Int, Int) -> Void)? = nil) throws -> KNNGraph {
         let n = x.rows, d = x.cols, k = options.k
+        try KNNGraph.checkRowCount(n)
         guard k >= 1 else { throw HDLError.invalidParameter(name: "k", value: "\(k)", allowed: "k >= 1") }
         guard k < n else { throw HDLError.invalidParameter(name: "k", value: "\(k)", allowed: "k < number of points (\(n))") }
         var scratch = [Float]()

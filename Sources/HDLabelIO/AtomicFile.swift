@@ -3,7 +3,16 @@ import Foundation
 
 /// Writes files atomically: data goes to a temporary file in the same directory, is flushed, then renamed
 /// over the destination. An interrupted run never leaves a half-written result at `path`.
+///
+/// The two halves are available on their own (`stage`, then `commit` or `discard`) for writers that must first
+/// learn whether other processes succeeded too (the cluster renames only after every rank staged its files).
 public enum AtomicFile {
+    /// A file written and flushed under a temporary name beside `path`, not yet visible at `path`.
+    public struct Staged: Sendable {
+        public let temporary: String
+        public let path: String
+    }
+
     public static func write(_ data: Data, to path: String) throws {
         try write([(data, path)])
     }
@@ -16,30 +25,18 @@ public enum AtomicFile {
     /// when all are staged are they renamed into place, in order. A failure while staging removes every temporary
     /// file and leaves every destination as it was (new files absent, existing ones untouched).
     public static func write(_ files: [(data: Data, path: String)]) throws {
-        var staged: [(tmp: String, path: String)] = []
+        var staged: [Staged] = []
         do {
-            for f in files { staged.append((try stage(f.data, for: f.path), f.path)) }
+            for f in files { staged.append(try stage(f.data, for: f.path)) }
         } catch {
-            for s in staged { unlink(s.tmp) }
+            staged.forEach(discard)
             throw error
         }
-        // A destination that cannot be replaced (a directory) fails the whole unit before anything is renamed.
-        for s in staged {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: s.path, isDirectory: &isDir), isDir.boolValue {
-                for t in staged { unlink(t.tmp) }
-                throw HDLError.io(path: s.path, reason: "is a directory; nothing was written")
-            }
-        }
-        for (i, s) in staged.enumerated() where rename(s.tmp, s.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            for rest in staged[i...] { unlink(rest.tmp) }
-            throw HDLError.io(path: s.path, reason: "rename failed: \(reason)")
-        }
+        try commit(staged)
     }
 
-    /// Writes `data` to a flushed temporary file beside `path` (creating the directory) and returns its path.
-    static func stage(_ data: Data, for path: String) throws -> String {
+    /// Writes and flushes `data` to a temporary file in `path`'s directory (created if missing).
+    public static func stage(_ data: Data, for path: String) throws -> Staged {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
         var isDir: ObjCBool = false
@@ -54,6 +51,29 @@ public enum AtomicFile {
         }
         let fd = open(tmp, O_RDONLY)
         if fd >= 0 { fsync(fd); close(fd) }
-        return tmp
+        return Staged(temporary: tmp, path: path)
     }
+
+    /// Renames one staged file over its destination.
+    public static func commit(_ s: Staged) throws { try commit([s]) }
+
+    /// Renames staged files over their destinations, in order. A destination that cannot be replaced (a directory)
+    /// fails the whole unit before anything is renamed; every temporary file is removed on failure.
+    public static func commit(_ staged: [Staged]) throws {
+        for s in staged {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: s.path, isDirectory: &isDir), isDir.boolValue {
+                staged.forEach(discard)
+                throw HDLError.io(path: s.path, reason: "is a directory; nothing was written")
+            }
+        }
+        for (i, s) in staged.enumerated() where rename(s.temporary, s.path) != 0 {
+            let reason = String(cString: strerror(errno))
+            staged[i...].forEach(discard)
+            throw HDLError.io(path: s.path, reason: "rename failed: \(reason)")
+        }
+    }
+
+    /// Removes a staged file (the destination is left as it was).
+    public static func discard(_ s: Staged) { unlink(s.temporary) }
 }

@@ -44,6 +44,17 @@ public struct RunManifest: Codable, Sendable {
     /// Where the manifest of `output` lives.
     public static func path(for output: String) -> String { output + ".manifest.json" }
 
+    /// `fnv1a64-head:<hex>:<bytes>` of a file's first MiB and its size: cheap provenance for inputs too large to hash
+    /// on one rank (the cluster's manifests and checkpoint keys).
+    public static func headHash(_ path: String) -> String {
+        guard let fh = FileHandle(forReadingAtPath: path) else { return "unreadable" }
+        defer { try? fh.close() }
+        var h: UInt64 = 0xcbf29ce484222325
+        for b in (try? fh.read(upToCount: 1 << 20)) ?? Data() { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        let size = (try? fh.seekToEnd()).map(Int.init) ?? 0
+        return "fnv1a64-head:" + String(h, radix: 16) + ":\(size)"
+    }
+
     /// `fnv1a64:<hex>:<bytes>` of a file's content (streamed), for input provenance.
     public static func fileHash(_ path: String) -> String {
         guard let fh = FileHandle(forReadingAtPath: path) else { return "unreadable" }

@@ -11,6 +11,9 @@ import HDLabelCore
 //   hdlabel-mpitest job EMB LABELS OUT [--sharded-output] [--tile T] [--k K] [--method M] [--evidence E] [--distributed-labeling] [--timings F] [--blas-threads B]
 //                                            run the cluster job (for scripts when the `hdlabel cluster` subcommand is
 //                                            not registered in this build)
+//   hdlabel-mpitest issues-job EMB LABELS OUT [--tile T] [--rounds R]   the cluster label-issue job
+//   both job modes also take --fault ACTION:POINT:RANK[:NTH] and --pause POINT:SECONDS[:MARKER] (Faults.swift), and
+//   --max-count N (the Communicator's per-call element limit, to exercise the chunking)
 
 func stderrLine(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 
@@ -38,6 +41,8 @@ case "gen-noisy":
     exit(0)
 case "job":
     exit(runJobMode(Array(args.dropFirst())))
+case "issues-job":
+    exit(runIssuesJobMode(Array(args.dropFirst())))
 default:
     exit(runChecks())
 }
@@ -48,9 +53,13 @@ func runJobMode(_ a: [String]) -> Int32 {
     var o = ClusterJobOptions(embeddings: a[0], labels: a[1], output: a[2])
     var i = 3
     var blasThreads = 1
+    var faults = FaultPlan()
+    var maxCount = Int(Int32.max)
     while i < a.count {
         let flag = a[i], value = i + 1 < a.count ? a[i + 1] : ""
+        if faults.parse(flag, value) { i += 2; continue }
         switch flag {
+        case "--max-count": maxCount = Int(value) ?? maxCount
         case "--sharded", "--sharded-output": o.shardedOutput = true; i += 1; continue
         case "--distributed-labeling": o.distributedLabeling = true; i += 1; continue
         case "--evidence": o.config.evidence = EvidenceMode(rawValue: value) ?? .auto
@@ -66,12 +75,14 @@ func runJobMode(_ a: [String]) -> Int32 {
         i += 2
     }
     BLASThreads.set(blasThreads)
-    let comm: Communicator
+    o.faultInjector = faults.injector()
+    var comm: Communicator
     do { comm = try Communicator.initialize() } catch { stderrLine("error: \(error)"); return 1 }
+    comm.maxCount = maxCount
     defer { Communicator.finalize() }
     do {
         let r = try ClusterJob.run(comm: comm, options: o, log: { stderrLine($0) })
-        if comm.isRoot { stderrLine("done: k=\(r.chosenK), \(r.timings.totalSeconds) s") }
+        if comm.isRoot { stderrLine("done: k=\(r.chosenK), \(r.timings.totalSeconds) s, reused checkpoint: \(r.reusedCheckpoint)") }
         return 0
     } catch {
         if comm.isRoot { stderrLine("error: \(error)") }

@@ -57,19 +57,20 @@ struct ClusterLabelCommand: ParsableCommand {
 
         setBLASThreadsPerRank(mpi.blasThreads)
 
+        // The manifest travels with the labels (completed and written by ClusterJob as one unit with them).
+        options.manifest = RunManifest(
+            command: "cluster", method: config.method.rawValue,
+            parameters: config.manifestParameters.merging(["tile": "\(graph.tile)", "sharded_output": "\(shardedOutput)",
+                                                           "distributed_labeling": "\(distributedLabeling)"]) { $1 },
+            inputs: ["embeddings": embeddings, "embeddings_hash": RunManifest.headHash(embeddings), "labels": labels,
+                     "labels_hash": RunManifest.fileHash(labels)],
+            n: 0, dimensions: 0, classes: [], chosenK: 0, layers: [], timingsSeconds: [:], ranks: 0)
+
         let err = FileHandle.standardError
         try runOnRanks { comm in
             let out = try ClusterJob.run(comm: comm, options: options, log: { err.write(Data(("hdlabel: " + $0 + "\n").utf8)) })
             if comm.isRoot {
                 let files = options.shardedOutput ? "\(output).rank0..\(comm.size - 1)" : output
-                let m = RunManifest(
-                    command: "cluster", method: config.method.rawValue,
-                    parameters: config.manifestParameters.merging(["tile": "\(graph.tile)", "sharded_output": "\(shardedOutput)",
-                                                                   "distributed_labeling": "\(distributedLabeling)"]) { $1 },
-                    inputs: ["embeddings": embeddings, "embeddings_hash": RunManifest.fileHash(embeddings), "labels": labels, "labels_hash": RunManifest.fileHash(labels)],
-                    n: Int(out.timings.info["n"] ?? "") ?? 0, dimensions: Int(out.timings.info["d"] ?? "") ?? 0, classes: out.classNames,
-                    chosenK: out.chosenK, layers: out.layers, timingsSeconds: out.timings.maxSeconds, ranks: comm.size)
-                try m.write(to: output + ".manifest.json")
                 err.write(Data("hdlabel: labeled \(out.timings.info["n"] ?? "?") rows on \(comm.size) rank(s), k=\(out.chosenK), \(String(format: "%.2f", out.timings.totalSeconds)) s -> \(files)\n".utf8))
             }
         }
