@@ -150,7 +150,7 @@ public struct LabelingConfig: Sendable, Equatable {
         if maxLayers < 1 { throw bad("max-layers", maxLayers, "an integer >= 1") }
         try real("layer-fraction", layerFraction, "0 < f <= 1") { $0 > 0 && $0 <= 1 }
         try real("min-layer-fraction", minLayerFraction, "0 <= f < 1") { $0 >= 0 && $0 < 1 }
-        try real("evidence-margin", evidenceMargin, "a number in [0, 100]") { $0 >= 0 && $0 <= 100 }
+        try real("evidence-margin", evidenceMargin, "a finite number >= 0") { $0 >= 0 }
         try real("prior-flattening", priorFlattening, "a number in [0, 1]") { $0 >= 0 && $0 <= 1 }
         try real("shrinkage-floor", shrinkageFloor, "a number in [0, 1]") { $0 >= 0 && $0 <= 1 }
     }

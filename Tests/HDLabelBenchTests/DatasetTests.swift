@@ -248,7 +248,10 @@ final class QualityBenchTests: XCTestCase {
         XCTAssertTrue(records.filter { $0.balance == "rho10" }.allSatisfy { !$0.tailRecall.isNaN })
         XCTAssertTrue(records.filter { $0.balance == "balanced" }.allSatisfy { $0.tailRecall.isNaN })
         let md = QualityBench.markdown(records)
-        XCTAssertEqual(md.split(separator: "\n").filter { $0.hasPrefix("| blobs") }.count, 2)
+        // Two rows in the accuracy table and two in HDL's calibration / pilot table.
+        XCTAssertEqual(md.split(separator: "\n").filter { $0.hasPrefix("| blobs") }.count, 4)
+        XCTAssertTrue(md.contains("HDL ECE"))
+        XCTAssertTrue(records.filter { $0.method == "hdl" }.allSatisfy { ($0.ece ?? .nan) >= 0 && ($0.ece ?? .nan) <= 1 })
         XCTAssertTrue(md.contains("**"))
         XCTAssertTrue(md.contains("tail"))
         XCTAssertEqual(QualityBench.csv(records).split(separator: "\n").count, records.count + 1)
