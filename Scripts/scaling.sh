@@ -28,7 +28,8 @@ run() {  # label n ranks threads [extra job args...]
     local best="" bestT=""
     for r in $(seq "$REPEATS"); do
         local load; load=$(cut -d' ' -f1 /proc/loadavg)   # other work on the node skews the numbers; record it
-        "${MPIRUN[@]}" -np "$p" "$BIN/hdlabel-mpitest" job "$data/e$n.npy" "$data/l$n.npy" "$data/out.csv" \
+        rm -f "$data/out.csv"*
+        "${MPIRUN[@]}" -np "$p" "$BIN/hdlabel" cluster "$data/e$n.npy" "$data/l$n.npy" -o "$data/out.csv" \
             --k "$K" --blas-threads "$t" --timings "$data/t.json" "$@" 2>/dev/null
         local tt; tt=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totalSeconds"])' "$data/t.json")
         if [ -z "$bestT" ] || python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)' "$tt" "$bestT"; then

@@ -62,17 +62,19 @@ func runIssuesJobMode(_ a: [String]) -> Int32 {
     var rounds = 1
     var faults = FaultPlan()
     var i = 3
-    while i < a.count {
-        let flag = a[i], value = i + 1 < a.count ? a[i + 1] : ""
-        if faults.parse(flag, value) { i += 2; continue }
-        switch flag {
-        case "--tile": input.tile = Int(value) ?? 0
-        case "--rounds": rounds = Int(value) ?? 1
-        case "--checkpoint": input.checkpointDir = value
-        default: stderrLine("unknown option \(flag)"); return 2
+    do {
+        while i < a.count {
+            let flag = a[i], value = i + 1 < a.count ? a[i + 1] : ""
+            if faults.parse(flag, value) { i += 2; continue }
+            switch flag {
+            case "--tile": input.tile = try parsed(flag, value) { Int($0) }
+            case "--rounds": rounds = try parsed(flag, value) { Int($0) }
+            case "--checkpoint": input.checkpointDir = value
+            default: stderrLine("unknown option \(flag)"); return 2
+            }
+            i += 2
         }
-        i += 2
-    }
+    } catch let e as BadTestOption { stderrLine("bad value '\(e.value)' for \(e.flag)"); return 2 } catch { return 2 }
     BLASThreads.set(1)
     input.faultInjector = faults.injector()
     var o = ClusterIssuesOptions(input: input, output: a[2])

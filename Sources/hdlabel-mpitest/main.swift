@@ -47,7 +47,16 @@ default:
     exit(runChecks())
 }
 
-/// `job` mode: the cluster job with a handful of options; exit code 0 on success, 1 on an (agreed) error.
+/// A value of a test-mode option, parsed strictly: an unparsable value stops the run (exit 2) instead of a default.
+struct BadTestOption: Error { let flag: String, value: String }
+func parsed<T>(_ flag: String, _ value: String, _ parse: (String) -> T?) throws -> T {
+    guard let v = parse(value) else { throw BadTestOption(flag: flag, value: value) }
+    return v
+}
+
+/// `job` mode: the cluster job run in-process, so that a test `FaultInjector` can be installed (the production CLI,
+/// `hdlabel cluster`, has none); the other multi-rank tests and `Scripts/scaling.sh` run the real CLI. Exit code 0 on
+/// success, 1 on an (agreed) error, 2 on a bad option.
 func runJobMode(_ a: [String]) -> Int32 {
     guard a.count >= 3 else { stderrLine("usage: hdlabel-mpitest job EMB LABELS OUT [options]"); return 2 }
     var o = ClusterJobOptions(embeddings: a[0], labels: a[1], output: a[2])
@@ -55,25 +64,28 @@ func runJobMode(_ a: [String]) -> Int32 {
     var blasThreads = 1
     var faults = FaultPlan()
     var maxCount = Int(Int32.max)
-    while i < a.count {
-        let flag = a[i], value = i + 1 < a.count ? a[i + 1] : ""
-        if faults.parse(flag, value) { i += 2; continue }
-        switch flag {
-        case "--max-count": maxCount = Int(value) ?? maxCount
-        case "--sharded", "--sharded-output": o.shardedOutput = true; i += 1; continue
-        case "--distributed-labeling": o.distributedLabeling = true; i += 1; continue
-        case "--evidence": o.config.evidence = EvidenceMode(rawValue: value) ?? .auto
-        case "--tile": o.tile = Int(value) ?? 0
-        case "--k": o.config.k = KChoice(value) ?? .auto
-        case "--k-max": o.config.kMax = Int(value) ?? 30
-        case "--method": o.config.method = LabelMethod(rawValue: value) ?? .hdl
-        case "--timings": o.timingsPath = value
-        case "--checkpoint": o.checkpointDir = value
-        case "--blas-threads": blasThreads = Int(value) ?? 1
-        default: stderrLine("unknown option \(flag)"); return 2
+    do {
+        while i < a.count {
+            let flag = a[i], value = i + 1 < a.count ? a[i + 1] : ""
+            if faults.parse(flag, value) { i += 2; continue }
+            switch flag {
+            case "--max-count": maxCount = try parsed(flag, value) { Int($0) }
+            case "--sharded", "--sharded-output": o.shardedOutput = true; i += 1; continue
+            case "--distributed-labeling": o.distributedLabeling = true; i += 1; continue
+            case "--evidence": o.config.evidence = try parsed(flag, value) { EvidenceMode(rawValue: $0) }
+            case "--tile": o.tile = try parsed(flag, value) { Int($0) }
+            case "--k": o.config.k = try parsed(flag, value) { KChoice($0) }
+            case "--k-max": o.config.kMax = try parsed(flag, value) { Int($0) }
+            case "--method": o.config.method = try parsed(flag, value) { LabelMethod(rawValue: $0) }
+            case "--timings": o.timingsPath = value
+            case "--checkpoint": o.checkpointDir = value
+            case "--blas-threads": blasThreads = try parsed(flag, value) { Int($0) }
+            default: stderrLine("unknown option \(flag)"); return 2
+            }
+            i += 2
         }
-        i += 2
-    }
+        try o.config.validate()
+    } catch let e as BadTestOption { stderrLine("bad value '\(e.value)' for \(e.flag)"); return 2 } catch { stderrLine("error: \(error)"); return 2 }
     BLASThreads.set(blasThreads)
     o.faultInjector = faults.injector()
     var comm: Communicator
