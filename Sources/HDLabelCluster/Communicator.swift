@@ -98,13 +98,6 @@ public struct Communicator {
         if done == 0 { MPI_Finalize() }
     }
 
-    /// Kills the whole job (every rank) with `code`. For states that cannot be agreed collectively
-    /// (a bug, not user input).
-    public func abort(_ code: Int32) -> Never {
-        MPI_Abort(comm, code)
-        exit(code)
-    }
-
     // MARK: Errors
 
     /// The text MPI gives for an error code.
