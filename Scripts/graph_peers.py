@@ -141,6 +141,12 @@ def run_one(engine, path, k, sample, query_cap):
         res["build_seconds"], res["search_seconds"] = build, search
     truth = exact_rows(x, rows, ke)
     res["recall"], res["lower"], res["upper"] = recall(found, truth, ke)
+    try:
+        from threadpoolctl import threadpool_info
+        res["blas"] = "; ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture', '')} x{i.get('num_threads')}"
+                                for i in threadpool_info())
+    except Exception:  # threadpoolctl is optional here
+        pass
     res["recall_rows"] = int(len(rows))
     res["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return res

@@ -28,12 +28,14 @@ public enum GraphMethod: String, CaseIterable, Sendable, Codable {
 public struct ApproxGraphOptions: Sendable, Codable, Equatable {
     /// Neighbours per point (1 ≤ k < n).
     public var k: Int
-    /// The speed/recall knob: how many nearest cells each point joins (cuVS "overlap_factor"). Cost grows about
-    /// as overlap²; 2 is the default.
+    /// The speed/recall knob: how many nearest cells each point joins (cuVS "overlap_factor"). The join cost grows
+    /// about as overlap²; 3 is the default (docs/graph.md: more recall per second than 2 with smaller cells or with
+    /// refinement rounds).
     public var overlap: Int
-    /// k-means cells; `nil` = `overlap · √n` rounded (balances assignment O(n·cells·d) against joins O(overlap²·n²·d/cells)).
+    /// k-means cells; `nil` = √n rounded (a cell then holds about overlap·√n points; docs/graph.md).
     public var cells: Int?
-    /// Neighbour-of-neighbour refinement rounds after the cell joins (each reads the previous round's graph).
+    /// Neighbour-of-neighbour refinement rounds after the cell joins (each reads the previous round's graph);
+    /// 0 by default: a round adds 0.01–0.03 recall for about 0.6× the join's time, less than one more overlap.
     public var refineRounds: Int
     /// Lloyd iterations of the k-means fit.
     public var kmeansIterations: Int
@@ -45,7 +47,7 @@ public struct ApproxGraphOptions: Sendable, Codable, Equatable {
     /// same for any value.
     public var threads: Int?
 
-    public init(k: Int, overlap: Int = 2, cells: Int? = nil, refineRounds: Int = 1, kmeansIterations: Int = 6,
+    public init(k: Int, overlap: Int = 3, cells: Int? = nil, refineRounds: Int = 0, kmeansIterations: Int = 6,
                 samplePerCell: Int = 32, seed: UInt64 = 0, threads: Int? = nil) {
         self.threads = threads
         self.k = k; self.overlap = overlap; self.cells = cells; self.refineRounds = refineRounds
@@ -54,7 +56,7 @@ public struct ApproxGraphOptions: Sendable, Codable, Equatable {
 
     /// Cells used for `n` points.
     public func cellCount(n: Int) -> Int {
-        let c = cells ?? Int((Double(overlap) * Double(n).squareRoot()).rounded())
+        let c = cells ?? Int(Double(n).squareRoot().rounded())
         return max(1, min(c, n))
     }
 
@@ -427,4 +429,11 @@ public func peakRSSBytes() -> Int {
     var u = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
     return Int(u.ru_maxrss) * 1024
+}
+
+extension BLASThreads {
+    /// The OpenBLAS build and the kernel it picked at run time, e.g. "OpenBLAS 0.3.21 … / Zen".
+    public static var kernel: String {
+        String(cString: openblas_get_config()).trimmingCharacters(in: .whitespaces) + " / " + String(cString: openblas_get_corename())
+    }
 }

@@ -43,12 +43,13 @@ struct GraphBenchCommand: ParsableCommand {
     }
 
     static var kernelNote: String {
-        "threads: OpenBLAS \(BLASThreads.current); OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")"
+        "threads: OpenBLAS \(BLASThreads.current); kernel: \(BLASThreads.kernel); OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")"
     }
 
     struct Result: Codable {
         var engine: String, n: Int, d: Int, k: Int, seconds: Double, extrapolated: Bool
         var recall: GraphRecall.Estimate?, trueRecall: Double?, peakRSSBytes: Int, phases: [String: Double], parameters: [String: String]
+        var kernel = BLASThreads.kernel
     }
 
     func runBuilders(_ method: GraphMethod) throws {

@@ -11,8 +11,8 @@ final class ApproxKNNGraphTests: XCTestCase {
     func testRecallAboveFloor() throws {
         let r = GraphRecall.trueRecall(Self.approx, exact: Self.exact)
         XCTAssertGreaterThan(r, 0.95, "recall@10 \(r)")
-        // More overlap can only add candidates.
-        let wide = try ApproxKNNGraph.build(Self.data, options: ApproxGraphOptions(k: 10, overlap: 3, refineRounds: 0))
+        // Less overlap with a refinement round.
+        let wide = try ApproxKNNGraph.build(Self.data, options: ApproxGraphOptions(k: 10, overlap: 2, refineRounds: 1))
         XCTAssertGreaterThan(GraphRecall.trueRecall(wide, exact: Self.exact), 0.95)
     }
 
@@ -20,6 +20,8 @@ final class ApproxKNNGraphTests: XCTestCase {
         for t in [1, 2, 4] {
             let g = try ApproxKNNGraph.build(Self.data, options: ApproxGraphOptions(k: 10, threads: t))
             XCTAssertEqual(g, Self.approx, "threads \(t)")
+            let r = try ApproxKNNGraph.build(Self.data, options: ApproxGraphOptions(k: 10, overlap: 2, refineRounds: 2, threads: t))
+            XCTAssertEqual(r, try ApproxKNNGraph.build(Self.data, options: ApproxGraphOptions(k: 10, overlap: 2, refineRounds: 2, threads: 3)), "refined, threads \(t)")
         }
     }
 
@@ -55,13 +57,13 @@ final class ApproxKNNGraphTests: XCTestCase {
     func testTinyCellsStillGiveKNeighbours() throws {
         // 30 points in 20 cells: most cells hold fewer than k+1 points, so rows are completed exactly.
         let x = Self.data.slice(rows: 0 ..< 30)
-        let g = try ApproxKNNGraph.build(x, options: ApproxGraphOptions(k: 8, cells: 20, refineRounds: 0))
+        let g = try ApproxKNNGraph.build(x, options: ApproxGraphOptions(k: 8, overlap: 1, cells: 20, refineRounds: 0))
         XCTAssertFalse(g.neighbors.contains(-1))
-        XCTAssertGreaterThan(GraphRecall.trueRecall(g, exact: KNNGraphBuilder.bruteForce(x, k: 8)), 0.9)
+        XCTAssertGreaterThan(GraphRecall.trueRecall(g, exact: KNNGraphBuilder.bruteForce(x, k: 8)), 0.6)
     }
 
     func testRecallEstimateCoversTrueRecall() {
-        let weak = try! ApproxKNNGraph.build(Self.data, options: ApproxGraphOptions(k: 10, cells: 200, refineRounds: 0))
+        let weak = try! ApproxKNNGraph.build(Self.data, options: ApproxGraphOptions(k: 10, overlap: 1, cells: 200, refineRounds: 0))
         let truth = GraphRecall.trueRecall(weak, exact: Self.exact)
         let est = GraphRecall.estimate(weak, x: Self.data, sampleSize: 400)
         XCTAssertEqual(est.rows, 400)
