@@ -200,69 +200,81 @@ public enum ApproxKNNGraph {
             buf.withUnsafeMutableBufferPointer { bb in
                 for (r, p) in mem.enumerated() { (bb.baseAddress! + r * d).update(from: xp + Int(p) * d, count: d) }
             }
-            let kc = min(k, s - 1)
-            let slack2 = 2 * CanonicalSimilarity.slack(d: d)
-            // Cells up to 4096 members: one ssyrk (half the products of sgemm) mirrored to a full s × s block;
-            // larger ones: sgemm row blocks of ≤ 16 MB.
-            let whole = s <= 4096
-            let rb = whole ? s : max(1, (4 << 20) / s)
-            var scores = [Float](repeating: 0, count: rb * s)
-            var top = [Float](repeating: 0, count: kc)
-            var cand: [(Float, Int32)] = []
-            buf.withUnsafeBufferPointer { bb in
-                scores.withUnsafeMutableBufferPointer { sb in
-                    let bp = bb.baseAddress!, sp = sb.baseAddress!
-                    var r0 = 0
-                    while r0 < s {
-                        let rc = min(rb, s - r0)
-                        if whole {
-                            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(s), Int32(d), 1, bp, Int32(d), 0, sp, Int32(s))
-                            mirrorUpper(sp, s)
-                        } else {
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rc), Int32(s), Int32(d), 1,
-                                        bp + r0 * d, Int32(d), bp, Int32(d), 0, sp, Int32(s))
-                        }
-                        for r in 0 ..< rc {
-                            let lr = r0 + r, sc = sp + r * s
-                            // The kc-th largest sgemm score of the row (self excluded) ...
-                            for j in 0 ..< kc { top[j] = -.infinity }
-                            var low = -Float.infinity
-                            var c = 0
-                            while c < s {
-                                if c + 8 <= s {
-                                    let p = sc + c
-                                    let mx = max(max(max(p[0], p[1]), max(p[2], p[3])), max(max(p[4], p[5]), max(p[6], p[7])))
-                                    if mx <= low { c += 8; continue }
-                                }
-                                let v = sc[c]
-                                if v > low && c != lr {
-                                    var q = kc - 1
-                                    while q > 0 && top[q - 1] < v { top[q] = top[q - 1]; q -= 1 }
-                                    top[q] = v; low = top[kc - 1]
-                                }
-                                c += 1
-                            }
-                            // ... then every member whose canonical similarity can reach the kc-th canonical one.
-                            let cut = low - slack2
-                            cand.removeAll(keepingCapacity: true)
-                            let qp = bp + lr * d
-                            for c in 0 ..< s where sc[c] >= cut && c != lr {
-                                cand.append((CanonicalSimilarity.dot(qp, bp + c * d, d), Int32(c)))
-                            }
-                            cand.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
-                            let pi = Int(mem[lr])
-                            var slot = 0
-                            while Int(ap[pi * m + slot]) != c0 { slot += 1 }
-                            let dst = (pi * m + slot) * k
-                            for j in 0 ..< kc {   // members ascending: local order = global order
-                                sip[dst + j] = mem[Int(cand[j].1)]; ssp[dst + j] = cand[j].0
-                            }
-                        }
-                        r0 += rc
-                    }
-                }
+            let (ids, sims) = buf.withUnsafeBufferPointer { joinCell(rows: $0.baseAddress!, ids: mem, d: d, k: k) }
+            for (r, p) in mem.enumerated() {
+                let pi = Int(p)
+                var slot = 0
+                while Int(ap[pi * m + slot]) != c0 { slot += 1 }
+                let dst = (pi * m + slot) * k
+                for j in 0 ..< k { sip[dst + j] = ids[r * k + j]; ssp[dst + j] = sims[r * k + j] }
             }
         }
+    }
+
+    /// The exact top-k of each member of one cell among the other members: `rows` holds the members' rows
+    /// (`ids.count × d`, in the order of `ids`, which must be ascending global ids). Returns `ids.count × k` global ids
+    /// and canonical similarities, padded with -1 / -inf when the cell has ≤ k members. Depends only on its inputs.
+    public static func joinCell(rows bp: UnsafePointer<Float>, ids mem: [Int32], d: Int, k: Int) -> (ids: [Int32], sims: [Float]) {
+        let s = mem.count
+        var outIds = [Int32](repeating: -1, count: s * k), outSims = [Float](repeating: -.infinity, count: s * k)
+        if s < 2 { return (outIds, outSims) }
+        let kc = min(k, s - 1)
+        let slack2 = 2 * CanonicalSimilarity.slack(d: d)
+        // Cells up to 4096 members: one ssyrk (half the products of sgemm) mirrored to a full s × s block;
+        // larger ones: sgemm row blocks of ≤ 16 MB.
+        let whole = s <= 4096
+        let rb = whole ? s : max(1, (4 << 20) / s)
+        var scores = [Float](repeating: 0, count: rb * s)
+        var top = [Float](repeating: 0, count: kc)
+        var cand: [(Float, Int32)] = []
+        scores.withUnsafeMutableBufferPointer { sb in
+            let sp = sb.baseAddress!
+            var r0 = 0
+            while r0 < s {
+                let rc = min(rb, s - r0)
+                if whole {
+                    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(s), Int32(d), 1, bp, Int32(d), 0, sp, Int32(s))
+                    mirrorUpper(sp, s)
+                } else {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rc), Int32(s), Int32(d), 1,
+                                bp + r0 * d, Int32(d), bp, Int32(d), 0, sp, Int32(s))
+                }
+                for r in 0 ..< rc {
+                    let lr = r0 + r, sc = sp + r * s
+                    // The kc-th largest sgemm score of the row (self excluded) ...
+                    for j in 0 ..< kc { top[j] = -.infinity }
+                    var low = -Float.infinity
+                    var c = 0
+                    while c < s {
+                        if c + 8 <= s {
+                            let p = sc + c
+                            let mx = max(max(max(p[0], p[1]), max(p[2], p[3])), max(max(p[4], p[5]), max(p[6], p[7])))
+                            if mx <= low { c += 8; continue }
+                        }
+                        let v = sc[c]
+                        if v > low && c != lr {
+                            var q = kc - 1
+                            while q > 0 && top[q - 1] < v { top[q] = top[q - 1]; q -= 1 }
+                            top[q] = v; low = top[kc - 1]
+                        }
+                        c += 1
+                    }
+                    // ... then every member whose canonical similarity can reach the kc-th canonical one.
+                    let cut = low - slack2
+                    cand.removeAll(keepingCapacity: true)
+                    let qp = bp + lr * d
+                    for c in 0 ..< s where sc[c] >= cut && c != lr {
+                        cand.append((CanonicalSimilarity.dot(qp, bp + c * d, d), Int32(c)))
+                    }
+                    cand.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+                    for j in 0 ..< kc {   // members ascending: local order = global order
+                        outIds[lr * k + j] = mem[Int(cand[j].1)]; outSims[lr * k + j] = cand[j].0
+                    }
+                }
+                r0 += rc
+            }
+        }
+        return (outIds, outSims)
     }
 
     /// Copies the upper triangle of the row-major `s × s` matrix `a` to its lower triangle (64 × 64 tiles).
@@ -301,7 +313,7 @@ public enum ApproxKNNGraph {
     }
 
     /// Sorts candidates by (sim desc, id asc), drops repeated ids, writes the first k to row `row` (rest -1/-inf).
-    static func writeTop(_ cand: inout [(Float, Int32)], k: Int, row: Int, ids: UnsafeMutablePointer<Int32>, sims: UnsafeMutablePointer<Float>) {
+    public static func writeTop(_ cand: inout [(Float, Int32)], k: Int, row: Int, ids: UnsafeMutablePointer<Int32>, sims: UnsafeMutablePointer<Float>) {
         cand.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
         var w = 0, last: Int32 = -1
         for (s, id) in cand where w < k {
@@ -383,7 +395,7 @@ public enum ApproxKNNGraph {
     }
 
     /// Completes any row with fewer than k neighbours exactly against all rows (its approximate ones are a subset).
-    static func completeShortRows(_ g: inout KNNGraph, x: Embeddings) throws {
+    public static func completeShortRows(_ g: inout KNNGraph, x: Embeddings) throws {
         let k = g.k, d = x.cols
         let short = (0 ..< g.n).filter { g.neighbors[$0 * k + k - 1] < 0 }
         if short.isEmpty { return }

@@ -30,6 +30,7 @@ public enum GraphRecall {
         public var k: Int
         public var ids: [Int32]
         public var sims: [Float]
+        public init(rows: [Int], k: Int, ids: [Int32], sims: [Float]) { self.rows = rows; self.k = k; self.ids = ids; self.sims = sims }
     }
 
     /// The default sample: `count` rows of `0 ..< n` drawn with `seed`, ascending (every row when count ≥ n).

@@ -28,14 +28,19 @@ public enum KMeans {
     /// `iterations` Lloyd steps. Initial centroids: `cells` distinct sample rows chosen with `seed`. A cell left
     /// empty keeps its previous centroid.
     public static func fit(_ x: Embeddings, sample: [Int], cells: Int, iterations: Int, seed: UInt64, threads: Int? = nil) -> [Float] {
-        let d = x.cols
-        precondition(cells >= 1 && cells <= sample.count)
-        let sub = x.gather(sample)
+        fit(sample: x.gather(sample), cells: cells, iterations: iterations, seed: seed, threads: threads)
+    }
+
+    /// The same fit on the sample rows themselves (`sub` = the sample rows in ascending id order), e.g. after ranks
+    /// gathered them.
+    public static func fit(sample sub: Embeddings, cells: Int, iterations: Int, seed: UInt64, threads: Int? = nil) -> [Float] {
+        let d = sub.cols
+        precondition(cells >= 1 && cells <= sub.rows)
         var centroids = [Float](); centroids.reserveCapacity(cells * d)
-        for s in KMeans.sample(n: sample.count, count: cells, seed: seed ^ 0x6b6d65616e73) {
+        for s in KMeans.sample(n: sub.rows, count: cells, seed: seed ^ 0x6b6d65616e73) {
             centroids.append(contentsOf: sub.data[s * d ..< (s + 1) * d])
         }
-        var assign = [Int32](repeating: 0, count: sample.count)
+        var assign = [Int32](repeating: 0, count: sub.rows)
         for _ in 0 ..< iterations {
             nearest(sub.data, rows: sub.rows, d: d, centroids: centroids, cells: cells, m: 1, into: &assign, threads: threads)
             var sums = [Double](repeating: 0, count: cells * d)
