@@ -3,8 +3,8 @@ import XCTest
 @testable import HDLabelCore
 
 final class ApproxKNNGraphTests: XCTestCase {
-    /// 1,600 points in 40 Gaussian clusters, d = 24, L2-normalised; the exact reference built once.
-    static let data: Embeddings = clusteredData(c: 40, perClass: 40, d: 24, spread: 0.6, seed: 11).0.l2Normalized()
+    /// 1,200 points in 40 Gaussian clusters, d = 24, L2-normalised; the exact reference built once.
+    static let data: Embeddings = clusteredData(c: 40, perClass: 30, d: 24, spread: 0.6, seed: 11).0.l2Normalized()
     static let exact: KNNGraph = KNNGraphBuilder.bruteForce(data, k: 10)
     static let approx: KNNGraph = try! ApproxKNNGraph.build(data, options: ApproxGraphOptions(k: 10))
 
@@ -78,7 +78,7 @@ final class ApproxKNNGraphTests: XCTestCase {
     func testExactPartsOverRowRangesMerge() {
         let rows = GraphRecall.sampleRows(n: Self.data.rows, count: 50)
         let whole = GraphRecall.exactNeighbors(rows: rows, x: Self.data, database: 0 ..< Self.data.rows, k: 10)
-        let parts = [0 ..< 700, 700 ..< 1111, 1111 ..< Self.data.rows].map {
+        let parts = [0 ..< 500, 500 ..< 811, 811 ..< Self.data.rows].map {
             GraphRecall.exactNeighbors(queries: Self.data.gather(rows), ids: rows, database: Self.data.slice(rows: $0), range: $0, k: 10)
         }
         XCTAssertEqual(GraphRecall.merge(parts.reversed()), whole)
