@@ -61,3 +61,26 @@ public enum GraphBenchmark {
         return Row(n: n, d: d, k: k, tile: tile, graphSeconds: best, sgemmSeconds: sgemmSeconds(x, repeats: repeats))
     }
 }
+
+extension KNNGraphBuilder {
+    /// Seconds the exact builder takes for the first `rows` query rows against all rows (to extrapolate its full
+    /// time as `seconds · n / rows` when the full build is too long to run).
+    public static func timeExactRows(_ x: Embeddings, k: Int, rows: Int) -> Double {
+        let r = min(rows, x.rows), d = x.cols
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var acc = TopKAccumulator(rows: r, k: k, firstRow: 0)
+        var scratch = [Float]()
+        x.data.withUnsafeBufferPointer { xb in
+            accumulate(queries: Array(xb[0 ..< r * d]), database: xb.baseAddress!, dbStart: 0, dbCount: x.rows, d: d,
+                       tile: GraphOptions.defaultTile, into: &acc, scratch: &scratch)
+        }
+        return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    }
+}
+
+/// Peak resident memory of this process so far (bytes; Linux `ru_maxrss`).
+public func peakRSSBytes() -> Int {
+    var u = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+    return Int(u.ru_maxrss) * 1024
+}

@@ -13,7 +13,11 @@ final class Checker {
     init(comm: Communicator) { self.comm = comm }
 
     /// `body` returns nil on success or a description of what differs on this rank.
+    /// HDLABEL_MPITEST_ONLY=TEXT runs only the checks whose name contains TEXT (the same on every rank).
+    static let only = ProcessInfo.processInfo.environment["HDLABEL_MPITEST_ONLY"]
+
     func check(_ name: String, _ body: () throws -> String?) {
+        if let only = Checker.only, !name.contains(only) { return }
         var detail: String?
         do { detail = try body() } catch { detail = "threw: \(Communicator.describe(error))" }
         if let detail { stderrLine("[rank \(comm.rank)] \(name): \(detail)") }
@@ -85,6 +89,20 @@ func runChecks() -> Int32 {
             if !sameBits(g.similarities[...], ref.similarities[span]) { return "similarities differ in bits" }
             let expectBytes = p == 1 ? 0 : (0 ..< p - 1).reduce(0) { $0 + table.counts[(rank + $1) % p] * d * 4 }
             return t.bytesSent == expectBytes ? nil : "bytes sent \(t.bytesSent), expected \(expectBytes)"
+        }
+    }
+
+    for (tile, opts) in [(32, ApproxGraphOptions(k: 10)), (64, ApproxGraphOptions(k: 10, overlap: 2, cells: 200)),
+                         (7, ApproxGraphOptions(k: 5, overlap: 1, cells: 300))] {
+        c.check("distributed approximate graph == single-process ApproxKNNGraph, bitwise (k=\(opts.k) overlap=\(opts.overlap) cells=\(opts.cellCount(n: n)) P=\(p))") {
+            let ref = try ApproxKNNGraph.build(xn, options: opts)
+            let table = try ShardTable(n: n, tile: tile, ranks: p)
+            let rows = table.rows(of: rank)
+            let g = try DistributedApproxGraph.build(shard: Shard(rows: rows, x: xn.slice(rows: rows)), table: table, options: opts, comm: comm)
+            let span = rows.lowerBound * opts.k ..< rows.upperBound * opts.k
+            if g.n != rows.count { return "got \(g.n) rows, expected \(rows.count)" }
+            if g.neighbors[...] != ref.neighbors[span] { return "neighbour ids differ" }
+            return sameBits(g.similarities[...], ref.similarities[span]) ? nil : "similarities differ in bits"
         }
     }
 

@@ -12,7 +12,7 @@ struct HDLabel: ParsableCommand {
         abstract: "Label a whole dataset from a few seed labels and embeddings (Hierarchical Dynamic Labeling).",
         version: RunManifest.version,
         subcommands: [LabelCommand.self, ClusterLabelCommand.self, EvaluateCommand.self, PrepareCommand.self, IssuesCommand.self,
-                      ReviewCommand.self, BenchCommand.self, ReportCommand.self]
+                      ReviewCommand.self, BenchCommand.self, ReportCommand.self, GraphCommand.self]
     )
 
     /// Runs the command; a bad command line (an unknown value, a value out of range) is reported as one line on stderr
