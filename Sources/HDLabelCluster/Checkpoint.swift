@@ -36,6 +36,8 @@ public enum GraphCheckpoint {
         /// OpenBLAS kernel in use and the `OPENBLAS_CORETYPE` override ("" when unset).
         public var blasCore: String
         public var blasCoreType: String
+        /// The graph builder and its parameters ("exact", or "approx overlap 3 cells 447 …").
+        public var builder: String = "exact"
 
         /// The key for `rank`'s shard of `table` over the embeddings file at `input` (reads the file's attributes
         /// and first MiB).
@@ -65,6 +67,7 @@ public enum GraphCheckpoint {
             cmp("ranks", ranks, now.ranks); cmp("rank", rank, now.rank); cmp("first row", firstRow, now.firstRow)
             cmp("rows", rows, now.rows); cmp("version", version, now.version)
             cmp("BLAS kernel", blasCore, now.blasCore); cmp("OPENBLAS_CORETYPE", blasCoreType, now.blasCoreType)
+            cmp("graph builder", builder, now.builder)
             return out
         }
     }

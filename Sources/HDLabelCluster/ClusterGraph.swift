@@ -12,6 +12,10 @@ public struct ClusterGraphInput: Sendable {
     public var classes: [String]?
     /// Global tile edge of the similarity grid (rows per shard are whole tiles).
     public var tile: Int = GraphOptions.defaultTile
+    /// Graph builder: exact (ring exchange), approx (`DistributedApproxGraph`: cells owned by ranks), or auto by n.
+    public var graph: GraphMethod = .exact
+    /// The approximate builder's options (k is set by the job).
+    public var approx = ApproxGraphOptions(k: 1)
     /// Directory for per-rank partial-graph checkpoints (`GraphCheckpoint`); nil = no checkpoint.
     public var checkpointDir: String?
     /// Test hook at the job's named points (`Communicator.faultInjector`); nil in production.
@@ -95,13 +99,16 @@ public struct ClusterGraph {
         let rows = table.rows(of: rank)
         say("graph: k=\(k), tile=\(table.tile), rows per rank \(table.counts)")
 
+        let method = o.graph.resolved(n: n)
         // 4. Partial graph: from a matching checkpoint on every rank, or computed by the ring. A checkpoint made for
         // another job (input, shape, k, tile, ranks, build, BLAS kernel) is refused with the reason.
         var key: GraphCheckpoint.Key?
         var saved: KNNGraph?
         if let dir = o.checkpointDir {
             let mine = try comm.together("checking checkpoint") {
-                try GraphCheckpoint.Key(input: o.embeddings, n: n, d: d, k: k, table: table, rank: rank)
+                var key = try GraphCheckpoint.Key(input: o.embeddings, n: n, d: d, k: k, table: table, rank: rank)
+                if method == .approx { key.builder = "approx overlap \(o.approx.overlap) cells \(o.approx.cellCount(n: n)) seed \(o.approx.seed)" }
+                return key
             }
             key = mine
             saved = try comm.together("checking checkpoint") { try t.time(.checkpoint) { try GraphCheckpoint.load(dir: dir, key: mine) } }
@@ -119,12 +126,21 @@ public struct ClusterGraph {
         } else {
             try comm.boundary("graph")
             var ring: RingCheckpoint?
-            if let dir = o.checkpointDir, let key {
+            if let dir = o.checkpointDir, let key, method == .exact {
                 ring = RingCheckpoint(dir: dir, key: key, embeddings: o.embeddings)
                 ring?.log = say
             }
-            local = try comm.collective("graph") {
-                try DistributedGraph.build(shard: shard!, table: table, k: k, comm: comm, timings: &t, ring: ring)
+            if method == .approx {
+                var a = o.approx
+                a.k = k
+                say("graph: approximate, overlap \(a.overlap), \(a.cellCount(n: n)) cells")
+                local = try comm.collective("graph") {
+                    try t.time(.compute) { try DistributedApproxGraph.build(shard: shard!, table: table, options: a, comm: comm) }
+                }
+            } else {
+                local = try comm.collective("graph") {
+                    try DistributedGraph.build(shard: shard!, table: table, k: k, comm: comm, timings: &t, ring: ring)
+                }
             }
             if let dir = o.checkpointDir, let key {
                 try comm.boundary("checkpoint")

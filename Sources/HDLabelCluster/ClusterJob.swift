@@ -13,6 +13,9 @@ public struct ClusterJobOptions: Sendable {
     public var config: LabelingConfig
     /// Global tile edge of the similarity grid (rows per shard are whole tiles).
     public var tile: Int = GraphOptions.defaultTile
+    /// Graph builder (exact ring, approximate cells, or auto by n) and the approximate builder's options.
+    public var graph: GraphMethod = .exact
+    public var approx = ApproxGraphOptions(k: 1)
     public var shardedOutput: Bool = false
     /// Directory for per-rank partial-graph checkpoints (`GraphCheckpoint`); nil = no checkpoint.
     public var checkpointDir: String?
@@ -83,6 +86,7 @@ public enum ClusterJob {
         // 1–4. Shape, seeds (root reads and checks them), shards, and this rank's rows of the kNN graph.
         var input = ClusterGraphInput(embeddings: o.embeddings, labels: o.labels)
         input.classes = o.classes; input.tile = o.tile; input.checkpointDir = o.checkpointDir
+        input.graph = o.graph; input.approx = o.approx
         input.faultInjector = o.faultInjector
         let g = try ClusterGraph.build(
             comm: comm, input: input, needRows: o.config.usesEmbeddings, timings: &t, log: say,

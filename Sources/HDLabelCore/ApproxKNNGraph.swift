@@ -410,12 +410,29 @@ extension KNNGraphBuilder {
     /// Builds with `method` (`auto` resolved by n): the exact builder on `GraphOptions(k:)`, or the approximate one
     /// on `approx` (its `k` is replaced by `k`).
     public static func build(_ x: Embeddings, method: GraphMethod, k: Int, approx: ApproxGraphOptions? = nil) throws -> KNNGraph {
+        try graph(of: x, k: k, method: method, approx: approx)
+    }
+
+    /// The one way every single-process job gets its graph of width `k` over the L2-normalised rows `x`: `prebuilt`
+    /// (read from a graph file; it must cover the same rows and at least k neighbours, and is cut to k), or built
+    /// with `method` (`auto` by n): exact on the `tile` grid, or approximate with `approx` (k replaced).
+    public static func graph(of x: Embeddings, k: Int, method: GraphMethod, tile: Int = GraphOptions.defaultTile,
+                             approx: ApproxGraphOptions? = nil, prebuilt: KNNGraph? = nil,
+                             progress: ((Int, Int) -> Void)? = nil) throws -> KNNGraph {
+        if let prebuilt {
+            guard prebuilt.n == x.rows else { throw HDLError.invalidInput("the kNN graph has \(prebuilt.n) rows, the embeddings \(x.rows)") }
+            guard prebuilt.k >= k else {
+                throw HDLError.invalidInput("the kNN graph holds \(prebuilt.k) neighbours per row, this run needs \(k); rebuild it with hdlabel graph --k \(k)")
+            }
+            return prebuilt.truncated(to: k)
+        }
         switch method.resolved(n: x.rows) {
-        case .exact: return try build(x, options: GraphOptions(k: k))
-        default:
+        case .approx:
             var o = approx ?? ApproxGraphOptions(k: k)
             o.k = k
             return try ApproxKNNGraph.build(x, options: o)
+        default:
+            return try build(x, options: GraphOptions(k: k, tile: tile), progress: progress)
         }
     }
 }

@@ -38,16 +38,23 @@ public enum Labeling {
     /// The single-process pipeline — the one `hdlabel label`, the benchmarks and the tests call: validate, L2-normalise,
     /// build the graph (`graph.k` = `config.graphK(n:)`), label. Phases `normalise`, `graph` and `label` are timed by
     /// `timing`; `progress(doneRows, totalRows)` reports the graph build.
+    ///
+    /// - graph: which builder (`exact`, `approx`, or `auto` by n); `approx` supplies the approximate builder's options
+    ///   (its k is replaced by `config.graphK(n:)`).
+    /// - prebuilt: a graph built earlier from the same rows (`hdlabel graph`, `--knn-graph`); it must hold at least
+    ///   `config.graphK(n:)` neighbours per row and is truncated to that width.
     public static func label(embeddings: Embeddings, seeds: [Int32], numClasses: Int, config: LabelingConfig,
-                             tile: Int = GraphOptions.defaultTile, timing: inout some PhaseTiming,
+                             tile: Int = GraphOptions.defaultTile, graph method: GraphMethod = .exact,
+                             approx: ApproxGraphOptions? = nil, prebuilt: KNNGraph? = nil, timing: inout some PhaseTiming,
                              progress: ((Int, Int) -> Void)? = nil,
                              log: ((String) -> Void)? = nil) throws -> (graph: KNNGraph, result: LabelingResult) {
         try embeddings.validate()
         try config.validate(n: embeddings.rows)
         try validateSeeds(seeds, numClasses: numClasses, n: embeddings.rows)
         let x = timing.time("normalise") { embeddings.l2Normalized() }
+        let gk = config.graphK(n: x.rows)
         let g = try timing.time("graph") {
-            try KNNGraphBuilder.build(x, options: GraphOptions(k: config.graphK(n: x.rows), tile: tile), progress: progress)
+            try KNNGraphBuilder.graph(of: x, k: gk, method: method, tile: tile, approx: approx, prebuilt: prebuilt, progress: progress)
         }
         let r = try timing.time("label") { try run(graph: g, seeds: seeds, numClasses: numClasses, config: config, embeddings: x, log: log) }
         return (g, r)
@@ -58,8 +65,8 @@ public enum Labeling {
                              tile: Int = GraphOptions.defaultTile, progress: ((Int, Int) -> Void)? = nil,
                              log: ((String) -> Void)? = nil) throws -> (graph: KNNGraph, result: LabelingResult) {
         var none = NoTiming()
-        return try label(embeddings: embeddings, seeds: seeds, numClasses: numClasses, config: config, tile: tile, timing: &none,
-                         progress: progress, log: log)
+        return try label(embeddings: embeddings, seeds: seeds, numClasses: numClasses, config: config, tile: tile, graph: .exact,
+                         timing: &none, progress: progress, log: log)
     }
 }
 

@@ -38,6 +38,11 @@ struct GraphBenchCommand: ParsableCommand {
         _ = try parseList(tile, "--tile") { Int($0).flatMap { GraphOptions.tileRange.contains($0) ? $0 : nil } }
         try Check.int("--k", k, 1 ... LabelingConfig.maxK, "an integer in 1...\(LabelingConfig.maxK)")
         try Check.int("--repeats", repeats, 1 ... 100, "an integer in 1...100")
+        try Check.int("--overlap", overlap, 1 ... 16, "an integer in 1...16")
+        try Check.int("--cells", cells, 1 ... 10_000_000, "an integer in 1...10000000")
+        try Check.int("--refine", refine, 0 ... 10, "an integer in 0...10")
+        try Check.int("--recall-rows", recallRows, 0 ... 1_000_000, "an integer in 0...1000000")
+        try Check.int("--exact-rows", exactRows, 1 ... 100_000_000, "an integer >= 1")
     }
 
     func run() throws {

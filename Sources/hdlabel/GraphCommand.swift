@@ -23,6 +23,12 @@ struct GraphCommand: ParsableCommand {
     var overlap: Int = ApproxGraphOptions(k: 1).overlap
     @Option(name: .customLong("recall-rows"), help: "Sample rows for the recall estimate (0 = none).") var recallRows: Int = 1000
 
+    func validate() throws {
+        try Check.int("--k", k, 1 ... LabelingConfig.maxK, "an integer in 1...\(LabelingConfig.maxK)")
+        try Check.int("--overlap", overlap, 1 ... 16, "an integer in 1...16")
+        try Check.int("--recall-rows", recallRows, 0 ... 1_000_000, "an integer in 0...1000000")
+    }
+
     func run() throws {
         try runReportingErrors {
             var timer = PhaseTimer<String>()

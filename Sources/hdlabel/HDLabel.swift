@@ -178,17 +178,19 @@ struct LabelCommand: ParsableCommand {
             let seeds = try timer.time("read") { try LabelsIO.read(path: labels, n: x.rows, classes: try input.classList()) }
             log.info("read \(x.rows) x \(x.cols) embeddings, \(seeds.seeds.filter { $0 >= 0 }.count) seeds in \(seeds.numClasses) classes")
             var lastPct = -1
-            let (_, result) = try Labeling.label(embeddings: x, seeds: seeds.seeds, numClasses: seeds.numClasses, config: config,
-                                                 tile: graph.tile, timing: &timer, progress: { done, total in
+            let prebuilt = try timer.time("read") { try graph.prebuilt(rows: x.rows) }
+            let (g, result) = try Labeling.label(embeddings: x, seeds: seeds.seeds, numClasses: seeds.numClasses, config: config,
+                                                 tile: graph.tile, graph: graph.graph, approx: graph.approx, prebuilt: prebuilt,
+                                                 timing: &timer, progress: { done, total in
                 let pct = done * 100 / total
                 if pct / 10 != lastPct / 10 || done == total { lastPct = pct; log.info("kNN graph: \(done)/\(total) rows (\(pct)%)") }
             }, log: { log.info("\($0)") })
-            let gk = config.graphK(n: x.rows)
+            let graphParameters = graph.manifestParameters(n: x.rows, graph: g, x: x) { log.info("\($0)") }
             // Labels and manifest as one unit: neither is new unless both are written. The write itself is timed
             // after the manifest is made, so the manifest's timings end with labeling.
             let m = RunManifest(
                 command: "label", method: config.method.rawValue,
-                parameters: config.manifestParameters.merging(["tile": "\(graph.tile)", "graph_k": "\(gk)"]) { $1 },
+                parameters: config.manifestParameters.merging(graphParameters) { $1 },
                 inputs: ["embeddings": embeddings, "embeddings_hash": RunManifest.fileHash(embeddings), "labels": labels, "labels_hash": RunManifest.fileHash(labels)],
                 n: x.rows, dimensions: x.cols, classes: seeds.classNames, chosenK: result.chosenK, layers: result.layers,
                 evidence: result.evidence, pilotAccuracy: result.pilotAccuracy,

@@ -51,6 +51,7 @@ struct IssuesCommand: ParsableCommand {
             throw OptionError(mpiOptions.timings != nil ? "--timings" : "--checkpoint", mpiOptions.timings ?? mpiOptions.checkpoint ?? "",
                               "an MPI run (start with mpirun, or pass --mpi)")
         }
+        if underMPI, let p = graph.knnGraph { throw OptionError("--knn-graph", p, "a single-process run (under mpirun each rank builds its rows' graph)") }
         if underMPI, let r = input.rawShape { throw OptionError("--raw-shape", "\(r.rows)x\(r.cols)", "a .npy under mpirun (single-process only)") }
     }
 
@@ -77,8 +78,11 @@ struct IssuesCommand: ParsableCommand {
             let given = try LabelsIO.read(path: labels, n: x.rows, classes: try input.classList())
             // Partly labeled: the graph is widened so that about k labeled neighbours are in reach.
             let (gk, cfg) = try LabelIssues.plan(given: given, source: labels, config: options, graphK: graphK)
-            let graph = try KNNGraphBuilder.build(x.l2Normalized(), options: GraphOptions(k: gk, tile: graph.tile))
-            let r = try LabelIssues.detect(graph: graph, labels: given.seeds, numClasses: given.numClasses, config: cfg)
+            let xn = x.l2Normalized()
+            let g = try KNNGraphBuilder.graph(of: xn, k: gk, method: graph.graph, tile: graph.tile, approx: graph.approx,
+                                              prebuilt: try graph.prebuilt(rows: x.rows))
+            _ = graph.manifestParameters(n: x.rows, graph: g, x: x) { if !quiet { FileHandle.standardError.write(Data("hdlabel: \($0)\n".utf8)) } }
+            let r = try LabelIssues.detect(graph: g, labels: given.seeds, numClasses: given.numClasses, config: cfg)
             try AtomicFile.write(LabelIssues.encodeCSV(r, classNames: given.classNames, all: all), to: output)
             if !quiet { FileHandle.standardError.write(Data(summary(r, graphK: gk, voteK: cfg.k, ranks: 1).utf8)) }
         }
@@ -89,6 +93,7 @@ struct IssuesCommand: ParsableCommand {
         var job = ClusterGraphInput(embeddings: embeddings, labels: labels)
         try runReportingErrors { job.classes = try input.classList() }
         job.tile = graph.tile; job.checkpointDir = mpiOptions.checkpoint
+        job.graph = graph.graph; job.approx = graph.approx
         var o = ClusterIssuesOptions(input: job, output: output, config: config())
         o.graphK = graphK; o.all = all; o.timingsPath = mpiOptions.timings
         setBLASThreadsPerRank(mpiOptions.blasThreads)

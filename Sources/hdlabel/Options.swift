@@ -40,13 +40,56 @@ enum Check {
 
 /// Options of the kNN graph, shared by `label`, `cluster` and `issues`.
 struct GraphOptionGroup: ParsableArguments {
-    @Option(help: "Row tile of the kNN graph's blocked sgemm (8...65536; under mpirun every rank's rows are whole tiles).")
+    @Option(help: "kNN graph builder: exact (all pairs), approx (k-means cells with overlap, docs/graph.md) or auto (exact below \(GraphMethod.crossover) rows, approx from there).")
+    var graph: GraphMethod = .auto
+
+    @Option(help: "Approximate graph: cells each point joins, 1...16 (the speed/recall knob: recall rises, cost grows about as its square).")
+    var overlap: Int = ApproxGraphOptions(k: 1).overlap
+
+    @Option(name: .customLong("recall-rows"), help: "Approximate graph: sample rows whose exact neighbours estimate its recall@10 (printed with a 95 % interval and kept in the manifest); 0 = no estimate.")
+    var recallRows: Int = 1000
+
+    @Option(name: .customLong("knn-graph"), help: "Reuse the graph that 'hdlabel graph -o PREFIX' wrote (PREFIX.neighbors.npy, PREFIX.similarities.npy) instead of building one.")
+    var knnGraph: String?
+
+    @Option(help: "Row tile of the exact graph's blocked sgemm (8...65536; under mpirun every rank's rows are whole tiles).")
     var tile: Int = GraphOptions.defaultTile
 
     func validate() throws {
         try Check.int("--tile", tile, GraphOptions.tileRange, "an integer in \(GraphOptions.tileRange)")
+        try Check.int("--overlap", overlap, 1 ... 16, "an integer in 1...16")
+        try Check.int("--recall-rows", recallRows, 0 ... 1_000_000, "an integer in 0...1000000")
+    }
+
+    /// The approximate builder's options (k is set by the pipeline).
+    var approx: ApproxGraphOptions { ApproxGraphOptions(k: 1, overlap: overlap) }
+
+    /// The graph `--knn-graph` names, checked against the embeddings' row count; nil without the option.
+    func prebuilt(rows: Int) throws -> KNNGraph? {
+        try knnGraph.map { try KNNGraphFile.read(prefix: $0, expectedRows: rows) }
+    }
+
+    /// Manifest parameters of the graph this run used, with the recall estimate when it is approximate.
+    func manifestParameters(n: Int, graph g: KNNGraph, x: Embeddings, log: (String) -> Void) -> [String: String] {
+        var p = ["tile": "\(tile)", "graph_k": "\(g.k)"]
+        if let knnGraph { p["graph"] = "file"; p["knn_graph"] = knnGraph; return p }
+        let method = graph.resolved(n: n)
+        p["graph"] = method.rawValue
+        if method == .approx {
+            p["graph_overlap"] = "\(overlap)"; p["graph_cells"] = "\(approx.cellCount(n: n))"
+            if recallRows > 0 {
+                let e = GraphRecall.estimate(g, x: x.l2Normalized(), sampleSize: recallRows)
+                log("approximate kNN graph: \(e.description)")
+                p["graph_recall"] = String(format: "%.4f", e.recall)
+                p["graph_recall_ci95"] = String(format: "%.4f-%.4f", e.lower, e.upper)
+                p["graph_recall_rows"] = "\(e.rows)"
+            }
+        }
+        return p
     }
 }
+
+
 
 /// Options of commands run under `mpirun` (`cluster`, `issues` under MPI).
 struct MPIOptionGroup: ParsableArguments {

@@ -60,6 +60,28 @@ final class CLITests: CLITestCase {
         XCTAssertTrue(none.stdout.isEmpty, "no accuracy may be printed: \(none.stdout)")
     }
 
+    /// `hdlabel graph` then `label --knn-graph`: the same labels as building the graph in the run; a graph of other
+    /// embeddings (row count) or too narrow for the run is refused with one error line and no output.
+    func testKnnGraphRoundTrip() throws {
+        let d = try writeData()
+        let prefix = dir + "/g"
+        let built = try run(["graph", d.emb, "-o", prefix, "--k", "30"])
+        XCTAssertEqual(built.code, 0, built.stderr)
+        let direct = dir + "/direct.csv", reused = dir + "/reused.csv"
+        XCTAssertEqual(try run(["label", d.emb, d.seeds, "-o", direct]).code, 0)
+        let r = try run(["label", d.emb, d.seeds, "-o", reused, "--knn-graph", prefix])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertEqual(try String(contentsOfFile: direct, encoding: .utf8), try String(contentsOfFile: reused, encoding: .utf8))
+        let narrow = dir + "/narrow"
+        XCTAssertEqual(try run(["graph", d.emb, "-o", narrow, "--k", "5"]).code, 0)
+        try expectFailure(["label", d.emb, d.seeds, "-o", dir + "/n.csv", "--knn-graph", narrow], mentions: "neighbours per row")
+        let other = try writeData { _ in }
+        var small = try NPY.readEmbeddings(path: other.emb); small = small.slice(rows: 0 ..< 60)
+        let smallEmb = dir + "/small.npy"; try NPY.write(small, to: smallEmb)
+        let smallSeeds = dir + "/small-seeds.npy"; try NPY.write(ints: (0 ..< 60).map { $0 < 6 ? $0 % 3 : -1 }, to: smallSeeds)
+        try expectFailure(["label", smallEmb, smallSeeds, "-o", dir + "/m.csv", "--knn-graph", prefix], mentions: "rows")
+    }
+
     /// Labels and manifest are one unit: when the manifest cannot be written, the labels are not written either, and
     /// an existing labels file is left byte for byte as it was.
     func testLabelsAndManifestAreWrittenTogether() throws {

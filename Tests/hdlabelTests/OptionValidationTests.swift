@@ -11,7 +11,7 @@ final class OptionValidationTests: CLITestCase {
         "evaluate": ["p.csv", "t.npy", "s.npy"], "prepare": ["fashion-mnist", "-o", "out"],
         "issues": ["e.npy", "l.npy", "-o", "o.csv"], "review export": ["r.csv", "e.npy", "-o", "o.csv"],
         "review import": ["c.csv", "s.npy", "-o", "o.csv"], "report": ["rundir", "-o", "o.html"],
-        "bench quality": [], "bench graph": [], "bench noise": [], "bench review": [],
+        "bench quality": [], "bench graph": [], "bench noise": [], "bench review": [], "graph": ["e.npy", "-o", "g"],
     ]
 
     /// Options shared by every command that labels (`LabelingOptions`).
@@ -22,7 +22,8 @@ final class OptionValidationTests: CLITestCase {
         "--shrinkage-floor": ["nan", "-0.1", "1.1"], "--gamma": ["nan", "inf", "0", "-1"], "--iterations": ["0", "100000", "nan"],
         "--method": ["bogus"], "--evidence": ["bogus"], "--class-prior": ["bogus"], "--refine": ["bogus"], "--seed": ["-1", "nan"],
     ]
-    static let graph: [String: [String]] = ["--tile": ["0", "4", "100000", "nan"]]
+    static let graph: [String: [String]] = ["--tile": ["0", "4", "100000", "nan"], "--graph": ["bogus"], "--overlap": ["0", "17", "nan"],
+                                            "--recall-rows": ["-1", "nan"]]
     static let mpi: [String: [String]] = ["--blas-threads": ["0", "-1", "nan"]]
     static let input: [String: [String]] = ["--raw-shape": ["10", "0x5", "axb"]]
 
@@ -48,7 +49,10 @@ final class OptionValidationTests: CLITestCase {
                             "--threshold-cap": ["nan", "2"], "--cleanlab-k": ["0"]]
         t["bench review"] = ["--fashion-n": ["50"], "--pca": ["0"], "--per-class": ["0"], "--count": ["0"], "--rounds": ["0"],
                              "--seeds": ["0"], "--rankings": ["bogus"]]
-        t["bench graph"] = ["--n": ["0", "x"], "--d": ["0", "x"], "--k": ["0", "nan"], "--tile": ["4", "x"], "--repeats": ["0", "nan"]]
+        t["bench graph"] = ["--n": ["0", "x"], "--d": ["0", "x"], "--k": ["0", "nan"], "--tile": ["4", "x"], "--repeats": ["0", "nan"],
+                            "--graph": ["bogus"], "--overlap": ["0", "17"], "--cells": ["0"], "--refine": ["-1", "11"],
+                            "--recall-rows": ["-1"], "--exact-rows": ["0"]]
+        t["graph"] = ["--graph": ["bogus"], "--k": ["0", "nan"], "--overlap": ["0", "17"], "--recall-rows": ["-1"]]
         return t
     }
 
@@ -56,6 +60,7 @@ final class OptionValidationTests: CLITestCase {
     static let free: Set<String> = [
         "--output", "--classes", "--timings", "--checkpoint", "--dataset", "--python", "--script", "--out", "--embeddings",
         "--from-name", "--to-name", "--truth", "--budget-table", "--budget-balance", "--budget-dataset", "--main",
+        "--knn-graph", "--input", "--json",
         "report --seeds",
     ]
 
