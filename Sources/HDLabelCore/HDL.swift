@@ -64,7 +64,7 @@ public enum HDL {
         // k: fixed, or chosen from clusterability of the provisional labeling.
         // Argmax class and share of every row (local rows computed here, the rest allgathered).
         func argShare(_ post: [Float]) throws -> (labels: [Int32], share: [Float]) {
-            let (a, s) = Scores.argmaxShare(post, n: graph.n, c: c)
+            let (a, s) = Scores.argmaxShare(post, n: graph.n, c: c, threads: config.threads)
             return (try comm.allgather(a), try comm.allgather(s))
         }
         func chooseK(_ post: [Float]?) throws -> Int {
@@ -184,8 +184,8 @@ struct Evidence {
     let numClasses: Int
     let config: LabelingConfig
     var cache: [Int: NormalizedAffinity] = [:]
-    /// Graph solutions with unit anchor values per k (`warmStart`): the first one (the seeds' clamp) and the latest,
-    /// each with the labels it clamped (all n rows), for exact reuse and warm starts.
+    /// Graph solutions with unit anchor values per k: the first one (the seeds' clamp) and the latest, each with the
+    /// labels it clamped (all n rows), for exact reuse and (`warmStart`) warm starts.
     var solved: [Int: [Solved]] = [:]
     struct Solved { var key: [Int32]; var f: [Float] }
     /// The k of the latest graph solve (warm start for a k without a solution yet).
@@ -275,9 +275,10 @@ struct Evidence {
     /// `clampAnchors = false` uses anchors as class-mass-normalised sources instead (Iscen et al.).
     ///
     /// The solve uses unit anchor values and each class column is scaled by its anchor weight afterwards (the solution
-    /// is linear in each column's values, and CG's iterates scale with them). With `warmStart`, a solve whose clamped
-    /// labels equal an earlier solve's at the same k reuses that solution, and any other starts from the latest
-    /// solution at this k (else at the latest k). Pilot solves do neither and are not kept.
+    /// is linear in each column's values, and CG's iterates scale with them). A solve whose clamped labels equal an
+    /// earlier solve's at the same k reuses that solution (the same bits a new solve would give: solves are
+    /// deterministic); with `warmStart` any other starts from the latest solution at this k (else at the latest k).
+    /// Pilot solves do neither and are not kept.
     mutating func graphPosterior(anchors: [Int32], k: Int, clampTo: [Int32], pilot: Bool = false) throws -> [Float] {
         let g = Float(config.gamma)
         if cache[k] == nil { cache[k] = try NormalizedAffinity(rows: graph.truncated(to: k), comm: comm, weight: { powf(max($0, 0), g) }) }
@@ -286,9 +287,9 @@ struct Evidence {
         // What the solve reads: the labels of the clamped rows (clamped), or of every anchor (sources); all n rows, so
         // every process takes the same reuse decision.
         let key: [Int32] = config.clampAnchors ? zip(anchors, clampTo).map { $1 >= 0 ? $0 : -1 } : anchors
-        let warm = config.warmStart && !pilot
+        let keep = !pilot, warm = config.warmStart && !pilot
         var unit: [Float]
-        if warm, let hit = solved[k]?.first(where: { $0.key == key }) {
+        if keep, let hit = solved[k]?.first(where: { $0.key == key }) {
             unit = hit.f
             tally.reused += 1
         } else {
@@ -302,7 +303,7 @@ struct Evidence {
                                                        threads: config.threads, comm: comm)
             unit = f0
             tally.solves += 1; tally.iterations += st.iterations; if !st.converged { tally.capped += 1 }
-            if warm {
+            if keep {
                 var list = solved[k] ?? []
                 if list.count < 2 { list.append(Solved(key: key, f: f0)) } else { list[1] = Solved(key: key, f: f0) }
                 solved[k] = list

@@ -70,27 +70,43 @@ public struct NormalizedAffinity: Sendable {
 
     /// y = S x for a dense `total × m` row-major block (m columns at once); y has the `n` rows held. Rows are split
     /// over `threads` workers (0 = every core); each row is summed in CSR order, so y is the same for any split.
-    public func multiply(_ x: [Float], columns m: Int, threads: Int = 0) -> [Float] {
+    ///
+    /// - nonzeroRows: when given (length `total`), rows of x marked false are all zero and are skipped. Adding a zero
+    ///   product never changes a sum that starts at +0, so the result is the same bits as without the mask.
+    public func multiply(_ x: [Float], columns m: Int, threads: Int = 0, nonzeroRows: [Bool]? = nil) -> [Float] {
         var y = [Float](repeating: 0, count: n * m)
         x.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer { yb in
                 let xp = xb.baseAddress!, yp = yb.baseAddress!
-                Parallel.forBlocks(rows: n, threads: n > 4096 ? threads : 1) { lo, hi in
-                    multiplyRows(lo ..< hi, xp, yp, columns: m)
+                if let nonzeroRows {
+                    nonzeroRows.withUnsafeBufferPointer { nb in
+                        let np = nb.baseAddress!
+                        Parallel.forBlocks(rows: n, threads: n > 4096 ? threads : 1) { lo, hi in
+                            multiplyRows(lo ..< hi, xp, yp, columns: m, nonzero: np)
+                        }
+                    }
+                } else {
+                    Parallel.forBlocks(rows: n, threads: n > 4096 ? threads : 1) { lo, hi in
+                        multiplyRows(lo ..< hi, xp, yp, columns: m)
+                    }
                 }
             }
         }
         return y
     }
 
-    /// out[i] = Σ_p values[p] · x[cols[p]] for rows `r` (out rows start zeroed), in CSR order.
+    /// out[i] = Σ_p values[p] · x[cols[p]] for rows `r` (out rows start zeroed), in CSR order; with `nonzero`, source
+    /// rows marked false are skipped (they are zero).
     @inline(__always)
-    func multiplyRows(_ r: Range<Int>, _ xp: UnsafePointer<Float>, _ yp: UnsafeMutablePointer<Float>, columns m: Int) {
+    func multiplyRows(_ r: Range<Int>, _ xp: UnsafePointer<Float>, _ yp: UnsafeMutablePointer<Float>, columns m: Int,
+                      nonzero: UnsafePointer<Bool>? = nil) {
         rowPtr.withUnsafeBufferPointer { rp in cols.withUnsafeBufferPointer { cp in values.withUnsafeBufferPointer { vp in
             for i in r {
                 let out = yp + i * m
                 for p in rp[i] ..< rp[i + 1] {
-                    let w = vp[p], src = xp + Int(cp[p]) * m
+                    let j = Int(cp[p])
+                    if let nonzero, !nonzero[j] { continue }
+                    let w = vp[p], src = xp + j * m
                     for c in 0 ..< m { out[c] += w * src[c] }
                 }
             }
@@ -134,15 +150,23 @@ public struct NormalizedAffinity: Sendable {
         let isClamped = clamped ?? [Bool](repeating: false, count: n)
         let anyClamped = clamped != nil
         var rhs = y
+        // Row-parallel map over the rows held: body(i) for every row i (rows are independent).
+        func eachRow(_ body: (Int) -> Void) { Parallel.forBlocks(rows: n, threads: threads) { lo, hi in for i in lo ..< hi { body(i) } } }
         if anyClamped {
-            // b = α S Y_L on free rows, 0 on clamped rows.
+            // b = α S Y_L on free rows, 0 on clamped rows; only the clamped rows' (non-zero) values enter the product.
             var yl = y
-            for i in 0 ..< n where !isClamped[i] { for c in 0 ..< m { yl[i * m + c] = 0 } }
-            rhs = multiply(try comm.allgather(yl), columns: m, threads: threads)
-            for i in 0 ..< n { for c in 0 ..< m { rhs[i * m + c] = isClamped[i] ? 0 : alpha * rhs[i * m + c] } }
+            yl.withUnsafeMutableBufferPointer { yb in let yp = yb.baseAddress!; eachRow { i in if !isClamped[i] { for c in 0 ..< m { yp[i * m + c] = 0 } } } }
+            let ylAll = try comm.allgather(yl)
+            var nonzero = [Bool](repeating: false, count: ylAll.count / max(m, 1))
+            for j in 0 ..< nonzero.count { for c in 0 ..< m where ylAll[j * m + c] != 0 { nonzero[j] = true; break } }
+            rhs = multiply(ylAll, columns: m, threads: threads, nonzeroRows: nonzero)
+            rhs.withUnsafeMutableBufferPointer { rb in
+                let rp = rb.baseAddress!
+                eachRow { i in for c in 0 ..< m { rp[i * m + c] = isClamped[i] ? 0 : alpha * rp[i * m + c] } }
+            }
         }
         var f = initial ?? rhs
-        if anyClamped { for i in 0 ..< n where isClamped[i] { for c in 0 ..< m { f[i * m + c] = 0 } } }
+        if anyClamped { f.withUnsafeMutableBufferPointer { fb in let fp = fb.baseAddress!; eachRow { i in if isClamped[i] { for c in 0 ..< m { fp[i * m + c] = 0 } } } } }
         let blocks = (n + Reduction.block - 1) / Reduction.block
         var partial = [Double](repeating: 0, count: blocks * m)
         var r = [Float](repeating: 0, count: count), ap = [Float](repeating: 0, count: count)
@@ -193,7 +217,10 @@ public struct NormalizedAffinity: Sendable {
             } }
         }
         try apply(f, into: &ap, dot: false)
-        for i in 0 ..< count { r[i] = rhs[i] - ap[i] }
+        r.withUnsafeMutableBufferPointer { rb in rhs.withUnsafeBufferPointer { bb in ap.withUnsafeBufferPointer { ab in
+            let rp = rb.baseAddress!, bp = bb.baseAddress!, app = ab.baseAddress!
+            eachRow { i in for c in 0 ..< m { rp[i * m + c] = bp[i * m + c] - app[i * m + c] } }
+        } } }
         p = r
         squarePartials(r)
         rr = try Reduction.sumPartials(comm, partial, columns: m)
@@ -237,7 +264,9 @@ public struct NormalizedAffinity: Sendable {
             } } }
             rr = rrNew
         }
-        if anyClamped { for i in 0 ..< n where isClamped[i] { for c in 0 ..< m { f[i * m + c] = y[i * m + c] } } }
+        if anyClamped {
+            f.withUnsafeMutableBufferPointer { fb in let fp = fb.baseAddress!; eachRow { i in if isClamped[i] { for c in 0 ..< m { fp[i * m + c] = y[i * m + c] } } } }
+        }
         return (f, SolveStats(iterations: done, converged: converged))
     }
 }
@@ -265,9 +294,12 @@ enum Scores {
     }
 
     /// Row argmax (ties → smaller class id) and the row's share of positive mass in [0, 1]; -1 where a row has no positive mass.
-    static func argmaxShare(_ f: [Float], n: Int, c: Int) -> (labels: [Int32], share: [Float]) {
+    static func argmaxShare(_ f: [Float], n: Int, c: Int, threads: Int = 1) -> (labels: [Int32], share: [Float]) {
         var lab = [Int32](repeating: 0, count: n), sh = [Float](repeating: 0, count: n)
-        for i in 0 ..< n {
+        lab.withUnsafeMutableBufferPointer { lb in sh.withUnsafeMutableBufferPointer { sb in f.withUnsafeBufferPointer { fb in
+        let lab = lb.baseAddress!, sh = sb.baseAddress!, f = fb.baseAddress!
+        Parallel.forBlocks(rows: n, threads: threads) { lo, hi in
+        for i in lo ..< hi {
             var best = 0; var bv = -Float.infinity; var tot: Float = 0
             for j in 0 ..< c {
                 let v = f[i * c + j]
@@ -277,6 +309,8 @@ enum Scores {
             // No positive mass: no labeled point reaches i through the graph (-1, abstain).
             if tot > 0 && bv > 0 { lab[i] = Int32(best); sh[i] = bv / tot } else { lab[i] = -1; sh[i] = 0 }
         }
+        }
+        } } }
         return (lab, sh)
     }
 }

@@ -99,7 +99,7 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .customLong("cg-tolerance"), help: "HDL: stop each conjugate-gradient solve at this relative residual per class (--iterations stays the cap; 0 = always --iterations).")
     var cgTolerance: Double = LabelingConfig().cgTolerance
 
-    @Flag(name: .customLong("warm-start"), inversion: .prefixedNo, help: "HDL: start each layer's solve from the previous layer's solution.")
+    @Flag(name: .customLong("warm-start"), inversion: .prefixedNo, help: "HDL: start each layer's solve from the previous layer's solution (faster; changes accuracy by a few tenths of a point).")
     var warmStart: Bool = LabelingConfig().warmStart
 
     @Option(name: .customLong("pilot-iterations"), help: "HDL: conjugate-gradient iterations cap of the pilot's cross-validation solves (0 = --iterations).")
