@@ -2,6 +2,8 @@
 # Labeling speed against a peer pipeline, same run, interleaved; writes benchmarks/results/label-speed.md.
 #   Scripts/bench-label.sh                       # 200,000 x 128 (100 classes) and 50,000 x 384 (50 classes), 1 % labels
 #   SIZES="20000x128x10" REPEATS=3 Scripts/bench-label.sh
+#   NO_SGEMM="200000x128x100" ...    # skip the sgemm run for these sizes (`bench graph` also builds the graph: 2x time)
+#   SUMMARY_SIZES="..." ...          # sizes in the table (default SIZES; runs of other sizes stay in $DATA/runs)
 # Per size and repeat, one after the other: `hdlabel label` (release, HDL defaults; phases from its manifest's
 # timingsSeconds, the labeling split into pilot / layers / refinement by the arrival times of its HDL log lines),
 # the peer (Scripts/label_peer.py: faiss IndexFlatIP exact kNN + 30 iterations of Zhou-style propagation in scipy,
@@ -20,7 +22,10 @@ PY=.venv/bin/python
 [ -x "$PY" ] || Scripts/venv.sh
 "$PY" -c 'import faiss' 2>/dev/null || "$PY" -m pip install --quiet faiss-cpu==1.15.1
 export OMP_WAIT_POLICY=PASSIVE   # faiss' OpenMP threads must not spin while the other programs run
-runs="$DATA/runs"; rm -rf "$runs"; mkdir -p "$runs"
+NO_SGEMM=${NO_SGEMM:-}
+SUMMARY_SIZES=${SUMMARY_SIZES:-$SIZES}
+runs="$DATA/runs"; mkdir -p "$runs"
+for size in $SIZES; do rm -f "$runs"/*-"$size"-*; done
 
 # Runs a command, recording the arrival time of every stderr line (seconds since start) in $1.
 stamp() {
@@ -50,12 +55,13 @@ for size in $SIZES; do
         stamp "$runs/ours-$size-$r.json" "$BIN/hdlabel" label "$e" "$l" -o "$runs/ours-$size-$r.csv"
         echo "== $size repeat $r: peer (faiss + scipy)" >&2
         "$PY" Scripts/label_peer.py run "$e" "$l" --truth "$t" --json "$runs/peer-$size-$r.json" >/dev/null
+        case " $NO_SGEMM " in *" $size "*) continue ;; esac
         echo "== $size repeat $r: plain sgemm (hdlabel bench graph)" >&2
         "$BIN/hdlabel" bench graph --n "$n" --d "$d" --k 30 --repeats 1 | tee "$runs/sgemm-$size-$r.txt" >&2
     done
 done
 
-python3 - "$runs" "$OUT" "$REPEATS" "$SIZES" "$BIN/hdlabel" "$(nproc)" "${OPENBLAS_CORETYPE:-(unset)}" <<'PY'
+python3 - "$runs" "$OUT" "$REPEATS" "$SUMMARY_SIZES" "$BIN/hdlabel" "$(nproc)" "${OPENBLAS_CORETYPE:-(unset)}" <<'PY'
 import json, os, re, statistics, subprocess, sys
 runs, out, repeats, sizes, hd, cores, coretype = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(), sys.argv[5], sys.argv[6], sys.argv[7]
 def med(v): return statistics.median(v) if v else float("nan")
@@ -94,9 +100,12 @@ for size in sizes:
         p = json.load(open(f"{runs}/peer-{size}-{r}.json"))
         cols["peer"].append(p["total"]); cols["peer_graph"].append(p["graph"]); cols["peer_prop"].append(p["propagation"] + p["normalise"])
         cols["peer_acc"].append(p["accuracy"])
-        txt = open(f"{runs}/sgemm-{size}-{r}.txt").read()
-        row = [l for l in txt.splitlines() if l.startswith("| ") and l[2].isdigit()][0].split("|")
-        cols["sgemm"].append(float(row[6]))
+        try:
+            txt = open(f"{runs}/sgemm-{size}-{r}.txt").read()
+            row = [l for l in txt.splitlines() if l.startswith("| ") and l[2].isdigit()][0].split("|")
+            cols["sgemm"].append(float(row[6]))
+        except (OSError, IndexError):
+            pass
         cols["acc"].append(truth_acc(size, r))
     solves = sum(cols["solves"]) / repeats; iters = sum(cols["iters"]) / repeats
     m = {k: med(v) for k, v in cols.items() if k not in ("solves", "iters")}
@@ -104,7 +113,7 @@ for size in sizes:
 head = ("| n × d, classes | ours total s | graph s | labeling s (pilot / layers / refinement) | graph solves, CG iterations | "
         "peer total s (faiss graph / propagation) | ours / peer | plain sgemm s | ours / sgemm | accuracy ours / peer |")
 lines = ["# Labeling speed: `hdlabel label` against faiss + scipy, same run", "",
-         "```sh", "Scripts/bench-label.sh   # SIZES=\"" + " ".join(sizes) + f"\" REPEATS={repeats}", "```", "",
+         "```sh", "Scripts/bench-label.sh   # defaults: SIZES=\"200000x128x100 50000x384x50\" REPEATS=1", "```", "",
          f"Machine: {cores} cores shared with other jobs (timings are noisy; medians of {repeats} interleaved repeat(s)). "
          f"OPENBLAS_CORETYPE={coretype}. Data: clustered synthetic float32 (`Scripts/label_peer.py gen`), 1 % labels "
          "(the first n/100/C rows of every class). Ours: release build, HDL defaults, `timingsSeconds` of the manifest "
@@ -118,7 +127,8 @@ for size, m, solves, iters, p in rows:
     n, d, c = size.split("x")
     lines.append(f"| {int(n):,} × {d}, {c} | {m['total']:.1f} | {m['graph']:.1f} | {m['label']:.1f} ({m['pilot']:.1f} / {m['layers']:.1f} / {m['refine']:.1f}) | "
                  f"{solves:.0f}, {iters:.0f} | {m['peer']:.1f} ({m['peer_graph']:.1f} / {m['peer_prop']:.1f}) | {m['total'] / m['peer']:.2f}× | "
-                 f"{m['sgemm']:.1f} | {m['total'] / m['sgemm']:.2f}× | {100 * m['acc']:.1f} / {100 * m['peer_acc']:.1f} |")
+                 + (f"{m['sgemm']:.1f} | {m['total'] / m['sgemm']:.2f}× | " if m['sgemm'] == m['sgemm'] else "not run | – | ")
+                 + f"{100 * m['acc']:.1f} / {100 * m['peer_acc']:.1f} |")
 lines += ["", f"faiss {p['faiss']} ({p['omp_threads']} OpenMP threads); ours: OpenBLAS threads = cores, labeling threads = cores."]
 open(out, "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
