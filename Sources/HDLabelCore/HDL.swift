@@ -64,7 +64,7 @@ public enum HDL {
         // k: fixed, or chosen from clusterability of the provisional labeling.
         // Argmax class and share of every row (local rows computed here, the rest allgathered).
         func argShare(_ post: [Float]) throws -> (labels: [Int32], share: [Float]) {
-            let (a, s) = Scores.argmaxShare(post, n: graph.n, c: c)
+            let (a, s) = Scores.argmaxShare(post, n: graph.n, c: c, threads: config.threads)
             return (try comm.allgather(a), try comm.allgather(s))
         }
         func chooseK(_ post: [Float]?) throws -> Int {
@@ -88,6 +88,12 @@ public enum HDL {
         let pilotText = pilot.accuracy.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \(String(format: "%.3f", $0.value))" }.joined(separator: ", ")
         log?("HDL: pilot estimate (seed cross-validation accuracy): \(pilotText); geometry vs graph paired z "
             + String(format: "%.2f", pilot.z) + " (margin \(config.evidenceMargin)); using \(mode.rawValue)")
+        func tallyText(since t0: Evidence.SolveTally) -> String {
+            let t = ev.tally
+            return "\(t.solves - t0.solves) graph solves (\(t.iterations - t0.iterations) CG iterations, \(t.capped - t0.capped) at the cap), \(t.reused - t0.reused) reused"
+        }
+        log?("HDL: pilot work: " + tallyText(since: Evidence.SolveTally()))
+        let afterPilot = ev.tally
 
         var tau = config.tauStart
         var records: [LayerRecord] = []
@@ -141,6 +147,7 @@ public enum HDL {
             }
             log?("HDL: refinement: \(changed) labels changed by the posterior of all labels")
         }
+        log?("HDL: work after the pilot: " + tallyText(since: afterPilot))
         return LabelingResult(labels: labels, confidence: conf, layer: layer, source: source, layers: records, chosenK: chosenK0,
                               evidence: mode.rawValue, pilotAccuracy: pilot.accuracy[mode])
     }
@@ -177,6 +184,15 @@ struct Evidence {
     let numClasses: Int
     let config: LabelingConfig
     var cache: [Int: NormalizedAffinity] = [:]
+    /// Graph solutions with unit anchor values per k: the first one (the seeds' clamp) and the latest, each with the
+    /// labels it clamped (all n rows), for exact reuse and (`warmStart`) warm starts.
+    var solved: [Int: [Solved]] = [:]
+    struct Solved { var key: [Int32]; var f: [Float] }
+    /// The k of the latest graph solve (warm start for a k without a solution yet).
+    var lastK: Int?
+    /// Work done by the graph solves, for the log: solves run, solves reused, CG iterations, solves at the cap.
+    var tally = SolveTally()
+    struct SolveTally { var solves = 0; var reused = 0; var iterations = 0; var capped = 0 }
     /// Class prior: the anchors of class j inject mass count_j^(−β) — β = 1 uniform (class-mass-normalised anchors),
     /// β = 0 the anchors' class shares, in between flattened shares.
     var priorExponent: Float = 1
@@ -212,7 +228,8 @@ struct Evidence {
     /// `rows × C` posterior rows (sum 1, or all 0 where no evidence reaches a point); `anchors` covers all n rows.
     /// - clampTo: the graph propagation clamps these rows (all n; default: every anchor) — the refinement pass clamps
     ///   only the seeds and lets the accepted labels act as sources.
-    mutating func posterior(anchors: [Int32], k: Int, mode: EvidenceMode, clampTo: [Int32]? = nil) throws -> [Float] {
+    /// - pilot: a cross-validation solve (`pilotIterations` cap, no reuse, no warm start, not kept).
+    mutating func posterior(anchors: [Int32], k: Int, mode: EvidenceMode, clampTo: [Int32]? = nil, pilot: Bool = false) throws -> [Float] {
         let n = graph.n, c = numClasses
         let useGraph = mode != .geometry || x == nil
         precondition(mode != .auto, "the evidence is chosen before any posterior")
@@ -220,13 +237,18 @@ struct Evidence {
         var logp = [Float](repeating: 0, count: n * c)
         var any = [Bool](repeating: !useGraph, count: n)
         if useGraph {
-            let g = try graphPosterior(anchors: anchors, k: k, clampTo: clampTo ?? anchors)
-            for i in 0 ..< n {
-                var tot: Float = 0
-                for j in 0 ..< c { tot += max(g[i * c + j], 0) }
-                if tot > 0 { any[i] = true }
-                for j in 0 ..< c { logp[i * c + j] = tot > 0 ? logf(max(g[i * c + j], 0) / tot + 1e-6) : 0 }
-            }
+            let g = try graphPosterior(anchors: anchors, k: k, clampTo: clampTo ?? anchors, pilot: pilot)
+            g.withUnsafeBufferPointer { gb in logp.withUnsafeMutableBufferPointer { lb in any.withUnsafeMutableBufferPointer { ab in
+                let gp = gb.baseAddress!, lp = lb.baseAddress!, ap = ab.baseAddress!
+                Parallel.forBlocks(rows: n, threads: config.threads) { lo, hi in
+                    for i in lo ..< hi {
+                        var tot: Float = 0
+                        for j in 0 ..< c { tot += max(gp[i * c + j], 0) }
+                        if tot > 0 { ap[i] = true }
+                        for j in 0 ..< c { lp[i * c + j] = tot > 0 ? logf(max(gp[i * c + j], 0) / tot + 1e-6) : 0 }
+                    }
+                }
+            } } }
         }
         if useGeo, let x {
             let cnt = classCounts(anchors, numClasses: c)
@@ -237,23 +259,66 @@ struct Evidence {
             if priorExponent < 1 {
                 for j in 0 ..< c { logPrior[j] = (1 - priorExponent) * logf(max(Float(cnt[j]), 0.5) / Float(max(m, 1))) }
             }
-            for i in 0 ..< n { for j in 0 ..< c { logp[i * c + j] += logf(p[i * c + j] + 1e-30) + logPrior[j] } }
+            p.withUnsafeBufferPointer { pb in logp.withUnsafeMutableBufferPointer { lb in
+                let pp = pb.baseAddress!, lp = lb.baseAddress!
+                Parallel.forBlocks(rows: n, threads: config.threads) { lo, hi in
+                    for i in lo ..< hi { for j in 0 ..< c { lp[i * c + j] += logf(pp[i * c + j] + 1e-30) + logPrior[j] } }
+                }
+            } }
         }
-        Scores.softmaxRows(&logp, n: n, c: c, rowActive: { any[$0] })
+        let active = any
+        Scores.softmaxRows(&logp, n: n, c: c, threads: config.threads, rowActive: { active[$0] })
         return logp
     }
 
     /// Propagation of the anchors' labels over the graph truncated to k. Clamped (harmonic) by default;
     /// `clampAnchors = false` uses anchors as class-mass-normalised sources instead (Iscen et al.).
-    mutating func graphPosterior(anchors: [Int32], k: Int, clampTo: [Int32]) throws -> [Float] {
+    ///
+    /// The solve uses unit anchor values and each class column is scaled by its anchor weight afterwards (the solution
+    /// is linear in each column's values, and CG's iterates scale with them). A solve whose clamped labels equal an
+    /// earlier solve's at the same k reuses that solution (the same bits a new solve would give: solves are
+    /// deterministic); with `warmStart` any other starts from the latest solution at this k (else at the latest k).
+    /// Pilot solves do neither and are not kept.
+    mutating func graphPosterior(anchors: [Int32], k: Int, clampTo: [Int32], pilot: Bool = false) throws -> [Float] {
         let g = Float(config.gamma)
         if cache[k] == nil { cache[k] = try NormalizedAffinity(rows: graph.truncated(to: k), comm: comm, weight: { powf(max($0, 0), g) }) }
-        let own = comm.rows
+        let own = comm.rows, c = numClasses
         let w = anchorWeights(anchors)
-        var y = [Float](repeating: 0, count: own.count * numClasses)
-        for (r, i) in own.enumerated() where anchors[i] >= 0 { y[r * numClasses + Int(anchors[i])] = w[Int(anchors[i])] }
-        var f = try cache[k]!.solve(y, columns: numClasses, alpha: Float(config.alpha), iterations: config.iterations,
-                                    clamped: config.clampAnchors ? clampTo[own].map { $0 >= 0 } : nil, comm: comm)
+        // What the solve reads: the labels of the clamped rows (clamped), or of every anchor (sources); all n rows, so
+        // every process takes the same reuse decision.
+        let key: [Int32] = config.clampAnchors ? zip(anchors, clampTo).map { $1 >= 0 ? $0 : -1 } : anchors
+        let keep = !pilot, warm = config.warmStart && !pilot
+        var unit: [Float]
+        if keep, let hit = solved[k]?.first(where: { $0.key == key }) {
+            unit = hit.f
+            tally.reused += 1
+        } else {
+            var y = [Float](repeating: 0, count: own.count * c)
+            for (r, i) in own.enumerated() where anchors[i] >= 0 { y[r * c + Int(anchors[i])] = 1 }
+            let initial = warm ? (solved[k]?.last ?? lastK.flatMap { solved[$0]?.last })?.f : nil
+            let cap = pilot && config.pilotIterations > 0 ? config.pilotIterations : config.iterations
+            let (f0, st) = try cache[k]!.solveCounting(y, columns: c, alpha: Float(config.alpha), iterations: cap,
+                                                       tolerance: config.cgTolerance, initial: initial,
+                                                       clamped: config.clampAnchors ? clampTo[own].map { $0 >= 0 } : nil,
+                                                       threads: config.threads, comm: comm)
+            unit = f0
+            tally.solves += 1; tally.iterations += st.iterations; if !st.converged { tally.capped += 1 }
+            if keep {
+                var list = solved[k] ?? []
+                if list.count < 2 { list.append(Solved(key: key, f: f0)) } else { list[1] = Solved(key: key, f: f0) }
+                solved[k] = list
+                lastK = k
+            }
+        }
+        var f = unit
+        if w.contains(where: { $0 != 1 }) {
+            f.withUnsafeMutableBufferPointer { fb in
+                let fp = fb.baseAddress!
+                Parallel.forBlocks(rows: own.count, threads: config.threads) { lo, hi in
+                    for i in lo ..< hi { for j in 0 ..< c { fp[i * c + j] *= w[j] } }
+                }
+            }
+        }
         if config.balance {
             let cnt = classCounts(anchors, numClasses: numClasses).map(Float.init)
             let tot = cnt.reduce(0, +)
@@ -288,7 +353,7 @@ struct Evidence {
             total += hidden.count
             var right = [EvidenceMode: [Bool]]()
             for m in modes {
-                let p = try posterior(anchors: anchors, k: k, mode: m)
+                let p = try posterior(anchors: anchors, k: k, mode: m, pilot: true)
                 let arg = try comm.allgather(Scores.argmaxShare(p, n: graph.n, c: numClasses).labels)
                 right[m] = hidden.map { arg[$0] == seeds[$0] }
                 correct[m, default: 0] += right[m]!.filter { $0 }.count

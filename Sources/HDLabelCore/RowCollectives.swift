@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// Incoming or outgoing kNN edges as parallel arrays: edge e goes from global row `source[e]` (its `slot[e]`-th
@@ -70,9 +71,42 @@ public enum Reduction {
                 for c in 0 ..< m { partial[b * m + c] += term(i, c) }
             }
         }
+        return try sumPartials(comm, partial, columns: m)
+    }
+
+    /// Totals of per-block partials (`blocks × m`, one row of m per local block of `block` rows, each summed row by
+    /// row in order): the partials of every process travel and are added in global block order.
+    public static func sumPartials(_ comm: RowCollectives, _ partial: [Double], columns m: Int) throws -> [Double] {
         let all = try comm.allgather(partial)
         var out = [Double](repeating: 0, count: m)
         for b in 0 ..< all.count / max(m, 1) { for c in 0 ..< m { out[c] += all[b * m + c] } }
         return out
+    }
+}
+
+/// Row-parallel loops whose results do not depend on the number of threads: work is split into contiguous row
+/// ranges that start and end on `Reduction.block` boundaries, every row (and every block's partial sum) is computed
+/// by one worker in the same order as on one thread, and whatever is summed across blocks is added afterwards in
+/// block order.
+public enum Parallel {
+    /// Workers when a caller asks for 0: every core of this process (`ProcessInfo.activeProcessorCount`).
+    public static var cores: Int { ProcessInfo.processInfo.activeProcessorCount }
+
+    /// `threads` resolved (0 = every core), at least 1.
+    public static func resolve(_ threads: Int) -> Int { threads > 0 ? threads : max(1, cores) }
+
+    /// Calls `body(lo, hi)` for consecutive row ranges covering `0 ..< rows`, each a whole number of blocks (the last
+    /// may end at `rows`). One range runs inline for `threads == 1`; otherwise the ranges (4 per thread, for balance on
+    /// a shared machine) run concurrently.
+    public static func forBlocks(rows: Int, threads: Int, _ body: (Int, Int) -> Void) {
+        let blocks = (rows + Reduction.block - 1) / Reduction.block
+        let t = resolve(threads)
+        let chunks = min(blocks, t == 1 ? 1 : 4 * t)
+        if chunks <= 1 { if rows > 0 { body(0, rows) }; return }
+        let per = (blocks + chunks - 1) / chunks
+        DispatchQueue.concurrentPerform(iterations: chunks) { ch in
+            let lo = ch * per * Reduction.block, hi = min(rows, (ch + 1) * per * Reduction.block)
+            if lo < hi { body(lo, hi) }
+        }
     }
 }

@@ -96,6 +96,18 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .long, help: "Conjugate-gradient iterations per propagation.")
     var iterations: Int = LabelingConfig().iterations
 
+    @Option(name: .customLong("cg-tolerance"), help: "HDL: stop each conjugate-gradient solve at this relative residual per class (--iterations stays the cap; 0 = always --iterations).")
+    var cgTolerance: Double = LabelingConfig().cgTolerance
+
+    @Flag(name: .customLong("warm-start"), inversion: .prefixedNo, help: "HDL: start each layer's solve from the previous layer's solution (faster; changes accuracy by a few tenths of a point).")
+    var warmStart: Bool = LabelingConfig().warmStart
+
+    @Option(name: .customLong("pilot-iterations"), help: "HDL: conjugate-gradient iterations cap of the pilot's cross-validation solves (0 = --iterations).")
+    var pilotIterations: Int = LabelingConfig().pilotIterations
+
+    @Option(name: .long, help: "Threads for the labeling kernels (0 = every core); labels are identical for any value.")
+    var threads: Int = LabelingConfig().threads
+
     /// The labeling configuration these options give; validated by `LabelingConfig.validate()` (the one validation).
     func config() -> LabelingConfig {
         var c = LabelingConfig()
@@ -103,6 +115,7 @@ struct LabelingOptions: ParsableArguments {
         c.tauStart = tauStart; c.tauMin = tauMin; c.layerFraction = layerFraction; c.gamma = gamma; c.iterations = iterations
         c.classQuota = classQuota; c.evidence = evidence; c.evidenceMargin = evidenceMargin; c.clampAnchors = clamp
         c.classPrior = classPrior; c.priorFlattening = priorFlattening; c.refine = refine; c.shrinkageFloor = shrinkageFloor
+        c.cgTolerance = cgTolerance; c.warmStart = warmStart; c.pilotIterations = pilotIterations; c.threads = threads
         return c
     }
 

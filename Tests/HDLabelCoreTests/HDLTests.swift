@@ -140,7 +140,7 @@ final class GeometryTests: XCTestCase {
         // Margin 0: the higher cross-validated accuracy (ties: graph).
         XCTAssertEqual(try run(.auto, margin: 0).evidence, pe > pg ? "geometry" : "graph")
         // A margin no paired z can reach: always the graph.
-        XCTAssertEqual(try run(.auto, margin: 1e9).evidence, "graph")
+        XCTAssertEqual(try run(.auto, margin: 100).evidence, "graph")
         var bad = LabelingConfig(); bad.evidenceMargin = -1
         XCTAssertThrowsError(try bad.validate(n: 100))
     }
@@ -183,5 +183,77 @@ final class GeometryTests: XCTestCase {
         let f = try s.solve(y, columns: 2, alpha: 0.99, iterations: 50, clamped: clamped, comm: LocalRows(n: 5))
         XCTAssertEqual(f[0], 1); XCTAssertEqual(f[9], 1)
         XCTAssertGreaterThan(f[2], f[3]); XCTAssertLessThan(f[6], f[7])
+    }
+
+    func testEarlyStoppedAndWarmStartedSolveMatchesHarmonicOnAPath() throws {
+        // The same path; the exact harmonic extension (I − αS_UU) F_U = α S_UL Y_L solved directly in Double.
+        let g = KNNGraph(n: 5, k: 1, neighbors: [1, 2, 3, 4, 3], similarities: [1, 1, 1, 1, 1])
+        let s = try NormalizedAffinity(rows: g, comm: LocalRows(n: 5), weight: { _ in 1 })
+        var dense = [[Double]](repeating: [Double](repeating: 0, count: 5), count: 5)
+        for i in 0 ..< 5 { for p in s.rowPtr[i] ..< s.rowPtr[i + 1] { dense[i][Int(s.cols[p])] += Double(s.values[p]) } }
+        let alpha = 0.99, free = [1, 2, 3]
+        var exact = [[Double]](repeating: [0, 0], count: 5)
+        exact[0] = [1, 0]; exact[4] = [0, 1]
+        for col in 0 ..< 2 {
+            // Gauss elimination on the 3 × 3 system.
+            var a = free.map { i in free.map { j in (i == j ? 1 : 0) - alpha * dense[i][j] } }
+            var b = free.map { i in alpha * (dense[i][0] * exact[0][col] + dense[i][4] * exact[4][col]) }
+            for piv in 0 ..< 3 {
+                for r in piv + 1 ..< 3 {
+                    let m = a[r][piv] / a[piv][piv]
+                    for c in piv ..< 3 { a[r][c] -= m * a[piv][c] }
+                    b[r] -= m * b[piv]
+                }
+            }
+            for r in (0 ..< 3).reversed() {
+                var v = b[r]
+                for c in r + 1 ..< 3 { v -= a[r][c] * exact[free[c]][col] }
+                exact[free[r]][col] = v / a[r][r]
+            }
+        }
+        var y = [Float](repeating: 0, count: 10); y[0] = 1; y[9] = 1
+        let clamped = [true, false, false, false, true]
+        let comm = LocalRows(n: 5)
+        // From the right-hand side, from zero and from a poor guess: each stops on the tolerance before the cap and
+        // lands on the harmonic solution.
+        let guesses: [[Float]?] = [nil, [Float](repeating: 0, count: 10), [Float](repeating: 0.7, count: 10)]
+        for initial in guesses {
+            let (f, st) = try s.solveCounting(y, columns: 2, alpha: 0.99, iterations: 50, tolerance: 1e-5, initial: initial,
+                                              clamped: clamped, comm: comm)
+            XCTAssertTrue(st.converged); XCTAssertLessThan(st.iterations, 50)
+            XCTAssertEqual(f[0], 1); XCTAssertEqual(f[9], 1)
+            for i in 0 ..< 5 { for c in 0 ..< 2 { XCTAssertEqual(Double(f[i * 2 + c]), exact[i][c], accuracy: 1e-4) } }
+        }
+        // Warm start from the converged solution: nothing left to do.
+        let f = try s.solve(y, columns: 2, alpha: 0.99, iterations: 50, tolerance: 1e-5, clamped: clamped, comm: comm)
+        let again = try s.solveCounting(y, columns: 2, alpha: 0.99, iterations: 50, tolerance: 1e-3, initial: f, clamped: clamped, comm: comm)
+        XCTAssertEqual(again.stats.iterations, 0)
+    }
+
+    func testLabelsBitIdenticalForAnyThreadCount() throws {
+        // Over 4,096 rows so the sparse product splits too; auto evidence, auto k, refinement: every kernel runs.
+        let (x, y) = clusteredData(c: 5, perClass: 900, d: 8, spread: 1.6, seed: 21)
+        let seeds = seedsFrom(y, per: 6, classes: 5)
+        let xn = x.l2Normalized()
+        let graph = try KNNGraphBuilder.build(xn, options: GraphOptions(k: LabelingConfig().graphK(n: xn.rows), tile: 512))
+        var results: [LabelingResult] = []
+        for t in [1, 2, 3, 8] {
+            var cfg = LabelingConfig(); cfg.threads = t
+            results.append(try Labeling.run(graph: graph, seeds: seeds, numClasses: 5, config: cfg, embeddings: xn))
+        }
+        for r in results.dropFirst() {
+            XCTAssertEqual(r.labels, results[0].labels)
+            XCTAssertEqual(r.confidence.map(\.bitPattern), results[0].confidence.map(\.bitPattern))
+            XCTAssertEqual(r, results[0])
+        }
+        // The solver alone, without early stopping: the iterates are the same bits for any thread count.
+        let s = try NormalizedAffinity(rows: graph.truncated(to: 10), comm: LocalRows(n: xn.rows), weight: { max($0, 0) * max($0, 0) })
+        var yy = [Float](repeating: 0, count: xn.rows * 5)
+        for i in 0 ..< xn.rows where seeds[i] >= 0 { yy[i * 5 + Int(seeds[i])] = 1 }
+        let one = try s.solve(yy, columns: 5, alpha: 0.99, iterations: 20, threads: 1, comm: LocalRows(n: xn.rows))
+        for t in [2, 5] {
+            let other = try s.solve(yy, columns: 5, alpha: 0.99, iterations: 20, threads: t, comm: LocalRows(n: xn.rows))
+            XCTAssertEqual(other.map(\.bitPattern), one.map(\.bitPattern))
+        }
     }
 }
