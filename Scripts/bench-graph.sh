@@ -81,7 +81,7 @@ for s in sizes:
             label = "hdlabel " + name
             note = (f"extrapolated from {r['parameters'].get('exactRows')} query rows × all rows" if r.get("extrapolated") else
                     "cells %s, overlap %s, refine %s, largest cell %s" % tuple(r["parameters"].get(x) for x in ("cells", "overlap", "refineRounds", "largestCell")))
-            note += f"; OpenBLAS {r.get('kernel', '')}"
+            note += f"; {r.get('kernel', '')}"
         else:
             rss = max(x["peak_rss_bytes"] for x in rs)
             rtxt = f"{r['recall']:.4f} ({r['lower']:.4f}–{r['upper']:.4f})"
