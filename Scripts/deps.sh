@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs (as root) or checks (otherwise) the system packages hdlabel needs:
-# OpenBLAS (+LAPACK), OpenMPI, zlib and the Fashion-MNIST data package used by the demo and benchmarks.
+# OpenBLAS (+LAPACK), OpenMPI, zlib, the Fashion-MNIST data package used by the demo and benchmarks, and iproute2 + bc
+# for the multi-host (network namespace) tests.
 set -euo pipefail
-PKGS=(libopenblas-dev libopenmpi-dev openmpi-bin zlib1g-dev pkg-config dataset-fashion-mnist chromium)
+PKGS=(libopenblas-dev libopenmpi-dev openmpi-bin zlib1g-dev pkg-config dataset-fashion-mnist chromium iproute2 bc)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
