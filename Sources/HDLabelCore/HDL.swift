@@ -30,6 +30,19 @@ public enum EvidenceMode: String, Sendable, CaseIterable, Codable {
 /// 5. **Refinement** (`refine`): one more posterior from all labels (seeds clamped) relabels the non-seed points.
 /// Seeds are never overwritten. Deterministic: no randomness, ties broken by index.
 public enum HDL {
+    /// Neighbours of the provisional graph posterior that `--k auto` scores clusterability from (the first 10 of
+    /// the graph's k; the same width as the kNN-vote baseline).
+    public static let provisionalK = 10
+    /// The provisional labeling's error estimate ê is clamped to this range before it enters the majority bound
+    /// (ê = 0 or ≥ 0.5 would make every k equally good or none); 0.01 when nothing is left to label.
+    public static let errorClamp: ClosedRange<Double> = 1e-3 ... 0.49
+    public static let errorWhenDone = 0.01
+    /// Folds of the seed cross-validation behind the evidence choice and the pilot estimate.
+    public static let pilotFolds = 5
+    /// Seeds count as balanced (uniform prior at first, refinement on under `auto`) when the largest class has at
+    /// most this many times the seeds of the smallest.
+    public static let balancedSeedRatio = 2
+
     /// Labels every point. `embeddings` (n × d, L2-normalised) enables the geometry evidence; without it HDL uses
     /// the graph alone.
     public static func label(graph: KNNGraph, embeddings: Embeddings?, seeds: [Int32], numClasses c: Int, config: LabelingConfig,
@@ -69,12 +82,13 @@ public enum HDL {
         }
         func chooseK(_ post: [Float]?) throws -> Int {
             if case let .fixed(v) = config.k { return min(v, graph.k) }
-            let p = try post ?? ev.posterior(anchors: labels, k: min(10, graph.k), mode: .graph)
+            let p = try post ?? ev.posterior(anchors: labels, k: min(HDL.provisionalK, graph.k), mode: .graph)
             let (prov, share) = try argShare(p)
             var provisional = labels
             var errSum = 0.0
             for i in remaining { provisional[i] = prov[i]; errSum += Double(1 - share[i]) }
-            let e = remaining.isEmpty ? 0.01 : min(0.49, max(1e-3, errSum / Double(remaining.count)))
+            let e = remaining.isEmpty ? HDL.errorWhenDone
+                : min(HDL.errorClamp.upperBound, max(HDL.errorClamp.lowerBound, errSum / Double(remaining.count)))
             let hist = try comm.sum(KSelection.firstDisagreement(graph: graph, firstRow: comm.rows.lowerBound, labels: provisional))
             return KSelection.choose(deltaHat: KSelection.deltaHat(histogram: hist, k: graph.k), kMax: graph.k, errorRate: e,
                                      candidates: KSelection.candidates(kMax: graph.k)).k
@@ -218,7 +232,7 @@ struct Evidence {
     /// True when the seeds' class counts differ by at most 2×.
     static func seedsBalanced(_ seeds: [Int32], numClasses c: Int) -> Bool {
         let cnt = classCounts(seeds, numClasses: c)
-        return (cnt.max() ?? 0) <= 2 * max(1, cnt.min() ?? 0)
+        return (cnt.max() ?? 0) <= HDL.balancedSeedRatio * max(1, cnt.min() ?? 0)
     }
 
     init(graph: KNNGraph, comm: RowCollectives, x: Embeddings?, numClasses: Int, config: LabelingConfig) {
@@ -337,7 +351,7 @@ struct Evidence {
         // follows the geometry (measured in docs/method.md); it stays available as an explicit choice.
         var modes: [EvidenceMode] = x == nil ? [.graph] : [.graph, .geometry]
         if x != nil && config.evidence == .both { modes.append(.both) }
-        let folds = 5
+        let folds = HDL.pilotFolds
         var byClass = [[Int]](repeating: [], count: numClasses)
         for (i, s) in seeds.enumerated() where s >= 0 { byClass[Int(s)].append(i) }
         var fold = [Int](repeating: -1, count: seeds.count)

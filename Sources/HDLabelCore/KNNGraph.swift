@@ -63,6 +63,9 @@ public struct GraphOptions: Sendable {
 /// A running top-k per query row: the state a rank keeps while database blocks stream past.
 /// Shapes: `rows × k`; entries not yet filled have id -1 and similarity -infinity.
 public struct TopKAccumulator: Sendable {
+    /// Threads a score tile's merge is split over (at most), and the fewest rows one thread gets.
+    public static let mergeThreads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    public static let rowsPerThread = 32
     public let rows: Int
     public let k: Int
     /// Global id of local row 0.
@@ -97,8 +100,9 @@ public struct TopKAccumulator: Sendable {
         ids.withUnsafeMutableBufferPointer { idb in
             sims.withUnsafeMutableBufferPointer { smb in
                 let idp = idb.baseAddress!, smp = smb.baseAddress!
-                // Rows are independent: split them over threads.
-                let chunks = qCount >= 64 ? 2 : 1
+                // Rows are independent: split them over threads (the merge is the sgemm's companion on the node's
+                // cores; each row's result does not depend on the split).
+                let chunks = qCount >= TopKAccumulator.rowsPerThread ? min(TopKAccumulator.mergeThreads, qCount / TopKAccumulator.rowsPerThread) : 1
                 let per = (qCount + chunks - 1) / chunks
                 DispatchQueue.concurrentPerform(iterations: chunks) { ch in
                     let r0 = ch * per, r1 = min(qCount, r0 + per)

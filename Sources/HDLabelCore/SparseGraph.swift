@@ -7,6 +7,8 @@ import Foundation
 /// cluster's worker-side labeling). Shapes: `rowPtr` n+1, `cols` (global column ids) / `values` nnz.
 /// Used by every propagation-style method.
 public struct NormalizedAffinity: Sendable {
+    /// ‖r‖² below which a column counts as solved whatever the tolerance (a column with no seed mass has r = 0).
+    public static let zeroResidual = 1e-20
     /// Rows held.
     public let n: Int
     /// Global id of the first row held; `total` is the number of rows (and columns) of S.
@@ -228,7 +230,7 @@ public struct NormalizedAffinity: Sendable {
         let tol2 = tolerance * tolerance
         var done = 0, converged = false
         while true {
-            converged = (0 ..< m).allSatisfy { rr[$0] < 1e-20 || (tolerance > 0 && rr[$0] <= tol2 * bb[$0]) }
+            converged = (0 ..< m).allSatisfy { rr[$0] < NormalizedAffinity.zeroResidual || (tolerance > 0 && rr[$0] <= tol2 * bb[$0]) }
             if converged || done == iterations { break }
             try apply(p, into: &ap, dot: true)
             done += 1
