@@ -112,6 +112,21 @@ for tile in 64 256 1024; do
     else ko "tile $tile differs from the single process:$bad"; tail -n 5 "$work/det.log"; fi
 done
 
+# Shard-list input: the embeddings as a directory of 3 uneven .npy shards (borders inside tiles); the cluster on 2 and 3
+# ranks, exact and approximate graph, writes the same CSV as the single process on the one-file input.
+mkdir -p "$work/shards"; "$BIN/hdlabel-mpitest" split "$work/emb.npy" "$work/shards" 3 || ko "split into shards"
+for g in exact approx; do
+    "$BIN/hdlabel" label "$work/emb.npy" "$work/labels.npy" -o "$work/sh-ref.csv" -q --graph "$g" 2>"$work/sh.log" || { ko "shard reference ($g)"; cat "$work/sh.log"; }
+    bad=""
+    for np in 2 3; do
+        rm -f "$work/sh.csv"*
+        timeout "$TIMEOUT" "${MPIRUN[@]}" -np "$np" "$BIN/hdlabel" cluster "$work/shards" "$work/labels.npy" -o "$work/sh.csv" \
+            --tile 64 --blas-threads 1 --graph "$g" >"$work/sh.log" 2>&1 && cmp -s "$work/sh-ref.csv" "$work/sh.csv" || bad+=" np$np"
+    done
+    if [ -z "$bad" ]; then ok "shard directory input, --graph $g, 2 and 3 ranks == single process on one file"
+    else ko "shard directory input, --graph $g differs:$bad"; tail -n 5 "$work/sh.log"; fi
+done
+
 # Fault injection at every collective phase (hdlabel-mpitest's `job` / `issues-job` modes run the job in-process
 # with a test FaultInjector; Faults.swift). Each case: every rank exits, mpirun non-zero within FAULT_LIMIT seconds
 # of the fault,

@@ -42,14 +42,21 @@ public enum GraphCheckpoint {
         /// The key for `rank`'s shard of `table` over the embeddings file at `input` (reads the file's attributes
         /// and first MiB).
         public init(input: String, n: Int, d: Int, k: Int, table: ShardTable, rank: Int) throws {
-            let attrs: [FileAttributeKey: Any]
-            do { attrs = try FileManager.default.attributesOfItem(atPath: input) } catch {
-                throw HDLError.io(path: input, reason: "no such file or not readable")
+            // One file, or every shard of a directory / comma list: total size, latest change, each head's hash.
+            let paths = (try? EmbeddingFiles.open(input).paths) ?? [input]
+            var bytes = 0, modified = 0.0
+            for p in paths {
+                let attrs: [FileAttributeKey: Any]
+                do { attrs = try FileManager.default.attributesOfItem(atPath: p) } catch {
+                    throw HDLError.io(path: p, reason: "no such file or not readable")
+                }
+                bytes += (attrs[.size] as? NSNumber)?.intValue ?? -1
+                modified = max(modified, (attrs[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
             }
-            self.input = URL(fileURLWithPath: input).standardizedFileURL.path
-            inputBytes = (attrs[.size] as? NSNumber)?.intValue ?? -1
-            inputModified = (attrs[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-            inputHeadHash = RunManifest.headHash(input)
+            self.input = paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path }.joined(separator: ",")
+            inputBytes = bytes
+            inputModified = modified
+            inputHeadHash = paths.map(RunManifest.headHash).joined(separator: ",")
             self.n = n; self.d = d; self.k = k; self.tile = table.tile; self.ranks = table.ranks; self.rank = rank
             firstRow = table.rows(of: rank).lowerBound; rows = table.rows(of: rank).count
             version = RunManifest.version

@@ -63,11 +63,9 @@ public struct ClusterGraph {
         // 1. Shape of the embeddings: every rank reads the header of its view of the file; all must agree.
         let shape = try comm.together("reading embeddings header") { () throws -> [Int] in
             try t.time(.read) {
-                let h = try NPY.readHeader(path: o.embeddings)
-                guard h.shape.count == 2 else {
-                    throw HDLError.format(path: o.embeddings, reason: "embeddings must be 2-D (n, d), found shape \(h.shape)")
-                }
-                return h.shape
+                // One .npy, or a directory / comma list of .npy shards (same d and dtype, rows in file order).
+                let files = try EmbeddingFiles.open(o.embeddings)
+                return [files.rows, files.cols]
             }
         }
         let lo = try comm.allreduce(shape, .min), hi = try comm.allreduce(shape, .max)

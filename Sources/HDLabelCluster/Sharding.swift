@@ -49,11 +49,13 @@ public struct Shard {
     public let readSeconds: Double
     public let normalizeSeconds: Double
 
-    /// Reads `rows` of the 2-D float `.npy` at `path` (`d` columns, already checked against the header), checks
-    /// every value is finite and no row is zero, and normalises. Local: no MPI calls; callers `agree` on the outcome.
+    /// Reads `rows` of the embeddings at `path` (one 2-D float `.npy`, or a directory / comma list of `.npy` shards
+    /// read as one matrix: only the shards holding these rows are touched; `d` columns, already checked against the
+    /// headers), checks every value is finite and no row is zero, and normalises. Local: no MPI calls; callers
+    /// `agree` on the outcome.
     public static func load(path: String, rows: Range<Int>, d: Int) throws -> Shard {
         let t0 = WallClock.now()
-        let raw = rows.isEmpty ? Embeddings(rows: 0, cols: d, data: []) : try NPY.readEmbeddings(path: path, rows: rows)
+        let raw = rows.isEmpty ? Embeddings(rows: 0, cols: d, data: []) : try EmbeddingFiles.open(path).read(rows: rows)
         let t1 = WallClock.now()
         if !rows.isEmpty { try raw.validate(firstRow: rows.lowerBound) }
         let x = raw.l2Normalized()

@@ -28,6 +28,22 @@ case "gen":
         stderrLine("error: \(error)"); exit(1)
     }
     exit(0)
+case "split":
+    // Writes EMB.npy as SHARDS .npy files OUT_DIR/part-000.npy … of uneven sizes (rows in order), for shard-input tests.
+    guard args.count == 4, let shards = Int(args[3]), shards >= 1 else {
+        stderrLine("usage: hdlabel-mpitest split EMB.npy OUT_DIR SHARDS"); exit(2)
+    }
+    do {
+        let x = try NPY.readEmbeddings(path: args[1])
+        var start = 0
+        for s in 0 ..< shards {
+            // Shard s gets a share proportional to s + 1 (uneven borders that fall inside tiles).
+            let end = s == shards - 1 ? x.rows : start + x.rows * 2 * (s + 1) / (shards * (shards + 1))
+            try NPY.write(x.slice(rows: start ..< end), to: args[2] + "/part-" + String(format: "%03d", s) + ".npy")
+            start = end
+        }
+    } catch { stderrLine("error: \(error)"); exit(1) }
+    exit(0)
 case "gen-noisy":
     guard args.count == 8, let n = Int(args[3]), let d = Int(args[4]), let c = Int(args[5]), let rate = Double(args[6]),
           let frac = Double(args[7]) else {

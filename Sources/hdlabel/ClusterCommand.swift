@@ -64,7 +64,7 @@ struct ClusterLabelCommand: ParsableCommand {
             command: "cluster", method: config.method.rawValue,
             parameters: config.manifestParameters.merging(["tile": "\(graph.tile)", "sharded_output": "\(shardedOutput)",
                                                            "distributed_labeling": "\(distributedLabeling)"]) { $1 },
-            inputs: ["embeddings": embeddings, "embeddings_hash": RunManifest.headHash(embeddings), "labels": labels,
+            inputs: ["embeddings": embeddings, "embeddings_hash": ((try? EmbeddingFiles.open(embeddings).paths) ?? [embeddings]).map(RunManifest.headHash).joined(separator: ","), "labels": labels,
                      "labels_hash": RunManifest.fileHash(labels)],
             n: 0, dimensions: 0, classes: [], chosenK: 0, layers: [], timingsSeconds: [:], ranks: 0)
 

@@ -204,7 +204,8 @@ struct LabelCommand: ParsableCommand {
             let m = RunManifest(
                 command: "label", method: config.method.rawValue,
                 parameters: config.manifestParameters.merging(graphParameters) { $1 },
-                inputs: ["embeddings": embeddings, "embeddings_hash": RunManifest.fileHash(embeddings), "labels": labels, "labels_hash": RunManifest.fileHash(labels)],
+                inputs: ["embeddings": embeddings, "embeddings_hash": (try? EmbeddingFiles.open(embeddings).fileHash) ?? RunManifest.fileHash(embeddings),
+                         "labels": labels, "labels_hash": RunManifest.fileHash(labels)],
                 n: x.rows, dimensions: x.cols, classes: seeds.classNames, chosenK: result.chosenK, layers: result.layers,
                 evidence: result.evidence, pilotAccuracy: result.pilotAccuracy,
                 timingsSeconds: timer.seconds, ranks: 1)
