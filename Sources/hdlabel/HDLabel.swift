@@ -198,7 +198,7 @@ struct LabelCommand: ParsableCommand {
                 let pct = done * 100 / total
                 if pct / 10 != lastPct / 10 || done == total { lastPct = pct; log.info("kNN graph: \(done)/\(total) rows (\(pct)%)") }
             }, log: { log.info("\($0)") })
-            let graphParameters = graph.manifestParameters(n: x.rows, graph: g, x: x) { log.info("\($0)") }
+            let graphParameters = graph.manifestParameters(graph: g, normalized: { x.l2Normalized() }) { log.info("\($0)") }
             // Labels and manifest as one unit: neither is new unless both are written. The write itself is timed
             // after the manifest is made, so the manifest's timings end with labeling.
             let m = RunManifest(

@@ -81,7 +81,7 @@ struct IssuesCommand: ParsableCommand {
             let xn = x.l2Normalized()
             let g = try KNNGraphBuilder.graph(of: xn, k: gk, method: graph.graph, tile: graph.tile, approx: graph.approx,
                                               prebuilt: try graph.prebuilt(rows: x.rows))
-            _ = graph.manifestParameters(n: x.rows, graph: g, x: x) { if !quiet { FileHandle.standardError.write(Data("hdlabel: \($0)\n".utf8)) } }
+            _ = graph.manifestParameters(graph: g, normalized: { xn }) { if !quiet { FileHandle.standardError.write(Data("hdlabel: \($0)\n".utf8)) } }
             let r = try LabelIssues.detect(graph: g, labels: given.seeds, numClasses: given.numClasses, config: cfg)
             try AtomicFile.write(LabelIssues.encodeCSV(r, classNames: given.classNames, all: all), to: output)
             if !quiet { FileHandle.standardError.write(Data(summary(r, graphK: gk, voteK: cfg.k, ranks: 1).utf8)) }

@@ -70,7 +70,9 @@ struct GraphOptionGroup: ParsableArguments {
     }
 
     /// Manifest parameters of the graph this run used, with the recall estimate when it is approximate.
-    func manifestParameters(n: Int, graph g: KNNGraph, x: Embeddings, log: (String) -> Void) -> [String: String] {
+    /// `normalized` gives the L2-normalised rows the graph was built from; it is called only for that estimate.
+    func manifestParameters(graph g: KNNGraph, normalized: () -> Embeddings, log: (String) -> Void) -> [String: String] {
+        let n = g.n
         var p = ["tile": "\(tile)", "graph_k": "\(g.k)"]
         if let knnGraph { p["graph"] = "file"; p["knn_graph"] = knnGraph; return p }
         let method = graph.resolved(n: n)
@@ -78,7 +80,7 @@ struct GraphOptionGroup: ParsableArguments {
         if method == .approx {
             p["graph_overlap"] = "\(overlap)"; p["graph_cells"] = "\(approx.cellCount(n: n))"
             if recallRows > 0 {
-                let e = GraphRecall.estimate(g, x: x.l2Normalized(), sampleSize: recallRows)
+                let e = GraphRecall.estimate(g, x: normalized(), sampleSize: recallRows)
                 log("approximate kNN graph: \(e.description)")
                 p["graph_recall"] = String(format: "%.4f", e.recall)
                 p["graph_recall_ci95"] = String(format: "%.4f-%.4f", e.lower, e.upper)
