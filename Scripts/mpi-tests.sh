@@ -127,6 +127,32 @@ for g in exact approx; do
     else ko "shard directory input, --graph $g differs:$bad"; tail -n 5 "$work/sh.log"; fi
 done
 
+# A graph file as input: `hdlabel graph` once, then the cluster reads each rank's rows of it (labels and issues, root
+# and worker-side labeling) and writes what the single process writes with --knn-graph; a graph of other rows is
+# refused with one error and no output.
+"$BIN/hdlabel" graph "$work/emb.npy" -o "$work/kg" --k 64 2>"$work/kg.log" || { ko "hdlabel graph"; cat "$work/kg.log"; }
+"$BIN/hdlabel" label "$work/emb.npy" "$work/labels.npy" -o "$work/kg-ref.csv" -q --knn-graph "$work/kg" 2>"$work/kg.log" || { ko "label --knn-graph"; cat "$work/kg.log"; }
+"$BIN/hdlabel" issues "$work/emb.npy" "$work/labels.npy" --all -q --graph-k 50 -o "$work/kg-iss-ref.csv" --knn-graph "$work/kg" 2>"$work/kg.log" || { ko "issues --knn-graph"; cat "$work/kg.log"; }
+bad=""
+for np in 2 3; do
+    rm -f "$work/kg.csv"* "$work/kgd.csv"* "$work/kg-iss.csv"
+    timeout "$TIMEOUT" "${MPIRUN[@]}" -np "$np" "$BIN/hdlabel" cluster "$work/emb.npy" "$work/labels.npy" -o "$work/kg.csv" \
+        --knn-graph "$work/kg" --tile 64 --blas-threads 1 >"$work/kg.log" 2>&1 && cmp -s "$work/kg-ref.csv" "$work/kg.csv" || bad+=" root:np$np"
+    timeout "$TIMEOUT" "${MPIRUN[@]}" -np "$np" "$BIN/hdlabel" cluster "$work/emb.npy" "$work/labels.npy" -o "$work/kgd.csv" \
+        --knn-graph "$work/kg" --tile 64 --blas-threads 1 --distributed-labeling >"$work/kg.log" 2>&1 && cmp -s "$work/kg-ref.csv" "$work/kgd.csv" || bad+=" distributed:np$np"
+    timeout "$TIMEOUT" "${MPIRUN[@]}" -np "$np" "$BIN/hdlabel" issues "$work/emb.npy" "$work/labels.npy" --all -q --graph-k 50 -o "$work/kg-iss.csv" \
+        --knn-graph "$work/kg" --tile 64 --blas-threads 1 >"$work/kg.log" 2>&1 && cmp -s "$work/kg-iss-ref.csv" "$work/kg-iss.csv" || bad+=" issues:np$np"
+done
+if [ -z "$bad" ]; then ok "--knn-graph under mpirun (labels root/worker-side, issues; 2 and 3 ranks) == single process"
+else ko "--knn-graph under mpirun differs:$bad"; tail -n 5 "$work/kg.log"; fi
+"$BIN/hdlabel-mpitest" split "$work/emb.npy" "$work/kgsmall" 2 >/dev/null 2>&1
+"$BIN/hdlabel" graph "$work/kgsmall/part-000.npy" -o "$work/kgs" --k 30 2>"$work/kg.log" || { ko "hdlabel graph (half)"; cat "$work/kg.log"; }
+rm -f "$work/kgx.csv"*
+if timeout "$TIMEOUT" "${MPIRUN[@]}" -np 2 "$BIN/hdlabel" cluster "$work/emb.npy" "$work/labels.npy" -o "$work/kgx.csv" --knn-graph "$work/kgs" \
+        --tile 64 --blas-threads 1 >"$work/kg.log" 2>&1; then ko "--knn-graph of other rows accepted under mpirun"
+elif [ "$(grep -c 'error' "$work/kg.log")" -eq 1 ] && grep -q "graph has .* rows, the embeddings have" "$work/kg.log" && [ ! -e "$work/kgx.csv" ]; then ok "--knn-graph of other rows under mpirun: one error, no output"
+else ko "--knn-graph of other rows under mpirun: unclear failure"; cat "$work/kg.log"; fi
+
 # Fault injection at every collective phase (hdlabel-mpitest's `job` / `issues-job` modes run the job in-process
 # with a test FaultInjector; Faults.swift). Each case: every rank exits, mpirun non-zero within FAULT_LIMIT seconds
 # of the fault,

@@ -16,6 +16,10 @@ public struct ClusterGraphInput: Sendable {
     public var graph: GraphMethod = .exact
     /// The approximate builder's options (k is set by the job).
     public var approx = ApproxGraphOptions(k: 1)
+    /// Sample rows of the approximate graph's recall estimate (`DistributedRecall`); 0 = none.
+    public var recallRows = 1000
+    /// A graph written by `hdlabel graph -o PREFIX`: each rank reads its own rows of it instead of building them.
+    public var knnGraph: String?
     /// Directory for per-rank partial-graph checkpoints (`GraphCheckpoint`); nil = no checkpoint.
     public var checkpointDir: String?
     /// Test hook at the job's named points (`Communicator.faultInjector`); nil in production.
@@ -46,6 +50,12 @@ public struct ClusterGraph {
     public let reused: Bool
     /// This rank's global rows (possibly empty).
     public let rows: Range<Int>
+    /// The builder that made the graph (`exact` or `approx`).
+    public let method: GraphMethod
+    /// Recall estimate of an approximate graph built by this job (same on every rank); nil otherwise.
+    public let recall: GraphRecall.Estimate?
+    /// The graph file prefix the rows were read from (`ClusterGraphInput.knnGraph`); nil when built here.
+    public let file: String?
 
     /// - readLabels: root's reader of `input.labels` for n rows (checks what this job needs).
     /// - plan: run on every rank once n, labels and the shard table are known; checks the job's parameters and
@@ -98,6 +108,26 @@ public struct ClusterGraph {
         say("graph: k=\(k), tile=\(table.tile), rows per rank \(table.counts)")
 
         let method = o.graph.resolved(n: n)
+        // 4a. Partial graph from a graph file: each rank reads and checks its rows (agreed), cut to width k.
+        if let prefix = o.knnGraph {
+            let local = try comm.together("reading the kNN graph") { () throws -> KNNGraph in
+                try t.time(.read) {
+                    let g = try KNNGraphFile.read(prefix: prefix, expectedRows: n, rows: rows)
+                    guard g.k >= k else {
+                        throw HDLError.invalidInput("the kNN graph holds \(g.k) neighbours per row, this run needs \(k); rebuild it with hdlabel graph --k \(k)")
+                    }
+                    return g.truncated(to: k)
+                }
+            }
+            var shard: Shard?
+            if needRows {
+                shard = try comm.together("reading embeddings") { try Shard.load(path: o.embeddings, rows: rows, d: d) }
+                t.add(.read, shard!.readSeconds); t.add(.normalize, shard!.normalizeSeconds)
+            }
+            say("graph: rows read from \(prefix)")
+            return ClusterGraph(n: n, d: d, labels: labels, table: table, k: k, local: local, shard: shard, reused: false,
+                                rows: rows, method: method, recall: nil, file: prefix)
+        }
         // 4. Partial graph: from a matching checkpoint on every rank, or computed by the ring. A checkpoint made for
         // another job (input, shape, k, tile, ranks, build, BLAS kernel) is refused with the reason.
         var key: GraphCheckpoint.Key?
@@ -114,6 +144,7 @@ public struct ClusterGraph {
         let reused = try comm.allreduce(saved == nil ? 0 : 1, .min) == 1
         let local: KNNGraph
         var shard: Shard?
+        var recall: GraphRecall.Estimate?
         if !reused || needRows {
             shard = try comm.together("reading embeddings") { try Shard.load(path: o.embeddings, rows: rows, d: d) }
             t.add(.read, shard!.readSeconds); t.add(.normalize, shard!.normalizeSeconds)
@@ -135,6 +166,13 @@ public struct ClusterGraph {
                 local = try comm.collective("graph") {
                     try t.time(.compute) { try DistributedApproxGraph.build(shard: shard!, table: table, options: a, comm: comm) }
                 }
+                if o.recallRows > 0 {
+                    let e = try comm.collective("recall estimate") {
+                        try DistributedRecall.estimate(local: local, shard: shard!, n: n, comm: comm, sampleSize: o.recallRows)
+                    }
+                    say("approximate kNN graph: \(e.description)")
+                    recall = e
+                }
             } else {
                 local = try comm.collective("graph") {
                     try DistributedGraph.build(shard: shard!, table: table, k: k, comm: comm, timings: &t, ring: ring)
@@ -147,6 +185,23 @@ public struct ClusterGraph {
             }
         }
         return ClusterGraph(n: n, d: d, labels: labels, table: table, k: k, local: local, shard: shard, reused: reused,
-                            rows: rows)
+                            rows: rows, method: method, recall: recall, file: nil)
+    }
+}
+
+extension ClusterGraph {
+    /// Manifest parameters of the graph: builder, the approximate builder's parameters and its recall estimate
+    /// (the same keys as the single-process commands write).
+    public func manifestParameters(approx a: ApproxGraphOptions) -> [String: String] {
+        var p = ["graph": method.rawValue, "graph_k": "\(k)"]
+        if let file { return ["graph": "file", "knn_graph": file, "graph_k": "\(k)"] }
+        if reused { p["graph_reused_checkpoint"] = "true" }
+        if method == .approx { p["graph_overlap"] = "\(a.overlap)"; p["graph_cells"] = "\(a.cellCount(n: n))" }
+        if let e = recall {
+            p["graph_recall"] = String(format: "%.4f", e.recall)
+            p["graph_recall_ci95"] = String(format: "%.4f-%.4f", e.lower, e.upper)
+            p["graph_recall_rows"] = "\(e.rows)"
+        }
+        return p
     }
 }

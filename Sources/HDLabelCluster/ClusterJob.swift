@@ -16,6 +16,10 @@ public struct ClusterJobOptions: Sendable {
     /// Graph builder (exact ring, approximate cells, or auto by n) and the approximate builder's options.
     public var graph: GraphMethod = .exact
     public var approx = ApproxGraphOptions(k: 1)
+    /// Sample rows of the approximate graph's recall estimate (printed, kept in the manifest); 0 = none.
+    public var recallRows = 1000
+    /// Prefix of a graph file (`hdlabel graph -o PREFIX`) whose rows each rank reads instead of building them.
+    public var knnGraph: String?
     public var shardedOutput: Bool = false
     /// Directory for per-rank partial-graph checkpoints (`GraphCheckpoint`); nil = no checkpoint.
     public var checkpointDir: String?
@@ -86,7 +90,7 @@ public enum ClusterJob {
         // 1–4. Shape, seeds (root reads and checks them), shards, and this rank's rows of the kNN graph.
         var input = ClusterGraphInput(embeddings: o.embeddings, labels: o.labels)
         input.classes = o.classes; input.tile = o.tile; input.checkpointDir = o.checkpointDir
-        input.graph = o.graph; input.approx = o.approx
+        input.graph = o.graph; input.approx = o.approx; input.recallRows = o.recallRows; input.knnGraph = o.knnGraph
         input.faultInjector = o.faultInjector
         let g = try ClusterGraph.build(
             comm: comm, input: input, needRows: o.config.usesEmbeddings, timings: &t, log: say,
@@ -97,6 +101,8 @@ public enum ClusterJob {
                 return o.config.graphK(n: n)
             })
         let (n, d, k, table, rows, local, shard, reused) = (g.n, g.d, g.k, g.table, g.rows, g.local, g.shard, g.reused)
+        t.mark("graph", comm)
+        let graphFacts = g.manifestParameters(approx: o.approx)
         let seeds = g.labels.seeds, classNames = g.labels.classNames, numClasses = g.labels.numClasses
 
         // 5–7, worker-side: every rank labels its rows; the result (all rows) is the same on every rank.
@@ -108,9 +114,10 @@ public enum ClusterJob {
                                                 config: o.config, log: log)
                 }
             }
+            t.mark("labeling", comm)
             let mine = rows
             return try finish(comm: comm, options: o, timings: &t, start: start, n: n, d: d, k: k, table: table, reused: reused,
-                              rows: rows, labels: Array(r.labels[mine]), confidence: Array(r.confidence[mine]),
+                              graphFacts: graphFacts, rows: rows, labels: Array(r.labels[mine]), confidence: Array(r.confidence[mine]),
                               layer: Array(r.layer[mine]), source: Array(r.source[mine]), chosenK: r.chosenK, layers: r.layers,
                               all: rank == 0 ? r : nil, numClasses: numClasses, classNames: classNames)
         }
@@ -124,6 +131,8 @@ public enum ClusterJob {
                  o.config.usesEmbeddings ? try comm.gatherv(shard?.x.data ?? [], rowWidth: d) : [])
             }
         }
+
+        t.mark("gather", comm)
 
         // 6. The hierarchy on root: the same core code as the single-process CLI. Meanwhile the other ranks sleep in
         // a barrier (rather than spin in MPI) so root's threads have the node's cores; then all agree on the outcome.
@@ -158,14 +167,15 @@ public enum ClusterJob {
             return (chosenK, layers, labels, confidence, layer, sourceRaw.map { LabelSource(rawValue: $0) ?? .unlabeled })
         }
         t.add(.broadcast, WallClock.now() - t0)
+        t.mark("labeling", comm)
         return try finish(comm: comm, options: o, timings: &t, start: start, n: n, d: d, k: k, table: table, reused: reused,
-                          rows: rows, labels: labels, confidence: confidence, layer: layer, source: source, chosenK: chosenK,
+                          graphFacts: graphFacts, rows: rows, labels: labels, confidence: confidence, layer: layer, source: source, chosenK: chosenK,
                           layers: layers, all: result, numClasses: numClasses, classNames: classNames)
     }
 
     /// Steps 8–9, shared by both labeling modes: write (root: `all`, or every rank its rows) and reduce the timings.
     static func finish(comm: Communicator, options o: ClusterJobOptions, timings t: inout PhaseTimings, start: Double,
-                       n: Int, d: Int, k: Int, table: ShardTable, reused: Bool, rows: Range<Int>,
+                       n: Int, d: Int, k: Int, table: ShardTable, reused: Bool, graphFacts: [String: String], rows: Range<Int>,
                        labels: [Int32], confidence: [Float], layer: [Int32], source: [LabelSource], chosenK: Int,
                        layers: [LayerRecord], all result: LabelingResult?, numClasses: Int, classNames: [String]) throws -> ClusterJobOutcome {
         let rank = comm.rank
@@ -196,6 +206,7 @@ public enum ClusterJob {
                                                                       source: all.source, classNames: classNames), for: o.output))
             }
             if rank == 0, var m = o.manifest {
+                m.parameters.merge(graphFacts, uniquingKeysWith: { _, new in new })
                 m.n = n; m.dimensions = d; m.classes = classNames; m.chosenK = chosenK; m.layers = layers
                 m.timingsSeconds = timings.maxSeconds; m.ranks = comm.size
                 m.evidence = result?.evidence; m.pilotAccuracy = result?.pilotAccuracy

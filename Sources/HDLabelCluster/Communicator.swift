@@ -38,6 +38,16 @@ public struct MPIRequest {
 /// It is part of the job's options, so every rank has the same one (it decides by rank what to do).
 public typealias FaultInjector = @Sendable (_ point: String, _ rank: Int) throws -> Void
 
+/// Bytes one rank has addressed to other ranks: the payload of its point-to-point sends plus, for collectives,
+/// what its data must reach (`allgatherv`: its piece × (P − 1) receivers; `bcast`/`scatterv` on root: the data for
+/// the others; `gatherv`: its piece; `alltoallv`: its pieces for other ranks; `allreduce`: its values × (P − 1)).
+/// A logical volume, independent of the algorithm MPI picks (trees or rings move about as much). Main thread only.
+public final class TrafficMeter: @unchecked Sendable {
+    public private(set) var bytesSent = 0
+    public init() {}
+    func add(_ bytes: Int) { bytesSent += bytes }
+}
+
 /// The world communicator of an OpenMPI job, as a value: this process's `rank` in `0..<size`.
 ///
 /// Conventions:
@@ -62,6 +72,8 @@ public struct Communicator {
     public var maxCount: Int = Int(Int32.max)
     /// Test hook at the job's named points (`boundary`, `point`); nil in production.
     public var faultInjector: FaultInjector?
+    /// Payload bytes this rank has addressed to other ranks so far (shared by copies of this communicator).
+    public let traffic = TrafficMeter()
 
     public var isRoot: Bool { rank == 0 }
 
@@ -227,6 +239,7 @@ public struct Communicator {
         let n = try bcast(value.count, root: root)
         var buf = rank == root ? value : [T](unsafeUninitializedCapacity: n) { _, c in c = n }
         if n == 0 { return buf }
+        if rank == root { sent(T.self, n * (size - 1)) }
         let stride = MemoryLayout<T>.stride
         try buf.withUnsafeMutableBytes { b in
             for (off, c) in chunks(n) {
@@ -239,6 +252,7 @@ public struct Communicator {
     /// **Collective.** `root`'s integer on every rank (sent as Int64).
     public func bcast(_ value: Int, root: Int = 0) throws -> Int {
         var v = Int64(value)
+        if rank == root { sent(Int64.self, size - 1) }
         try Communicator.check(MPI_Bcast(&v, 1, hdl_mpi_int64(), Int32(root), comm), "MPI_Bcast")
         return Int(v)
     }
@@ -256,6 +270,7 @@ public struct Communicator {
     /// **Collective.** Every rank's `value` (rank order) on every rank.
     public func allgather(_ value: Int) throws -> [Int] {
         var mine = Int64(value)
+        sent(Int64.self, size - 1)
         var out = [Int64](repeating: 0, count: size)
         try out.withUnsafeMutableBytes { o in
             try Communicator.check(MPI_Allgather(&mine, 1, hdl_mpi_int64(), o.baseAddress, 1, hdl_mpi_int64(), comm), "MPI_Allgather")
@@ -292,6 +307,9 @@ public struct Communicator {
     }
 
     /// Exclusive prefix sums of `counts` (as Int: they may pass Int32).
+    /// Adds `elements` of `T` to the bytes this rank sent.
+    func sent<T>(_ type: T.Type, _ elements: Int) { traffic.add(elements * MemoryLayout<T>.stride) }
+
     static func offsets(_ counts: [Int]) -> [Int] {
         var d: [Int] = [], off = 0
         for c in counts { d.append(off); off += c }
@@ -318,6 +336,7 @@ public struct Communicator {
             }
         }
         for r in 0 ..< size where r != rank {
+            sent(T.self, sends[r].count)
             for (off, c) in chunks(sends[r].count) {
                 var h: MPI_Request? = hdl_mpi_request_null()
                 try Communicator.check(MPI_Isend(send! + (sends[r].offset + off) * stride, c, T.mpiType, Int32(r), tag, comm, &h), "MPI_Isend")
@@ -364,6 +383,7 @@ public struct Communicator {
             try Communicator.check(MPI_Type_commit(&rowType), "MPI_Type_commit")
         }
         defer { if rowWidth > 1 { MPI_Type_free(&rowType) } }
+        if rank != root { sent(T.self, local.count) }
         try local.withUnsafeBytes { s in
             try out.withUnsafeMutableBytes { o in
                 try Communicator.check(MPI_Gatherv(s.baseAddress, c32[rank], rowType, o.baseAddress, c32, d32, rowType,
@@ -389,6 +409,7 @@ public struct Communicator {
             return out
         }
         let c32 = counts.map { Int32($0) }, d32 = Communicator.offsets(counts).map { Int32($0) }
+        sent(T.self, local.count * (size - 1))
         try local.withUnsafeBytes { s in
             try out.withUnsafeMutableBytes { o in
                 try Communicator.check(MPI_Allgatherv(s.baseAddress, c32[rank], T.mpiType, o.baseAddress, c32, d32, T.mpiType, comm),
@@ -409,6 +430,7 @@ public struct Communicator {
                   phase: "alltoallv")
         var sc = sendCounts.map { Int64($0) }
         var rc = [Int64](repeating: 0, count: size)
+        sent(Int64.self, size - 1)
         try sc.withUnsafeMutableBytes { s in try rc.withUnsafeMutableBytes { r in
             try Communicator.check(MPI_Alltoall(s.baseAddress, 1, hdl_mpi_int64(), r.baseAddress, 1, hdl_mpi_int64(), comm), "MPI_Alltoall")
         } }
@@ -426,6 +448,7 @@ public struct Communicator {
         }
         let s32 = sendCounts.map { Int32($0) }, sd = so.map { Int32($0) }
         let r32 = recvCounts.map { Int32($0) }, rd = ro.map { Int32($0) }
+        sent(T.self, send.count - sendCounts[rank])
         try send.withUnsafeBytes { s in try out.withUnsafeMutableBytes { o in
             try Communicator.check(MPI_Alltoallv(s.baseAddress, s32, sd, T.mpiType, o.baseAddress, r32, rd, T.mpiType, comm), "MPI_Alltoallv")
         } }
@@ -456,6 +479,7 @@ public struct Communicator {
             return out
         }
         let c32 = counts.map { Int32($0) }, d32 = offs.map { Int32($0) }
+        if rank == root { sent(T.self, all.count - counts[root]) }
         try all.withUnsafeBytes { s in
             try out.withUnsafeMutableBytes { o in
                 try Communicator.check(MPI_Scatterv(s.baseAddress, c32, d32, T.mpiType, o.baseAddress, c32[rank], T.mpiType,
@@ -470,6 +494,7 @@ public struct Communicator {
     public func allreduce<T: MPIScalar>(_ values: [T], _ op: ReduceOp) throws -> [T] {
         var out = values
         let stride = MemoryLayout<T>.stride
+        sent(T.self, values.count * (size - 1))
         try values.withUnsafeBytes { s in
             try out.withUnsafeMutableBytes { o in
                 for (off, c) in chunks(values.count) {
@@ -503,6 +528,7 @@ public struct Communicator {
     /// on the returned request (so it cannot be a temporary Swift array pointer).
     public func isend<T: MPIScalar>(_ buffer: UnsafeBufferPointer<T>, to dest: Int, tag: Int = 0) throws -> MPIRequest {
         var handles: [MPI_Request?] = []
+        sent(T.self, buffer.count)
         for (off, c) in chunks(buffer.count) {
             var req: MPI_Request? = hdl_mpi_request_null()
             try Communicator.check(MPI_Isend(buffer.baseAddress! + off, c, T.mpiType, Int32(dest), Int32(tag), comm, &req), "MPI_Isend")

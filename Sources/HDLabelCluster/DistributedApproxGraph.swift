@@ -138,3 +138,31 @@ public enum DistributedApproxGraph {
         return KNNGraph(n: local, k: k, neighbors: ids, similarities: sims)
     }
 }
+
+/// The recall estimate of a graph whose rows are spread over the ranks (`GraphRecall.estimate`, distributed).
+public enum DistributedRecall {
+    /// **Collective.** Recall@min(k, 10) of the distributed graph on `sampleSize` deterministic sample rows
+    /// (`GraphRecall.sampleRows`): the owners contribute the sample's rows (`Allgatherv`, sample.count × d floats),
+    /// every rank scores them against its own rows only (one sgemm of sample × n/P × d) and the per-rank top-k lists
+    /// are merged (canonical similarities, ties by id), so the estimate equals the single process's for any P.
+    /// `local`: this rank's rows of the graph; `shard`: its L2-normalised rows.
+    public static func estimate(local g: KNNGraph, shard: Shard, n: Int, comm: Communicator, sampleSize: Int = 1000) throws -> GraphRecall.Estimate {
+        let rows = shard.rows, d = shard.x.cols
+        let sample = GraphRecall.sampleRows(n: n, count: sampleSize)
+        let ke = min(10, g.k)
+        var piece = [Float](), neighbors = [Int32]()
+        for id in sample where rows.contains(id) {
+            let r = id - rows.lowerBound
+            piece.append(contentsOf: shard.x.data[r * d ..< (r + 1) * d])
+            neighbors.append(contentsOf: g.neighbors[r * g.k ..< r * g.k + ke])
+        }
+        let queries = Embeddings(rows: sample.count, cols: d, data: try comm.allgatherv(piece))
+        let mine = GraphRecall.exactNeighbors(queries: queries, ids: sample, database: shard.x, range: rows, k: ke)
+        let ids = try comm.allgatherv(mine.ids), sims = try comm.allgatherv(mine.sims)
+        let per = sample.count * ke
+        let parts = (0 ..< comm.size).map { r in
+            GraphRecall.Partial(rows: sample, k: ke, ids: Array(ids[r * per ..< (r + 1) * per]), sims: Array(sims[r * per ..< (r + 1) * per]))
+        }
+        return GraphRecall.recall(sampleNeighbors: try comm.allgatherv(neighbors), k: ke, exact: GraphRecall.merge(parts), n: n)
+    }
+}

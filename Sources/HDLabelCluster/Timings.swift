@@ -29,10 +29,19 @@ public struct PhaseTimings: Sendable, Equatable {
     public var timer = PhaseTimer<Phase>()
     /// Bytes this rank sent in the ring exchange (payload only).
     public var bytesSent: Int = 0
+    /// Cumulative `Communicator.traffic` bytes at the end of each marked stage, in marking order.
+    public var stageMarks: [(stage: String, bytes: Int)] = []
 
     public init() {}
 
     public var seconds: [Phase: Double] { timer.seconds }
+    /// Records that `stage` ended now: its bytes are the traffic since the previous mark.
+    public mutating func mark(_ stage: String, _ comm: Communicator) { stageMarks.append((stage, comm.traffic.bytesSent)) }
+
+    public static func == (a: PhaseTimings, b: PhaseTimings) -> Bool {
+        a.timer == b.timer && a.bytesSent == b.bytesSent && a.stageMarks.map(\.stage) == b.stageMarks.map(\.stage)
+            && a.stageMarks.map(\.bytes) == b.stageMarks.map(\.bytes)
+    }
     public mutating func add(_ phase: Phase, _ s: Double) { timer.add(phase, s) }
     /// Runs `body`, adding its wall time to `phase`.
     public mutating func time<T>(_ phase: Phase, _ body: () throws -> T) rethrows -> T { try timer.time(phase, body) }
@@ -43,9 +52,17 @@ public struct PhaseTimings: Sendable, Equatable {
         let local = Phase.allCases.map { seconds[$0] ?? 0 }
         let mx = try comm.allreduce(local, .max)
         let maxBytes = try comm.allreduce(bytesSent, .max), totalBytes = try comm.allreduce(bytesSent, .sum)
-        return JobTimings(ranks: comm.size,
-                          maxSeconds: Dictionary(uniqueKeysWithValues: zip(Phase.allCases.map(\.rawValue), mx)),
-                          maxBytesSentPerRank: maxBytes, totalBytesSent: totalBytes)
+        var byRank: [String: [Int]] = [:], previous = 0
+        for (stage, bytes) in stageMarks {
+            byRank[stage] = try comm.allgather(bytes - previous)
+            previous = bytes
+        }
+        byRank["total"] = try comm.allgather(comm.traffic.bytesSent)
+        var j = JobTimings(ranks: comm.size,
+                           maxSeconds: Dictionary(uniqueKeysWithValues: zip(Phase.allCases.map(\.rawValue), mx)),
+                           maxBytesSentPerRank: maxBytes, totalBytesSent: totalBytes)
+        j.bytesSentByRank = byRank
+        return j
     }
 }
 
@@ -69,8 +86,12 @@ public struct JobTimings: Codable, Sendable, Equatable {
     public var ranks: Int
     /// Phase name → max over ranks of that phase's seconds.
     public var maxSeconds: [String: Double]
+    /// Ring exchange bytes (exact graph): max over ranks and sum.
     public var maxBytesSentPerRank: Int
     public var totalBytesSent: Int
+    /// Stage ("graph", "labeling", … and "total" = the whole job up to the timings) → bytes each rank addressed to
+    /// other ranks (`TrafficMeter`), in rank order. Nil in files written before it existed.
+    public var bytesSentByRank: [String: [Int]]?
     /// Wall time of the whole job, measured on root from start to end of `ClusterJob.run`.
     public var totalSeconds: Double = 0
     /// Extra facts about the run (n, d, k, tile, BLAS threads, reused checkpoint...).

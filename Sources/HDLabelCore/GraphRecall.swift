@@ -99,16 +99,25 @@ public enum GraphRecall {
     /// Recall@min(k, 10) of `graph` on the rows of `exact` (per row: shared ids among the first kEval / kEval).
     public static func recall(of graph: KNNGraph, exact: Partial) -> Estimate {
         let ke = min(10, graph.k, exact.k)
+        var rows = [Int32](); rows.reserveCapacity(exact.rows.count * ke)
+        for i in exact.rows { rows.append(contentsOf: graph.neighbors[i * graph.k ..< i * graph.k + ke]) }
+        return recall(sampleNeighbors: rows, k: ke, exact: exact, n: graph.n)
+    }
+
+    /// The same from the graph rows of the sample only: `sampleNeighbors` holds `exact.rows.count × k` ids (row t =
+    /// the graph's first k neighbours of `exact.rows[t]`), as ranks that each own some sample rows can gather them.
+    public static func recall(sampleNeighbors: [Int32], k: Int, exact: Partial, n: Int) -> Estimate {
+        let ke = min(10, k, exact.k)
         var per = [Double]()
-        for (t, i) in exact.rows.enumerated() {
+        for t in exact.rows.indices {
             let truth = Set(exact.ids[t * exact.k ..< t * exact.k + ke])
             var hit = 0
-            for j in 0 ..< ke where truth.contains(graph.neighbors[i * graph.k + j]) { hit += 1 }
+            for j in 0 ..< ke where truth.contains(sampleNeighbors[t * k + j]) { hit += 1 }
             per.append(Double(hit) / Double(ke))
         }
         let m = Double(per.count)
         let mean = per.reduce(0, +) / m
-        let exactAll = per.count == graph.n
+        let exactAll = per.count == n
         let sd = per.count > 1 ? (per.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (m - 1)).squareRoot() : 0
         let half = exactAll ? 0 : 1.96 * sd / m.squareRoot()
         return Estimate(k: ke, rows: per.count, recall: mean, lower: max(0, mean - half), upper: min(1, mean + half), exact: exactAll)

@@ -47,6 +47,12 @@ public enum KNNGraphFile {
     /// Reads and checks a graph: both arrays 2-D with the same shape, int32 / float32, `expectedRows` rows if given,
     /// ids in `0 ..< n`, no row listing itself, no NaN similarity. Each failure is one `HDLError.format` naming the file.
     public static func read(prefix: String, expectedRows: Int? = nil) throws -> KNNGraph {
+        try read(prefix: prefix, expectedRows: expectedRows, rows: nil)
+    }
+
+    /// The same for rows `rows` of the graph only (an offset read: a rank loads its own rows, `rows.count × k`;
+    /// neighbour ids stay global). Both files must still hold all n rows (a truncated file is refused).
+    public static func read(prefix: String, expectedRows: Int?, rows range: Range<Int>?) throws -> KNNGraph {
         let np = neighborsPath(prefix), sp = similaritiesPath(prefix)
         let nh = try NPY.readHeader(path: np), sh = try NPY.readHeader(path: sp)
         guard nh.dtype == .int32 else { throw HDLError.format(path: np, reason: "neighbours must be int32, found \(nh.dtype.rawValue)") }
@@ -57,20 +63,29 @@ public enum KNNGraphFile {
         }
         let n = nh.shape[0], k = nh.shape[1]
         if let e = expectedRows, e != n { throw HDLError.format(path: np, reason: "graph has \(n) rows, the embeddings have \(e)") }
-        let nbBytes = try NPY.readBytes(path: np, offset: nh.dataOffset, count: n * k * 4)
-        let smBytes = try NPY.readBytes(path: sp, offset: sh.dataOffset, count: n * k * 4)
-        var ids = [Int32](repeating: 0, count: n * k), sims = [Float](repeating: 0, count: n * k)
-        ids.withUnsafeMutableBytes { dst in nbBytes.withUnsafeBytes { dst.copyMemory(from: $0) } }
-        sims.withUnsafeMutableBytes { dst in smBytes.withUnsafeBytes { dst.copyMemory(from: $0) } }
-        for i in 0 ..< n {
-            for j in 0 ..< k {
-                let v = ids[i * k + j]
-                if v < 0 || Int(v) >= n { throw HDLError.format(path: np, reason: "row \(i) neighbour \(j) is \(v), outside 0..<\(n)") }
-                if Int(v) == i { throw HDLError.format(path: np, reason: "row \(i) lists itself as a neighbour") }
-                if sims[i * k + j].isNaN { throw HDLError.format(path: sp, reason: "row \(i) similarity \(j) is NaN") }
+        for (path, offset) in [(np, nh.dataOffset), (sp, sh.dataOffset)] {
+            let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+            if size < offset + n * k * 4 {
+                throw HDLError.format(path: path, reason: "truncated: \(size - offset) data bytes for \(n) × \(k) values (\(n * k * 4) bytes)")
             }
         }
-        return KNNGraph(n: n, k: k, neighbors: ids, similarities: sims)
+        let r = range ?? 0 ..< n
+        guard r.lowerBound >= 0 && r.upperBound <= n else { throw HDLError.format(path: np, reason: "rows \(r) outside the graph's 0..<\(n)") }
+        let nbBytes = try NPY.readBytes(path: np, offset: nh.dataOffset + r.lowerBound * k * 4, count: r.count * k * 4)
+        let smBytes = try NPY.readBytes(path: sp, offset: sh.dataOffset + r.lowerBound * k * 4, count: r.count * k * 4)
+        var ids = [Int32](repeating: 0, count: r.count * k), sims = [Float](repeating: 0, count: r.count * k)
+        ids.withUnsafeMutableBytes { dst in nbBytes.withUnsafeBytes { dst.copyMemory(from: $0) } }
+        sims.withUnsafeMutableBytes { dst in smBytes.withUnsafeBytes { dst.copyMemory(from: $0) } }
+        for t in 0 ..< r.count {
+            let i = r.lowerBound + t
+            for j in 0 ..< k {
+                let v = ids[t * k + j]
+                if v < 0 || Int(v) >= n { throw HDLError.format(path: np, reason: "row \(i) neighbour \(j) is \(v), outside 0..<\(n)") }
+                if Int(v) == i { throw HDLError.format(path: np, reason: "row \(i) lists itself as a neighbour") }
+                if sims[t * k + j].isNaN { throw HDLError.format(path: sp, reason: "row \(i) similarity \(j) is NaN") }
+            }
+        }
+        return KNNGraph(n: r.count, k: k, neighbors: ids, similarities: sims)
     }
 }
 

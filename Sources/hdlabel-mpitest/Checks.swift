@@ -106,6 +106,35 @@ func runChecks() -> Int32 {
         }
     }
 
+    c.check("distributed recall estimate == single-process GraphRecall.estimate (sample 300 and every row, P=\(p))") {
+        let opts = ApproxGraphOptions(k: 10, overlap: 1, cells: 60)
+        let ref = try ApproxKNNGraph.build(xn, options: opts)
+        let table = try ShardTable(n: n, tile: 32, ranks: p)
+        let rows = table.rows(of: rank)
+        let shard = Shard(rows: rows, x: xn.slice(rows: rows))
+        let g = try DistributedApproxGraph.build(shard: shard, table: table, options: opts, comm: comm)
+        for size in [300, n] {
+            let want = GraphRecall.estimate(ref, x: xn, sampleSize: size)
+            let got = try DistributedRecall.estimate(local: g, shard: shard, n: n, comm: comm, sampleSize: size)
+            if got != want { return "sample \(size): got \(got.description), single process \(want.description)" }
+            if want.recall >= 0.999 { return "overlap 1 on 60 cells should miss some neighbours (recall \(want.recall))" }
+        }
+        return nil
+    }
+
+    c.check("traffic meter: allgatherv counts its piece once per other rank, alltoallv its pieces for others (P=\(p))") {
+        let before = comm.traffic.bytesSent
+        _ = try comm.allgatherv([Float](repeating: 1, count: 10 + rank))
+        let afterGather = comm.traffic.bytesSent
+        let expectGather = (10 + rank) * 4 * (p - 1) + 8 * (p - 1)   // the piece, plus the Int64 counts
+        if afterGather - before != expectGather { return "allgatherv: \(afterGather - before) bytes, expected \(expectGather)" }
+        let counts = (0 ..< p).map { $0 + 1 }
+        _ = try comm.alltoallv([Int32](repeating: 7, count: counts.reduce(0, +)), sendCounts: counts)
+        let sentPieces = (comm.traffic.bytesSent - afterGather)
+        let expect = (counts.reduce(0, +) - counts[rank]) * 4 + 8 * (p - 1) + 8 * (p - 1) + 8 * (p - 1)
+        return sentPieces == expect ? nil : "alltoallv: \(sentPieces) bytes, expected \(expect)"
+    }
+
     let emb = dir + "/emb.npy", lab = dir + "/labels.npy"
     c.check("root writes the test data") {
         if rank == 0 { try data.write(embeddings: emb, labels: lab) }

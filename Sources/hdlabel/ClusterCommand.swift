@@ -39,7 +39,6 @@ struct ClusterLabelCommand: ParsableCommand {
     @OptionGroup var opts: LabelingOptions
 
     func validate() throws {
-        if graph.knnGraph != nil { throw OptionError("--knn-graph", graph.knnGraph!, "a single-process run (under mpirun each rank builds its rows' graph)") }
         if input.rawShape != nil { throw OptionError("--raw-shape", "\(input.rawShape!.rows)x\(input.rawShape!.cols)", "a .npy under mpirun (each rank reads its rows by offset)") }
         if distributedLabeling && graph.tile % Reduction.block != 0 {
             throw OptionError("--tile", "\(graph.tile)", "a multiple of \(Reduction.block) with --distributed-labeling")
@@ -50,7 +49,8 @@ struct ClusterLabelCommand: ParsableCommand {
         let config = opts.config()
         var options = ClusterJobOptions(embeddings: embeddings, labels: labels, output: output, config: config)
         options.tile = graph.tile
-        options.graph = graph.graph; options.approx = graph.approx
+        options.graph = graph.graph; options.approx = graph.approx; options.recallRows = graph.recallRows
+        options.knnGraph = graph.knnGraph
         options.shardedOutput = shardedOutput
         options.checkpointDir = mpi.checkpoint
         options.timingsPath = mpi.timings

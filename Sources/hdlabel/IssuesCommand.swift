@@ -51,7 +51,6 @@ struct IssuesCommand: ParsableCommand {
             throw OptionError(mpiOptions.timings != nil ? "--timings" : "--checkpoint", mpiOptions.timings ?? mpiOptions.checkpoint ?? "",
                               "an MPI run (start with mpirun, or pass --mpi)")
         }
-        if underMPI, let p = graph.knnGraph { throw OptionError("--knn-graph", p, "a single-process run (under mpirun each rank builds its rows' graph)") }
         if underMPI, let r = input.rawShape { throw OptionError("--raw-shape", "\(r.rows)x\(r.cols)", "a .npy under mpirun (single-process only)") }
     }
 
@@ -93,7 +92,7 @@ struct IssuesCommand: ParsableCommand {
         var job = ClusterGraphInput(embeddings: embeddings, labels: labels)
         try runReportingErrors { job.classes = try input.classList() }
         job.tile = graph.tile; job.checkpointDir = mpiOptions.checkpoint
-        job.graph = graph.graph; job.approx = graph.approx
+        job.graph = graph.graph; job.approx = graph.approx; job.recallRows = graph.recallRows; job.knnGraph = graph.knnGraph
         var o = ClusterIssuesOptions(input: job, output: output, config: config())
         o.graphK = graphK; o.all = all; o.timingsPath = mpiOptions.timings
         setBLASThreadsPerRank(mpiOptions.blasThreads)
