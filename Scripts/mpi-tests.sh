@@ -153,6 +153,30 @@ if timeout "$TIMEOUT" "${MPIRUN[@]}" -np 2 "$BIN/hdlabel" cluster "$work/emb.npy
 elif [ "$(grep -c 'error' "$work/kg.log")" -eq 1 ] && grep -q "graph has .* rows, the embeddings have" "$work/kg.log" && [ ! -e "$work/kgx.csv" ]; then ok "--knn-graph of other rows under mpirun: one error, no output"
 else ko "--knn-graph of other rows under mpirun: unclear failure"; cat "$work/kg.log"; fi
 
+# `hdlabel graph` under mpirun: every rank writes its rows into the staged files; the files equal the single
+# process's byte for byte (exact and approximate, 2 and 4 ranks); k >= n fails with one error and leaves the
+# previous graph files unchanged.
+bad=""
+for g in exact approx; do
+    "$BIN/hdlabel" graph "$work/emb.npy" -o "$work/gs-$g" --graph "$g" --k 12 --tile 64 2>"$work/gf.log" || { ko "graph reference ($g)"; cat "$work/gf.log"; }
+    for np in 2 4; do
+        rm -f "$work/gm".*
+        timeout "$TIMEOUT" "${MPIRUN[@]}" -np "$np" "$BIN/hdlabel" graph "$work/emb.npy" -o "$work/gm" --graph "$g" --k 12 --tile 64 \
+            --blas-threads 1 >"$work/gf.log" 2>&1 && cmp -s "$work/gs-$g.neighbors.npy" "$work/gm.neighbors.npy" \
+            && cmp -s "$work/gs-$g.similarities.npy" "$work/gm.similarities.npy" && [ -s "$work/gm.manifest.json" ] || bad+=" $g:np$np"
+    done
+done
+if [ -z "$bad" ]; then ok "hdlabel graph under mpirun (exact, approx; 2 and 4 ranks) == single-process files"
+else ko "hdlabel graph under mpirun differs:$bad"; tail -n 5 "$work/gf.log"; fi
+sum_before=$(cat "$work/gm".* | md5sum)
+"$BIN/hdlabel-mpitest" gen "$work/tiny.npy" "$work/tinyl.npy" 600 32 5 5 >/dev/null 2>&1
+if timeout "$TIMEOUT" "${MPIRUN[@]}" -np 2 "$BIN/hdlabel" graph "$work/tiny.npy" -o "$work/gm" --k 1000 --blas-threads 1 --tile 64 >"$work/gf.log" 2>&1; then
+    ko "hdlabel graph under mpirun accepted k >= n"
+elif [ "$(grep -c 'error' "$work/gf.log")" -eq 1 ] && grep -q "number of points" "$work/gf.log" && [ "$(cat "$work/gm".* | md5sum)" = "$sum_before" ] \
+        && [ -z "$(ls -a "$work" | grep -E '^\.?gm.*tmp|\.tmp')" ]; then
+    ok "hdlabel graph under mpirun, k >= n: one error, previous files unchanged, no temporary left"
+else ko "hdlabel graph under mpirun, k >= n: unclear failure or files changed"; cat "$work/gf.log"; ls -a "$work"; fi
+
 # Fault injection at every collective phase (hdlabel-mpitest's `job` / `issues-job` modes run the job in-process
 # with a test FaultInjector; Faults.swift). Each case: every rank exits, mpirun non-zero within FAULT_LIMIT seconds
 # of the fault,

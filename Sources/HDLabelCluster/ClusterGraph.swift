@@ -6,7 +6,7 @@ import HDLabelCore
 public struct ClusterGraphInput: Sendable {
     /// 2-D float32/float64 `.npy` (n × d); every rank reads only its rows.
     public var embeddings: String
-    /// Labels (`.npy` ints or CSV `id,label`), read by root only and broadcast.
+    /// Labels (`.npy` ints or CSV `id,label`), read by root only and broadcast; "" = none (a graph-only job).
     public var labels: String
     /// Class names in id order (optional).
     public var classes: [String]?
@@ -89,13 +89,17 @@ public struct ClusterGraph {
         say("ranks per host: \(Communicator.placement(hosts))")
 
         // 2. Labels: root reads and checks them, then broadcasts them with the class names.
-        let rootLabels = try comm.together("reading labels") { () throws -> SeedLabels in
-            guard rank == 0 else { return SeedLabels(seeds: [], classNames: []) }
-            return try t.time(.read) { try readLabels(o.labels, n) }
+        // (An empty `labels` path: a graph-only job, no labels.)
+        var labels = SeedLabels(seeds: [], classNames: [])
+        if !o.labels.isEmpty {
+            let rootLabels = try comm.together("reading labels") { () throws -> SeedLabels in
+                guard rank == 0 else { return SeedLabels(seeds: [], classNames: []) }
+                return try t.time(.read) { try readLabels(o.labels, n) }
+            }
+            let seeds = try comm.bcast(rootLabels.seeds)
+            let classNames = try JSONDecoder().decode([String].self, from: comm.bcast(try JSONEncoder().encode(rootLabels.classNames)))
+            labels = SeedLabels(seeds: seeds, classNames: classNames)
         }
-        let seeds = try comm.bcast(rootLabels.seeds)
-        let classNames = try JSONDecoder().decode([String].self, from: comm.bcast(try JSONEncoder().encode(rootLabels.classNames)))
-        let labels = SeedLabels(seeds: seeds, classNames: classNames)
 
         // 3. Parameters, shard table and graph width: the same checks and arithmetic on every rank.
         let (table, k) = try comm.together("planning shards") { () throws -> (ShardTable, Int) in

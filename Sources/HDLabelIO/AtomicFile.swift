@@ -57,6 +57,35 @@ public enum AtomicFile {
     /// Renames one staged file over its destination.
     public static func commit(_ s: Staged) throws { try commit([s]) }
 
+    /// Stages `head` (a file header, say) in a temporary file extended with zeros to `length` bytes, for writers that
+    /// fill the rest in pieces (`write(_:at:into:)`, one piece per rank) before the commit.
+    public static func stage(_ head: Data, for path: String, length: Int) throws -> Staged {
+        let s = try stage(head, for: path)
+        if truncate(s.temporary, off_t(length)) != 0 {
+            let reason = String(cString: strerror(errno))
+            discard(s)
+            throw HDLError.io(path: path, reason: "cannot extend to \(length) bytes: \(reason)")
+        }
+        return s
+    }
+
+    /// Writes `bytes` at byte `offset` of the staged temporary file `temporary` (which must exist) and flushes it.
+    public static func write(_ bytes: UnsafeRawBufferPointer, at offset: Int, into temporary: String) throws {
+        let fd = open(temporary, O_WRONLY)
+        guard fd >= 0 else { throw HDLError.io(path: temporary, reason: "cannot open the staged file: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var done = 0
+        while done < bytes.count {
+            let w = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if w < 0 {
+                if errno == EINTR { continue }
+                throw HDLError.io(path: temporary, reason: "write failed at byte \(offset + done): \(String(cString: strerror(errno)))")
+            }
+            done += w
+        }
+        if fsync(fd) != 0 { throw HDLError.io(path: temporary, reason: "fsync failed: \(String(cString: strerror(errno)))") }
+    }
+
     /// Renames staged files over their destinations, in order. A destination that cannot be replaced (a directory)
     /// fails the whole unit before anything is renamed; every temporary file is removed on failure.
     public static func commit(_ staged: [Staged]) throws {

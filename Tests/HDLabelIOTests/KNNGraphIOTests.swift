@@ -38,6 +38,36 @@ final class KNNGraphIOTests: XCTestCase {
         XCTAssertEqual(try NPY.readHeader(path: KNNGraphFile.similaritiesPath(prefix)).dtype, .float32)
     }
 
+    /// A rank's offset read of rows lo..<hi equals those rows of the whole graph (ids stay global); a truncated file
+    /// is refused even when the rows read lie before the cut.
+    func testRowRangeReadAndTruncation() throws {
+        let g = graph(), prefix = try write(g, "range")
+        for r in [0 ..< 0, 0 ..< 7, 7 ..< 30, 29 ..< 30] {
+            let part = try KNNGraphFile.read(prefix: prefix, expectedRows: g.n, rows: r)
+            XCTAssertEqual(part.n, r.count)
+            XCTAssertEqual(part.neighbors, Array(g.neighbors[r.lowerBound * g.k ..< r.upperBound * g.k]))
+            XCTAssertEqual(part.similarities, Array(g.similarities[r.lowerBound * g.k ..< r.upperBound * g.k]))
+        }
+        let path = KNNGraphFile.similaritiesPath(prefix)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        try bytes.prefix(bytes.count - 4).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try KNNGraphFile.read(prefix: prefix, expectedRows: g.n, rows: 0 ..< 5)) { e in
+            XCTAssertTrue("\(e)".contains("truncated"), "\(e)")
+        }
+    }
+
+    /// Staged at full length, filled in two pieces out of order, committed: the file is header + pieces.
+    func testStagedFileFilledInPieces() throws {
+        let path = tempPath("pieces.bin")
+        let s = try AtomicFile.stage(Data("HEAD".utf8), for: path, length: 12)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path))
+        try Data("bbbb".utf8).withUnsafeBytes { try AtomicFile.write($0, at: 8, into: s.temporary) }
+        try Data("aaaa".utf8).withUnsafeBytes { try AtomicFile.write($0, at: 4, into: s.temporary) }
+        try AtomicFile.commit(s)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), Data("HEADaaaabbbb".utf8))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: s.temporary))
+    }
+
     func testRowCountMismatch() throws {
         expectFormatError(try write(graph(), "rows"), expectedRows: 31, "the embeddings have 31")
     }

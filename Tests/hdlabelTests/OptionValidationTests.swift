@@ -53,7 +53,8 @@ final class OptionValidationTests: CLITestCase {
         t["bench graph"] = ["--n": ["0", "x"], "--d": ["0", "x"], "--k": ["0", "nan"], "--tile": ["4", "x"], "--repeats": ["0", "nan"],
                             "--graph": ["bogus"], "--overlap": ["0", "17"], "--cells": ["0"], "--refine": ["-1", "11"],
                             "--recall-rows": ["-1"], "--exact-rows": ["0"]]
-        t["graph"] = ["--graph": ["bogus"], "--k": ["0", "nan"], "--overlap": ["0", "17"], "--recall-rows": ["-1"]]
+        t["graph"] = mpi.merging(["--graph": ["bogus"], "--k": ["0", "nan"], "--overlap": ["0", "17"], "--recall-rows": ["-1"],
+                                  "--tile": ["0", "4", "100000", "nan"]]) { $1 }
         return t
     }
 
