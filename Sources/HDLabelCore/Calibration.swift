@@ -184,20 +184,27 @@ public enum Calibration {
         (0 ..< s.count).sorted { (s[$0], $0) < (s[$1], $1) }.map { (s[$0], y[$0]) }
     }
 
-    /// Groups (mean score, correct, count) → knots: each group's accuracy shrunk towards the overall accuracy by
-    /// `shrinkCount` pseudo-counts, then pooled until non-decreasing (weighted by counts).
+    /// Groups (mean score, correct count, count) in score order → knots: pooled until their accuracies are
+    /// increasing (pool adjacent violators, weighted by counts; equal neighbours pooled too), then each block's accuracy shrunk towards the
+    /// overall accuracy by `shrinkCount` pseudo-counts and pooled once more (shrinking blocks of unequal size can break
+    /// the order). O(groups).
     static func monotoneKnots(_ groups: [(s: Double, y: Double, w: Double)], overall: Double) -> ([Double], [Double]) {
-        var blocks: [(s: Double, y: Double, w: Double)] = []
-        for g in groups {
-            var cur = (s: g.s, y: (g.y + shrinkCount * overall) / (g.w + shrinkCount), w: g.w)
-            while let last = blocks.last, last.y > cur.y {
-                blocks.removeLast()
-                let w = last.w + cur.w
-                cur = ((last.s * last.w + cur.s * cur.w) / w, (last.y * last.w + cur.y * cur.w) / w, w)
+        // Pool adjacent violators over (score, mean, weight).
+        func pav(_ g: [(s: Double, y: Double, w: Double)]) -> [(s: Double, y: Double, w: Double)] {
+            var blocks: [(s: Double, y: Double, w: Double)] = []
+            for var cur in g {
+                while let last = blocks.last, last.y >= cur.y {
+                    blocks.removeLast()
+                    let w = last.w + cur.w
+                    cur = ((last.s * last.w + cur.s * cur.w) / w, (last.y * last.w + cur.y * cur.w) / w, w)
+                }
+                blocks.append(cur)
             }
-            blocks.append(cur)
+            return blocks
         }
-        return (blocks.map(\.s), blocks.map(\.y))
+        let raw = pav(groups.map { ($0.s, $0.y / $0.w, $0.w) })
+        let shrunk = pav(raw.map { ($0.s, ($0.y * $0.w + shrinkCount * overall) / ($0.w + shrinkCount), $0.w + shrinkCount) })
+        return (shrunk.map(\.s), shrunk.map(\.y))
     }
 
     /// `histogram`: ⌊m / samplesPerBin⌋ equal-count bins (2…10) in canonical order, bin b = ranks [b·m/B, (b+1)·m/B).
