@@ -121,7 +121,7 @@ TABLE="$RUNS/summary.md"
 row() {  # METHOD RUN CSV WALL
   local ev; ev=$("$BIN" evaluate "$3" "$TRUTH" "$SEEDS") || die "evaluate failed for $3"
   local acc cov
-  acc=$(awk '{ for (i = 1; i < NF; i++) if ($i == "accuracy") print $(i + 1) }' <<<"$ev")
+  acc=$(awk '{ for (i = 1; i < NF; i++) if ($i == "accuracy") { print $(i + 1); exit } }' <<<"$ev")
   cov=$(awk '{ for (i = 1; i < NF; i++) if ($i == "coverage") print $(i + 1) }' <<<"$ev")
   echo "| $1 | $2 | $acc | $cov | $4 |" >> "$TABLE"
 }
@@ -130,7 +130,7 @@ row hdl "1 process" "$RUNS/hdl-single.csv" "$WALL_hdl"
 row knn "1 process" "$RUNS/knn.csv" "$WALL_knn"
 row spreading "1 process" "$RUNS/spreading.csv" "$WALL_spreading"
 row propagation "1 process" "$RUNS/propagation.csv" "$WALL_propagation"
-UNLABELED=$("$BIN" evaluate "$RUNS/hdl.csv" "$TRUTH" "$SEEDS" | sed -n 's/.*(\([0-9]*\) unlabeled rows).*/\1/p')
+UNLABELED=$("$BIN" evaluate "$RUNS/hdl.csv" "$TRUTH" "$SEEDS" | sed -n 's/.*(\([0-9]*\) unlabeled rows.*/\1/p')
 TOTAL=$(secs "$DEMO_START" "$(now)")
 {
   echo

@@ -59,6 +59,15 @@ public struct QualityRecord: Sendable, Codable {
     /// Expected calibration error of the `confidence` column on the labeled unlabeled-rows (ten equal-count bins,
     /// `Report.calibration`); nil for methods without confidences.
     public var ece: Double?
+    /// HDL: ECE of the raw confidence (before the calibration map), and of every calibration method refitted on the
+    /// same pilot samples and applied to the raw confidence (the calibration ablation; keyed by method name).
+    public var eceRaw: Double?
+    public var eceByCalibration: [String: Double]?
+    /// HDL: the calibration map's summary (`CalibrationMap.description`).
+    public var calibration: String?
+    /// Accuracy of the most confident 50 % and 70 % of the labeled unlabeled-rows (`Report.selectiveAccuracy`).
+    public var selective50: Double?
+    public var selective70: Double?
 }
 
 /// The scikit-learn baselines, run through `Scripts/baselines.py`.
@@ -146,7 +155,7 @@ public struct QualityBench {
                         let tail = bal.isLongTailed ? QualityBench.tailClasses(split) : []
                         log("\(ds.name) \(bal) \(budget) seed \(seed): n=\(x.rows) labeled=\(split.labeled.count) split \(split.hash)")
                         func record(_ method: String, _ labels: [Int32]?, layer: [Int32]?, conf: [Float]?, seconds: Double, error: String?,
-                                    pilot: Double? = nil, evidence: String? = nil) {
+                                    pilot: Double? = nil, evidence: String? = nil, result: LabelingResult? = nil) {
                             var r = QualityRecord(dataset: ds.name, balance: "\(bal)", budget: "\(budget)", seed: seed, splitHash: split.hash,
                                                   n: x.rows, labeled: split.labeled.count, method: method, accuracy: .nan, macroF1: .nan,
                                                   balancedAccuracy: .nan, coverage: .nan, tailRecall: .nan, seconds: seconds,
@@ -155,9 +164,24 @@ public struct QualityBench {
                                 let m = QualityMetrics.evaluate(predicted: labels, truth: truth, seeds: sd, numClasses: ds.numClasses, layer: layer, confidence: conf)
                                 r.accuracy = m.accuracy; r.macroF1 = m.macroF1; r.balancedAccuracy = m.balancedAccuracy; r.coverage = m.coverage
                                 if !tail.isEmpty { r.tailRecall = m.meanRecall(classes: tail) }
+                                let evaluated = sd.map { $0 < 0 }
+                                func ece(_ c: [Float]) -> Double {
+                                    Report.expectedCalibrationError(Report.calibration(labels: labels, confidence: c, truth: truth, evaluated: evaluated))
+                                }
                                 if let conf {
-                                    r.ece = Report.expectedCalibrationError(Report.calibration(labels: labels, confidence: conf, truth: truth,
-                                                                                               evaluated: sd.map { $0 < 0 }))
+                                    r.ece = ece(conf)
+                                    r.selective50 = Report.selectiveAccuracy(labels: labels, confidence: conf, truth: truth, evaluated: evaluated, coverage: 0.5)
+                                    r.selective70 = Report.selectiveAccuracy(labels: labels, confidence: conf, truth: truth, evaluated: evaluated, coverage: 0.7)
+                                }
+                                if let res = result, method == "hdl" {
+                                    r.eceRaw = ece(res.rawConfidence)
+                                    r.calibration = res.calibration.description
+                                    var by: [String: Double] = [:]
+                                    for cm in CalibrationMethod.allCases {
+                                        let map = Calibration.fit(cm, res.calibrationSamples)
+                                        by[cm.rawValue] = ece(res.rawConfidence.map { map($0) })
+                                    }
+                                    r.eceByCalibration = by
                                 }
                             }
                             let pad = method.padding(toLength: max(14, method.count), withPad: " ", startingAt: 0)
@@ -177,7 +201,7 @@ public struct QualityBench {
                                     graph = out.graph; res = out.result
                                 }
                                 record(method.rawValue, res.labels, layer: res.layer, conf: res.confidence, seconds: Date().timeIntervalSince(t0), error: nil,
-                                       pilot: res.pilotAccuracy, evidence: res.evidence.isEmpty ? nil : res.evidence)
+                                       pilot: res.pilotAccuracy, evidence: res.evidence.isEmpty ? nil : res.evidence, result: res)
                             } catch {
                                 record(method.rawValue, nil, layer: nil, conf: nil, seconds: Date().timeIntervalSince(t0), error: "\(error)")
                             }
@@ -250,28 +274,36 @@ public struct QualityBench {
             lines.append("| \(key) | \(seedsN) | " + cells.joined(separator: " | ") + " |")
         }
         // HDL's confidences and pilot: expected calibration error and |pilot estimate − accuracy| per row.
-        var cal = ["", "| dataset | balance | budget | HDL ECE (%) | HDL pilot estimate | HDL accuracy | pilot error |", "|---|---|---|---|---|---|---|"]
+        let calMethods = CalibrationMethod.allCases.map(\.rawValue)
+        var cal = ["", "| dataset | balance | budget | HDL ECE (%) | ECE raw (%) | HDL pilot estimate | HDL accuracy | pilot error | sel. acc. 50 % | sel. acc. 70 % | "
+                    + calMethods.map { "ECE \($0) (%)" }.joined(separator: " | ") + " |",
+                   "|---|---|---|---|---|---|---|---|---|---|" + calMethods.map { _ in "---|" }.joined()]
         for key in keys {
             let h = groups[key]!.filter { $0.method == "hdl" }
             if h.isEmpty { continue }
-            let ece = meanStd(h.compactMap(\.ece)), pilot = meanStd(h.compactMap(\.pilot)), acc = meanStd(h.map(\.accuracy))
+            let ece = meanStd(h.compactMap(\.ece)), raw = meanStd(h.compactMap(\.eceRaw)), pilot = meanStd(h.compactMap(\.pilot)), acc = meanStd(h.map(\.accuracy))
             let err = meanStd(h.compactMap { r in r.pilot.map { abs($0 - r.accuracy) } })
-            cal.append("| \(key) | " + [ece, pilot, acc, err].map { $0.mean.isNaN ? "–" : String(format: "%.1f", 100 * $0.mean) }.joined(separator: " | ") + " |")
+            let s50 = meanStd(h.compactMap(\.selective50)), s70 = meanStd(h.compactMap(\.selective70))
+            let by = calMethods.map { m in meanStd(h.compactMap { $0.eceByCalibration?[m] }) }
+            cal.append("| \(key) | " + ([ece, raw, pilot, acc, err, s50, s70] + by).map { $0.mean.isNaN ? "–" : String(format: "%.1f", 100 * $0.mean) }.joined(separator: " | ") + " |")
         }
         return lines.joined(separator: "\n") + "\n\nCells: accuracy ± std / macro-F1 ± std (%, unlabeled points, over seeds); **bold** = best mean accuracy in the row; "
             + "tail = mean recall of the ⌈C/3⌉ classes with the fewest labels (long-tailed rows).\n"
-            + (cal.count > 3 ? cal.joined(separator: "\n") + "\n\nECE: expected calibration error of HDL's confidence column (ten equal-count bins, mean over seeds); "
+            + (cal.count > 2 ? cal.joined(separator: "\n") + "\n\nECE: expected calibration error of HDL's confidence column (ten equal-count bins, mean over seeds); "
+               + "ECE raw: before the calibration map; ECE <method>: that map refitted on the same pilot samples; "
+               + "sel. acc.: accuracy of the most confident 50 % / 70 % of the labeled rows; "
                + "pilot error: mean |pilot estimate − final accuracy| (points).\n" : "")
     }
 
     public static func csv(_ records: [QualityRecord]) -> String {
-        var out = "dataset,balance,budget,seed,split_hash,n,labeled,method,accuracy,macro_f1,balanced_accuracy,coverage,tail_recall,seconds,ece,pilot,error\n"
+        var out = "dataset,balance,budget,seed,split_hash,n,labeled,method,accuracy,macro_f1,balanced_accuracy,coverage,tail_recall,seconds,ece,pilot,"
+            + "ece_raw,selective50,selective70,error\n"
         func f(_ v: Double) -> String { v.isNaN ? "" : String(format: "%.6f", v) }
         for r in records {
             let err = (r.error ?? "").replacingOccurrences(of: "\"", with: "\"\"")
             out += "\(r.dataset),\(r.balance),\(r.budget),\(r.seed),\(r.splitHash),\(r.n),\(r.labeled),\(r.method),"
                 + "\(f(r.accuracy)),\(f(r.macroF1)),\(f(r.balancedAccuracy)),\(f(r.coverage)),\(f(r.tailRecall)),\(String(format: "%.3f", r.seconds)),"
-                + "\(f(r.ece ?? .nan)),\(f(r.pilot ?? .nan)),\"\(err)\"\n"
+                + "\(f(r.ece ?? .nan)),\(f(r.pilot ?? .nan)),\(f(r.eceRaw ?? .nan)),\(f(r.selective50 ?? .nan)),\(f(r.selective70 ?? .nan)),\"\(err)\"\n"
         }
         return out
     }

@@ -97,7 +97,8 @@ public enum HDL {
         var k = try chooseK(nil)
         let chosenK0 = k
         // Evidence mode and pilot estimate.
-        let pilot = try ev.pilot(seeds: seeds, k: k)
+        let refine = config.refine == .on || (config.refine == .auto && balanced)
+        let pilot = try ev.pilot(seeds: seeds, k: k, refined: refine && config.calibration != .none)
         let mode: EvidenceMode = config.evidence == .auto ? pilot.best : config.evidence
         let pilotText = pilot.accuracy.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \(String(format: "%.3f", $0.value))" }.joined(separator: ", ")
         log?("HDL: pilot estimate (seed cross-validation accuracy): \(pilotText); geometry vs graph paired z "
@@ -149,7 +150,6 @@ public enum HDL {
                 log?("HDL: \(remaining.count) leftovers stay unlabeled (-1)")
             }
         }
-        let refine = config.refine == .on || (config.refine == .auto && balanced)
         if refine && t > 0 {
             // Dynamic labels: one more posterior from every label (seeds clamped, accepted labels as sources); a
             // propagated or fallback label changes when that posterior names another class.
@@ -162,8 +162,16 @@ public enum HDL {
             log?("HDL: refinement: \(changed) labels changed by the posterior of all labels")
         }
         log?("HDL: work after the pilot: " + tallyText(since: afterPilot))
+        // Calibration: a non-decreasing map fitted on the pilot's held-out seeds of the mode used, applied to every
+        // non-seed row's confidence (labels unchanged; seeds keep confidence 1).
+        let samples = pilot.samples[mode] ?? pilot.samples[.graph] ?? CalibrationSamples()
+        let map = Calibration.fit(config.calibration, samples)
+        log?("HDL: calibration: " + map.description)
+        let raw = conf
+        for i in 0 ..< n where source[i] == .propagated || source[i] == .fallback { conf[i] = map(conf[i]) }
         return LabelingResult(labels: labels, confidence: conf, layer: layer, source: source, layers: records, chosenK: chosenK0,
-                              evidence: mode.rawValue, pilotAccuracy: pilot.accuracy[mode])
+                              evidence: mode.rawValue, pilotAccuracy: pilot.accuracy[mode], calibration: map,
+                              calibrationSamples: samples, rawConfidence: raw)
     }
 
     /// Reliable first: all candidates, or at most `layerFraction` of the remaining points (per class with `classQuota`).
@@ -341,12 +349,22 @@ struct Evidence {
         return f
     }
 
-    /// Cross-validated accuracy per mode, the chosen mode, and the paired z of geometry over graph.
-    struct Pilot { var accuracy: [EvidenceMode: Double]; var best: EvidenceMode; var z: Double }
+    /// Cross-validated accuracy per mode, the chosen mode, the paired z of geometry over graph, and per mode the
+    /// held-out seeds' raw confidences and outcomes (the calibration map's data).
+    struct Pilot {
+        var accuracy: [EvidenceMode: Double]; var best: EvidenceMode; var z: Double
+        var samples: [EvidenceMode: CalibrationSamples] = [:]
+    }
 
     /// Stratified 5-fold cross-validation over the seeds: hide a fold, compute each mode's one-shot posterior from
     /// the other seeds, score it on the hidden seeds. Uses seeds only (never ground truth of unlabeled points).
-    mutating func pilot(seeds: [Int32], k: Int) throws -> Pilot {
+    /// Every held-out seed whose class kept an anchor in its fold and that some evidence reached is also a calibration
+    /// sample (its posterior's top share, and whether the argmax is its label); the shares are allgathered like the
+    /// labels, so every process holds the same samples.
+    /// - refined: the calibration samples come from a refinement-like posterior of the fold (the fold's one-shot
+    ///   argmax labels as sources, its anchors clamped), the kind of posterior the final confidences are read from
+    ///   when HDL refines; one more posterior per fold and mode.
+    mutating func pilot(seeds: [Int32], k: Int, refined: Bool = false) throws -> Pilot {
         // `both` is not a candidate: the geometry posterior is far more peaked than the graph's, so the product
         // follows the geometry (measured in docs/method.md); it stays available as an explicit choice.
         var modes: [EvidenceMode] = x == nil ? [.graph] : [.graph, .geometry]
@@ -359,18 +377,32 @@ struct Evidence {
         var correct = [EvidenceMode: Int](), total = 0
         // Paired outcomes of graph vs geometry on the same held-out seeds (for the McNemar margin).
         var geoOnly = 0, graphOnly = 0
+        var cal = [EvidenceMode: [(row: Int, score: Float, ok: Bool)]](), excluded = [EvidenceMode: Int]()
         for f in 0 ..< folds {
             var anchors = seeds
             var hidden: [Int] = []
             for i in 0 ..< seeds.count where fold[i] == f { anchors[i] = -1; hidden.append(i) }
             if hidden.isEmpty { continue }
             total += hidden.count
+            let anchored = classCounts(anchors, numClasses: numClasses).map { $0 > 0 }
             var right = [EvidenceMode: [Bool]]()
             for m in modes {
                 let p = try posterior(anchors: anchors, k: k, mode: m, pilot: true)
-                let arg = try comm.allgather(Scores.argmaxShare(p, n: graph.n, c: numClasses).labels)
+                let local = Scores.argmaxShare(p, n: graph.n, c: numClasses)
+                let arg = try comm.allgather(local.labels), share = try comm.allgather(local.share)
                 right[m] = hidden.map { arg[$0] == seeds[$0] }
                 correct[m, default: 0] += right[m]!.filter { $0 }.count
+                var (carg, cshare) = (arg, share)
+                if refined {
+                    var provisional = anchors
+                    for i in 0 ..< seeds.count where anchors[i] < 0 && arg[i] >= 0 { provisional[i] = arg[i] }
+                    let q = Scores.argmaxShare(try posterior(anchors: provisional, k: k, mode: m, clampTo: anchors, pilot: true), n: graph.n, c: numClasses)
+                    carg = try comm.allgather(q.labels); cshare = try comm.allgather(q.share)
+                }
+                for i in hidden {
+                    if anchored[Int(seeds[i])] && carg[i] >= 0 { cal[m, default: []].append((i, cshare[i], carg[i] == seeds[i])) }
+                    else { excluded[m, default: 0] += 1 }
+                }
             }
             if let g = right[.graph], let e = right[.geometry] {
                 for (a, b) in zip(g, e) { if b && !a { geoOnly += 1 } else if a && !b { graphOnly += 1 } }
@@ -382,6 +414,11 @@ struct Evidence {
         // margin 0, any win).
         let z = geoOnly + graphOnly > 0 ? Double(geoOnly - graphOnly) / Double(geoOnly + graphOnly).squareRoot() : 0
         let best: EvidenceMode = modes.contains(.geometry) && geoOnly > graphOnly && z > config.evidenceMargin ? .geometry : .graph
-        return Pilot(accuracy: acc, best: best, z: z)
+        var samples = [EvidenceMode: CalibrationSamples]()
+        for m in modes {
+            let l = (cal[m] ?? []).sorted { $0.row < $1.row }
+            samples[m] = CalibrationSamples(scores: l.map(\.score), correct: l.map(\.ok), excluded: excluded[m] ?? 0)
+        }
+        return Pilot(accuracy: acc, best: best, z: z, samples: samples)
     }
 }

@@ -2,8 +2,10 @@ import Foundation
 
 /// Where a sample's output label came from.
 public enum LabelSource: UInt8, Sendable, CustomStringConvertible {
-    case seed = 0, propagated = 1, fallback = 2, unlabeled = 3
-    public var description: String { ["seed", "propagated", "fallback", "unlabeled"][Int(rawValue)] }
+    /// `abstained`: the method labeled the row but its calibrated confidence was below `LabelingConfig.minConfidence`
+    /// (label -1, confidence and layer kept).
+    case seed = 0, propagated = 1, fallback = 2, unlabeled = 3, abstained = 4
+    public var description: String { ["seed", "propagated", "fallback", "unlabeled", "abstained"][Int(rawValue)] }
 }
 
 /// One layer of the hierarchy: the k and acceptance threshold in force, and how many points it labeled.
@@ -30,11 +32,20 @@ public struct LabelingResult: Sendable, Equatable {
     public var evidence: String
     /// HDL: the pilot estimate — seed cross-validation accuracy of the evidence used (nil for baselines).
     public var pilotAccuracy: Double?
+    /// The map applied to `confidence` (the identity with its reason when none was fitted, e.g. for baselines).
+    public var calibration: CalibrationMap
+    /// HDL: the pilot's held-out seeds the map was fitted on (raw confidence, correct) — for benchmarks and reports.
+    public var calibrationSamples: CalibrationSamples
+    /// The confidence of every row before the calibration map (equal to `confidence` when the map is the identity).
+    public var rawConfidence: [Float]
 
     public init(labels: [Int32], confidence: [Float], layer: [Int32], source: [LabelSource], layers: [LayerRecord], chosenK: Int,
-                evidence: String = "", pilotAccuracy: Double? = nil) {
+                evidence: String = "", pilotAccuracy: Double? = nil,
+                calibration: CalibrationMap = .none("the method has no seed cross-validation to fit on"),
+                calibrationSamples: CalibrationSamples = CalibrationSamples(), rawConfidence: [Float]? = nil) {
         self.labels = labels; self.confidence = confidence; self.layer = layer; self.source = source
         self.layers = layers; self.chosenK = chosenK; self.evidence = evidence; self.pilotAccuracy = pilotAccuracy
+        self.calibration = calibration; self.calibrationSamples = calibrationSamples; self.rawConfidence = rawConfidence ?? confidence
     }
 }
 
@@ -128,6 +139,11 @@ public struct LabelingConfig: Sendable, Equatable {
     public var balance: Bool = false
     /// What unlabeled leftovers get after the last layer: a fallback vote label, or -1.
     public var fallback: Bool = true
+    /// HDL: the map from raw to calibrated confidence, fitted on the pilot's held-out seeds (docs/method.md,
+    /// "Calibration"); `none` keeps the raw confidence.
+    public var calibration: CalibrationMethod = .temperature
+    /// Rows (never seeds) whose final confidence is below this get label -1 and source `abstained`; 0 = keep all.
+    public var minConfidence: Double = 0
 
     public init() {}
 
@@ -139,7 +155,8 @@ public struct LabelingConfig: Sendable, Equatable {
          "tau_step": "\(tauStep)", "max_layers": "\(maxLayers)", "layer_fraction": "\(layerFraction)",
          "class_quota": "\(classQuota)", "evidence": evidence.rawValue, "evidence_margin": "\(evidenceMargin)",
          "class_prior": classPrior.rawValue, "prior_flattening": "\(priorFlattening)", "refine": refine.rawValue, "shrinkage_floor": "\(shrinkageFloor)",
-         "clamp_anchors": "\(clampAnchors)", "balance": "\(balance)", "fallback": "\(fallback)"]
+         "clamp_anchors": "\(clampAnchors)", "balance": "\(balance)", "fallback": "\(fallback)",
+         "calibration": calibration.rawValue, "min_confidence": "\(minConfidence)"]
     }
 
     /// Whether the method reads the embeddings themselves (not only the graph): HDL's geometry evidence.
@@ -172,6 +189,7 @@ public struct LabelingConfig: Sendable, Equatable {
         try real("evidence-margin", evidenceMargin, "a finite number >= 0") { $0 >= 0 }
         try real("prior-flattening", priorFlattening, "a number in [0, 1]") { $0 >= 0 && $0 <= 1 }
         try real("shrinkage-floor", shrinkageFloor, "a number in [0, 1]") { $0 >= 0 && $0 <= 1 }
+        try real("min-confidence", minConfidence, "a number in [0, 1] (0 = keep every label)") { $0 >= 0 && $0 <= 1 }
     }
 
     /// `validate()` plus what depends on the number of points: a fixed k must be below n.

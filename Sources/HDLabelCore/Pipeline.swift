@@ -12,13 +12,26 @@ public enum Labeling {
     }
 
     /// The same with the rows split over processes: `graph` (and `embeddings`, when given) hold the rows `comm.rows`;
-    /// `seeds` covers all n rows. Returns all n rows on every process, identical to the single-process run.
+    /// `seeds` covers all n rows. Returns all n rows on every process, identical to the single-process run. With
+    /// `config.minConfidence` > 0 the rows below it are abstained (`Calibration.abstaining`) after the method ran.
     /// **Collective** over `comm` (the cluster's `--distributed-labeling`).
     public static func run(rows graph: KNNGraph, comm: RowCollectives, seeds: [Int32], numClasses: Int, config: LabelingConfig,
                            embeddings: Embeddings? = nil, log: ((String) -> Void)? = nil) throws -> LabelingResult {
         try config.validate(n: comm.n)
         try validateSeeds(seeds, numClasses: numClasses, n: comm.n)
         if graph.n != comm.rows.count { throw HDLError.invalidInput("graph has \(graph.n) rows, expected \(comm.rows.count)") }
+        let r = try runMethod(rows: graph, comm: comm, seeds: seeds, numClasses: numClasses, config: config, embeddings: embeddings, log: log)
+        guard config.minConfidence > 0 else { return r }
+        let out = Calibration.abstaining(r, below: config.minConfidence)
+        let kept = Calibration.kept(out)
+        log?("abstained below confidence \(config.minConfidence): kept \(kept.kept) of \(kept.rows) non-seed rows (coverage "
+            + String(format: "%.4f", kept.coverage) + "), expected accuracy of the kept rows " + String(format: "%.4f", kept.expectedAccuracy))
+        return out
+    }
+
+    /// The method alone (no abstention), over validated inputs.
+    static func runMethod(rows graph: KNNGraph, comm: RowCollectives, seeds: [Int32], numClasses: Int, config: LabelingConfig,
+                          embeddings: Embeddings?, log: ((String) -> Void)?) throws -> LabelingResult {
         let k10 = fixedOr(config, 10, graph)
         switch config.method {
         case .knn: return try Baselines.knnVote(rows: graph, comm: comm, seeds: seeds, numClasses: numClasses, k: k10)

@@ -20,6 +20,13 @@ public struct RunManifest: Codable, Sendable {
     /// HDL: evidence used and the pilot estimate (seed cross-validation accuracy).
     public var evidence: String?
     public var pilotAccuracy: Double?
+    /// The confidence calibration applied (`platt`, …, or `none`), why it is `none`, the fitted parameters, and the
+    /// `--min-confidence` threshold below which rows were abstained (0 = none).
+    public var calibration: String?
+    public var calibrationReason: String?
+    public var calibrationParameters: String?
+    public var calibrationSamples: Int?
+    public var minConfidence: Double?
     public var created: String
 
     public init(command: String, method: String, parameters: [String: String], inputs: [String: String], n: Int,
@@ -30,6 +37,15 @@ public struct RunManifest: Codable, Sendable {
         self.dimensions = dimensions; self.classes = classes; self.chosenK = chosenK; self.layers = layers
         self.timingsSeconds = timingsSeconds; self.ranks = ranks
         created = ISO8601DateFormatter().string(from: Date())
+    }
+
+    /// Records the run's calibration map and abstention threshold.
+    public mutating func record(calibration map: CalibrationMap, minConfidence: Double) {
+        calibration = map.method.rawValue
+        calibrationReason = map.method == .none ? map.reason : nil
+        calibrationParameters = map.method == .none ? nil : map.parameters
+        calibrationSamples = map.samples
+        self.minConfidence = minConfidence
     }
 
     public func write(to path: String) throws {

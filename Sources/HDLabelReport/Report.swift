@@ -87,6 +87,19 @@ public enum Report {
         return bins.reduce(0.0) { $0 + Double($1.count) / Double(n) * abs($1.accuracy - $1.meanConfidence) }
     }
 
+    /// Selective accuracy: the accuracy of the most confident `coverage` share of the labeled evaluated rows (ranked by
+    /// confidence descending, ties by row; ⌈coverage · m⌉ of m rows, at least one). NaN when no row is labeled. O(m log m).
+    public static func selectiveAccuracy(labels: [Int32], confidence: [Float], truth: [Int], evaluated: [Bool], coverage: Double) -> Double {
+        precondition(labels.count == confidence.count && labels.count == truth.count && labels.count == evaluated.count)
+        var pts: [(c: Float, i: Int)] = []
+        for i in 0 ..< labels.count where evaluated[i] && labels[i] >= 0 { pts.append((confidence[i], i)) }
+        guard !pts.isEmpty else { return .nan }
+        pts.sort { $0.c != $1.c ? $0.c > $1.c : $0.i < $1.i }
+        let take = min(pts.count, max(1, Int((coverage * Double(pts.count)).rounded(.up))))
+        let ok = pts.prefix(take).filter { Int(labels[$0.i]) == truth[$0.i] }.count
+        return Double(ok) / Double(take)
+    }
+
     // MARK: classes
 
     /// One class in the long-tail view.

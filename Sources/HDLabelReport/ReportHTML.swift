@@ -201,7 +201,7 @@ public enum ReportHTML {
                                 xLabel: "layer of \(d.primary) (none = left unlabeled)")
         b += "<table>\n<tr><th>layer</th><th>rows</th><th>coverage</th><th>cumulative</th><th>accuracy</th></tr>\n"
         for l in d.layers {
-            b += "<tr><td>\(l.layer < 0 ? "none" : "\(l.layer)")</td><td>\(int(l.count))</td><td>\(pct(l.coverage))</td><td>\(pct(l.layer < 0 ? nil : l.cumulativeCoverage))</td><td>\(pct(l.layer < 0 ? nil : l.accuracy))</td></tr>\n"
+            b += "<tr><td>\(l.layer < 0 ? "none (unlabeled or abstained)" : "\(l.layer)")</td><td>\(int(l.count))</td><td>\(pct(l.coverage))</td><td>\(pct(l.layer < 0 ? nil : l.cumulativeCoverage))</td><td>\(pct(l.layer < 0 ? nil : l.accuracy))</td></tr>\n"
         }
         b += "</table>\n</div>\n<p class=\"note\">Layer 1 holds the most reliable propagated labels; later layers were accepted under a relaxed threshold. Baselines label everything in one layer.</p>\n"
         return section("layers", "Coverage and accuracy per layer", b)

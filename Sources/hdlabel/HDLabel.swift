@@ -108,6 +108,12 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .long, help: "Threads for the labeling kernels (0 = every core); labels are identical for any value.")
     var threads: Int = LabelingConfig().threads
 
+    @Option(name: .long, help: "HDL: map from raw to calibrated confidence, fitted on the pilot's held-out seeds: temperature (default), platt, histogram, isotonic, none (raw).")
+    var calibration: CalibrationMethod = LabelingConfig().calibration
+
+    @Option(name: .customLong("min-confidence"), help: "Abstain (label -1, source abstained) on non-seed rows whose confidence is below this, 0 ... 1 (0 = keep every label).")
+    var minConfidence: Double = LabelingConfig().minConfidence
+
     /// The labeling configuration these options give; validated by `LabelingConfig.validate()` (the one validation).
     func config() -> LabelingConfig {
         var c = LabelingConfig()
@@ -116,6 +122,7 @@ struct LabelingOptions: ParsableArguments {
         c.classQuota = classQuota; c.evidence = evidence; c.evidenceMargin = evidenceMargin; c.clampAnchors = clamp
         c.classPrior = classPrior; c.priorFlattening = priorFlattening; c.refine = refine; c.shrinkageFloor = shrinkageFloor
         c.cgTolerance = cgTolerance; c.warmStart = warmStart; c.pilotIterations = pilotIterations; c.threads = threads
+        c.calibration = calibration; c.minConfidence = minConfidence
         return c
     }
 
@@ -126,6 +133,7 @@ extension LabelMethod: ExpressibleByArgument {}
 extension EvidenceMode: ExpressibleByArgument {}
 extension ClassPrior: ExpressibleByArgument {}
 extension RefineChoice: ExpressibleByArgument {}
+extension CalibrationMethod: ExpressibleByArgument {}
 
 /// MPI commands: OpenBLAS threads per rank = `override`, or the node's cores / ranks on this node (from OpenMPI's
 /// OMPI_COMM_WORLD_LOCAL_SIZE), at least 1, so that ranks × threads <= cores.
@@ -201,7 +209,7 @@ struct LabelCommand: ParsableCommand {
             let graphParameters = graph.manifestParameters(graph: g, normalized: { x.l2Normalized() }) { log.info("\($0)") }
             // Labels and manifest as one unit: neither is new unless both are written. The write itself is timed
             // after the manifest is made, so the manifest's timings end with labeling.
-            let m = RunManifest(
+            var m = RunManifest(
                 command: "label", method: config.method.rawValue,
                 parameters: config.manifestParameters.merging(graphParameters) { $1 },
                 inputs: ["embeddings": embeddings, "embeddings_hash": (try? EmbeddingFiles.open(embeddings).fileHash) ?? RunManifest.fileHash(embeddings),
@@ -209,10 +217,18 @@ struct LabelCommand: ParsableCommand {
                 n: x.rows, dimensions: x.cols, classes: seeds.classNames, chosenK: result.chosenK, layers: result.layers,
                 evidence: result.evidence, pilotAccuracy: result.pilotAccuracy,
                 timingsSeconds: timer.seconds, ranks: 1)
+            m.record(calibration: result.calibration, minConfidence: config.minConfidence)
             let files = [(LabelsIO.encode(result, classNames: seeds.classNames, for: output), output), (try m.json(), RunManifest.path(for: output))]
             try timer.time("write") { try AtomicFile.write(files) }
             let abst = result.labels.filter { $0 < 0 }.count
             log.info("wrote \(output): \(x.rows) labels (\(abst) abstained), k=\(result.chosenK), \(result.layers.count) layers, graph \(String(format: "%.2f", timer.seconds["graph"] ?? 0)) s")
+            log.info("confidence calibration: \(result.calibration.description)")
+            if config.minConfidence > 0 {
+                let kept = Calibration.kept(result)
+                let line = "--min-confidence \(config.minConfidence): kept \(kept.kept) of \(kept.rows) non-seed rows, coverage "
+                    + String(format: "%.4f", kept.coverage) + ", expected accuracy of the kept rows " + String(format: "%.4f", kept.expectedAccuracy)
+                log.info("\(line)")
+            }
         }
     }
 }
@@ -239,9 +255,12 @@ struct EvaluateCommand: ParsableCommand {
             for i in 0 ..< t.count where s[i] < 0 {
                 total += 1
                 if p[i] >= 0 { covered += 1 }
-                if p[i] == t[i] { correct += 1 }
+                if p[i] >= 0 && p[i] == t[i] { correct += 1 }
             }
-            print(String(format: "accuracy %.4f  coverage %.4f  (%d unlabeled rows)", Double(correct) / Double(max(total, 1)), Double(covered) / Double(max(total, 1)), total))
+            // accuracy: abstentions (-1) count as wrong; kept accuracy: on the rows that kept a label.
+            print(String(format: "accuracy %.4f  coverage %.4f  kept accuracy %.4f  (%d unlabeled rows, %d kept, %d abstained)",
+                         Double(correct) / Double(max(total, 1)), Double(covered) / Double(max(total, 1)),
+                         covered > 0 ? Double(correct) / Double(covered) : .nan, total, covered, total - covered))
         }
     }
 }

@@ -39,6 +39,53 @@ final class CLITests: CLITestCase {
         XCTAssertTrue(ev.stdout.hasPrefix("accuracy 1.0000"), ev.stdout)
     }
 
+    /// `--min-confidence c`: non-seed rows below c get an empty label and source `abstained`, the others are
+    /// unchanged; the command prints coverage and expected accuracy, the manifest records the threshold and the
+    /// calibration (none here: 2 seeds per class leave the pilot too few held-out seeds, and it says so); `evaluate`
+    /// scores the kept rows and reports coverage.
+    func testMinConfidenceAbstainsAndEvaluateScoresKeptRows() throws {
+        // Noise of the clusters' scale: confidences spread out (and some labels go wrong).
+        let d = try writeData { x in
+            var state: UInt64 = 7
+            for j in 0 ..< x.count { state = state &* 6364136223846793005 &+ 1442695040888963407; x[j] += 6 * Float(state >> 40) / Float(1 << 24) }
+        }
+        let full = dir + "/full.csv", cut = dir + "/cut.csv"
+        XCTAssertEqual(try run(["label", d.emb, d.seeds, "-o", full, "--k", "5"]).code, 0)
+        func rows(_ path: String) throws -> [[String]] {
+            try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        }
+        let before = try rows(full)
+        // A threshold halfway between two printed values near the median (the CSV rounds to 4 decimals).
+        let conf = Array(Set(before.filter { $0[4] != "seed" }.map { Double($0[2])! })).sorted()
+        XCTAssertGreaterThan(conf.count, 3, "confidences should spread out")
+        let c = (conf[conf.count / 2 - 1] + conf[conf.count / 2]) / 2
+        let r = try run(["label", d.emb, d.seeds, "-o", cut, "--k", "5", "--min-confidence", "\(c)"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("coverage") && r.stderr.contains("expected accuracy of the kept rows"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("calibration: none ("), r.stderr)
+        var abstained = 0, keptRight = 0
+        for (a, b) in zip(before, try rows(cut)) {
+            if a[4] == "seed" { XCTAssertEqual(a, b); continue }
+            if Double(a[2])! < c {
+                XCTAssertEqual(b[1], ""); XCTAssertEqual(b[4], "abstained"); XCTAssertEqual(b[2], a[2]); abstained += 1
+            } else {
+                XCTAssertEqual(a, b)
+                if Int(b[1]) == Int(b[0])! % 3 { keptRight += 1 }
+            }
+        }
+        XCTAssertGreaterThan(abstained, 0)
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cut + ".manifest.json"))) as! [String: Any]
+        XCTAssertEqual(manifest["minConfidence"] as? Double, c)
+        XCTAssertEqual(manifest["calibration"] as? String, "none")
+        XCTAssertFalse((manifest["calibrationReason"] as? String ?? "").isEmpty)
+        let ev = try run(["evaluate", cut, d.truth, d.seeds])
+        XCTAssertEqual(ev.code, 0, ev.stderr)
+        let kept = 114 - abstained
+        XCTAssertTrue(ev.stdout.contains(String(format: "coverage %.4f", Double(kept) / 114)), ev.stdout)
+        XCTAssertTrue(ev.stdout.contains(String(format: "kept accuracy %.4f", Double(keptRight) / Double(kept))), ev.stdout)
+        XCTAssertTrue(ev.stdout.contains("\(kept) kept, \(abstained) abstained"), ev.stdout)
+    }
+
     /// Seeds given by class name: `evaluate` maps the CSV's names to ids through the manifest written beside it, or
     /// through --classes; with neither it stops with a clear error instead of scoring 0.
     func testEvaluateNamedLabelsUsesManifestOrClasses() throws {

@@ -42,7 +42,7 @@ final class PrepareTests: CLITestCase {
         XCTAssertEqual(l.code, 0, l.stderr)
         let ev = try run(["evaluate", out, dir + "/truth.npy", dir + "/seeds.npy"])
         XCTAssertEqual(ev.code, 0, ev.stderr)
-        XCTAssertTrue(ev.stdout.hasPrefix("accuracy 0.") && ev.stdout.contains("(2900 unlabeled rows)"), ev.stdout)
+        XCTAssertTrue(ev.stdout.hasPrefix("accuracy 0.") && ev.stdout.contains("(2900 unlabeled rows, "), ev.stdout)
     }
 
     func testPrepareLongTail() throws {

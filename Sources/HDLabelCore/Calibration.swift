@@ -1,0 +1,280 @@
+import Foundation
+
+/// How HDL turns a row's raw confidence (the top class's share of its posterior) into a calibrated probability that
+/// the row's label is right. Every map is fitted on the pilot's held-out seeds only (never on hidden truth) and is
+/// non-decreasing, so it never changes a label and keeps the order of the rows' confidences.
+public enum CalibrationMethod: String, Sendable, CaseIterable, Codable {
+    /// Raw confidence (no map).
+    case none
+    /// Platt scaling on the logit of the raw confidence: σ(a · logit(s) + b), a > 0.
+    case platt
+    /// One-parameter version of `platt`: σ(a · logit(s)), i.e. a temperature 1/a on the top share's log-odds.
+    case temperature
+    /// Equal-count bins of the held-out seeds' raw confidences, each bin's accuracy shrunk towards the pilot's overall
+    /// accuracy, made monotone (pool adjacent violators), interpolated linearly between bin centres.
+    case histogram
+    /// Isotonic regression (pool adjacent violators) on the held-out seeds, blocks shrunk like `histogram`'s bins,
+    /// interpolated linearly between block centres.
+    case isotonic
+}
+
+/// What the pilot's held-out seeds say about the raw confidences: one entry per held-out seed that the fold's posterior
+/// could label (its class kept an anchor in the fold and some evidence reached it), in seed-row order.
+public struct CalibrationSamples: Sendable, Equatable {
+    /// Raw confidence (top share of the held-out seed's one-shot posterior), in [0, 1].
+    public var scores: [Float]
+    /// Whether that posterior's argmax is the seed's label.
+    public var correct: [Bool]
+    /// Held-out seeds left out because their class had no anchor in their fold or no evidence reached them.
+    public var excluded: Int
+    public init(scores: [Float] = [], correct: [Bool] = [], excluded: Int = 0) {
+        precondition(scores.count == correct.count)
+        self.scores = scores; self.correct = correct; self.excluded = excluded
+    }
+    public var count: Int { scores.count }
+}
+
+/// A fitted, non-decreasing map [0, 1] → [0, 1] from raw to calibrated confidence, and why it is what it is.
+/// The identity (`method == .none`) carries the reason no map was fitted.
+public struct CalibrationMap: Sendable, Equatable {
+    /// The map applied (`.none` = identity).
+    public var method: CalibrationMethod
+    /// Held-out seeds it was fitted on.
+    public var samples: Int
+    /// `platt`, `temperature`: slope and intercept on the logit of the raw confidence.
+    public var slope: Double
+    public var intercept: Double
+    /// `histogram`, `isotonic`: knots (raw confidence ascending, calibrated value non-decreasing); constant outside.
+    public var knotX: [Double]
+    public var knotY: [Double]
+    /// Why the map is the identity (empty for a fitted map).
+    public var reason: String
+
+    public init(method: CalibrationMethod, samples: Int, slope: Double = 1, intercept: Double = 0, knotX: [Double] = [],
+                knotY: [Double] = [], reason: String = "") {
+        self.method = method; self.samples = samples; self.slope = slope; self.intercept = intercept
+        self.knotX = knotX; self.knotY = knotY; self.reason = reason
+    }
+
+    /// The identity, with the reason no map was fitted.
+    public static func none(_ reason: String) -> CalibrationMap { CalibrationMap(method: .none, samples: 0, reason: reason) }
+
+    /// Calibrated confidence of raw confidence `s` (clamped to [0, 1] first). O(1) for the logistic maps,
+    /// O(log knots) for the piecewise-linear ones.
+    public func callAsFunction(_ s: Float) -> Float {
+        let x = min(max(Double(s.isNaN ? 0 : s), 0), 1)
+        switch method {
+        case .none: return Float(x)
+        case .platt, .temperature: return Float(Calibration.sigmoid(slope * Calibration.logit(x) + intercept))
+        case .histogram, .isotonic: return Float(Calibration.interpolate(x, knotX, knotY))
+        }
+    }
+
+    /// One line for logs and manifests: `platt on 100 held-out seeds (slope 1.84, intercept 0.52)` or `none: why`.
+    public var description: String {
+        switch method {
+        case .none: return "none (\(reason))"
+        case .platt: return "platt on \(samples) held-out seeds (slope \(fmt(slope)), intercept \(fmt(intercept)))"
+        case .temperature: return "temperature on \(samples) held-out seeds (slope \(fmt(slope)) = 1/T)"
+        case .histogram, .isotonic: return "\(method.rawValue) on \(samples) held-out seeds (\(knotX.count) knots)"
+        }
+    }
+
+    /// The fitted parameters as text (manifest): `slope=…,intercept=…` or `x:y;x:y;…`; empty for the identity.
+    public var parameters: String {
+        switch method {
+        case .none: return ""
+        case .platt, .temperature: return "slope=\(fmt(slope)),intercept=\(fmt(intercept))"
+        case .histogram, .isotonic: return zip(knotX, knotY).map { "\(fmt($0)):\(fmt($1))" }.joined(separator: ";")
+        }
+    }
+
+    private func fmt(_ v: Double) -> String { String(format: "%.4f", v) }
+}
+
+/// Fitting the calibration maps. Pure functions of the samples: the same samples give the same bits on every process
+/// (the cluster fits on allgathered pilot outcomes), and ties are broken by sample position.
+public enum Calibration {
+    /// Fewest usable held-out seeds a map is fitted on; below it the raw confidence is kept (`none`).
+    public static let minSamples = 10
+    /// Raw confidences are clamped to [ε, 1 − ε] before the logit.
+    public static let logitEpsilon = 1e-4
+    /// Smallest slope of the logistic maps (keeps them increasing when the held-out scores say nothing).
+    public static let minSlope = 0.05
+    /// Ridge of the logistic fits towards the identity (slope 1, intercept 0), in units of samples: a weak prior that
+    /// keeps a fit on 20 held-out seeds from extreme slopes.
+    public static let ridge = 1.0
+    /// Pseudo-counts that shrink a bin's (block's) accuracy towards the overall held-out accuracy.
+    public static let shrinkCount = 2.0
+    /// Held-out seeds per bin of `histogram` (between 2 and 10 bins).
+    public static let samplesPerBin = 20
+
+    static func logit(_ s: Double) -> Double {
+        let p = min(max(s, logitEpsilon), 1 - logitEpsilon)
+        return log(p / (1 - p))
+    }
+
+    static func sigmoid(_ z: Double) -> Double { z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z)) }
+
+    /// Fits `method` on `samples`; the identity (with its reason) when the method is `none` or there are fewer than
+    /// `minSamples` samples. O(m log m) for m samples.
+    public static func fit(_ method: CalibrationMethod, _ samples: CalibrationSamples) -> CalibrationMap {
+        if method == .none { return .none("off (--calibration none)") }
+        let m = samples.count
+        if m < minSamples {
+            return .none("the pilot could score only \(m) held-out seeds (\(samples.excluded) left out: their class kept no anchor in "
+                + "their fold); at least \(minSamples) are needed, i.e. 2 or more seeds per class")
+        }
+        let s = samples.scores.map { min(max(Double($0.isNaN ? 0 : $0), 0), 1) }
+        let y = samples.correct.map { $0 ? 1.0 : 0.0 }
+        switch method {
+        case .none: fatalError("handled above")
+        case .platt, .temperature:
+            let (a, b) = logistic(z: s.map(logit), y: y, fitIntercept: method == .platt)
+            return CalibrationMap(method: method, samples: m, slope: a, intercept: b)
+        case .histogram, .isotonic:
+            let (kx, ky) = method == .histogram ? histogramKnots(s, y) : isotonicKnots(s, y)
+            return CalibrationMap(method: method, samples: m, knotX: kx, knotY: ky)
+        }
+    }
+
+    /// Logistic regression of `y` (0/1) on `z` with Platt's smoothed targets ((N₊ + 1)/(N₊ + 2) and 1/(N₋ + 2)) and a
+    /// ridge towards (1, 0): Newton steps with step halving from the identity, at most 100. Returns (slope ≥ `minSlope`,
+    /// intercept; 0 unless `fitIntercept`). O(100 · m).
+    static func logistic(z: [Double], y: [Double], fitIntercept: Bool) -> (slope: Double, intercept: Double) {
+        let pos = y.reduce(0, +), neg = Double(y.count) - pos
+        let t = y.map { $0 > 0.5 ? (pos + 1) / (pos + 2) : 1 / (neg + 2) }
+        func loss(_ a: Double, _ b: Double) -> Double {
+            var l = 0.5 * ridge * ((a - 1) * (a - 1) + b * b)
+            for (zi, ti) in zip(z, t) {
+                let u = a * zi + b
+                // −[t log σ(u) + (1 − t) log(1 − σ(u))] = log(1 + e^u) − t·u, computed stably.
+                l += (u > 0 ? u + log1p(exp(-u)) : log1p(exp(u))) - ti * u
+            }
+            return l
+        }
+        var a = 1.0, b = 0.0, cur = loss(a, b)
+        for _ in 0 ..< 100 {
+            var ga = ridge * (a - 1), gb = ridge * b, haa = ridge, hab = 0.0, hbb = ridge
+            for (zi, ti) in zip(z, t) {
+                let p = sigmoid(a * zi + b), w = p * (1 - p)
+                ga += (p - ti) * zi; gb += p - ti
+                haa += w * zi * zi; hab += w * zi; hbb += w
+            }
+            var da: Double, db: Double
+            if fitIntercept {
+                let det = haa * hbb - hab * hab
+                guard det > 0 else { break }
+                da = (hbb * ga - hab * gb) / det; db = (haa * gb - hab * ga) / det
+            } else { da = ga / haa; db = 0 }
+            var step = 1.0, improved = false
+            while step > 1e-6 {
+                let na = max(minSlope, a - step * da), nb = b - step * db
+                let l = loss(na, nb)
+                if l < cur { a = na; b = nb; improved = cur - l > 1e-12 * max(1, abs(cur)); cur = l; break }
+                step /= 2
+            }
+            if !improved { break }
+        }
+        return (a, b)
+    }
+
+    /// Samples in ascending (score, position) order: the canonical tie order of the binned maps.
+    static func sortedPairs(_ s: [Double], _ y: [Double]) -> [(s: Double, y: Double)] {
+        (0 ..< s.count).sorted { (s[$0], $0) < (s[$1], $1) }.map { (s[$0], y[$0]) }
+    }
+
+    /// Groups (mean score, correct count, count) in score order → knots: pooled until their accuracies are
+    /// increasing (pool adjacent violators, weighted by counts; equal neighbours pooled too), then each block's accuracy shrunk towards the
+    /// overall accuracy by `shrinkCount` pseudo-counts and pooled once more (shrinking blocks of unequal size can break
+    /// the order). O(groups).
+    static func monotoneKnots(_ groups: [(s: Double, y: Double, w: Double)], overall: Double) -> ([Double], [Double]) {
+        // Pool adjacent violators over (score, mean, weight).
+        func pav(_ g: [(s: Double, y: Double, w: Double)]) -> [(s: Double, y: Double, w: Double)] {
+            var blocks: [(s: Double, y: Double, w: Double)] = []
+            for var cur in g {
+                while let last = blocks.last, last.y >= cur.y {
+                    blocks.removeLast()
+                    let w = last.w + cur.w
+                    cur = ((last.s * last.w + cur.s * cur.w) / w, (last.y * last.w + cur.y * cur.w) / w, w)
+                }
+                blocks.append(cur)
+            }
+            return blocks
+        }
+        let raw = pav(groups.map { ($0.s, $0.y / $0.w, $0.w) })
+        let shrunk = pav(raw.map { ($0.s, ($0.y * $0.w + shrinkCount * overall) / ($0.w + shrinkCount), $0.w + shrinkCount) })
+        return (shrunk.map(\.s), shrunk.map(\.y))
+    }
+
+    /// `histogram`: ⌊m / samplesPerBin⌋ equal-count bins (2…10) in canonical order, bin b = ranks [b·m/B, (b+1)·m/B).
+    static func histogramKnots(_ s: [Double], _ y: [Double]) -> ([Double], [Double]) {
+        let p = sortedPairs(s, y), m = p.count
+        let bins = min(10, max(2, m / samplesPerBin))
+        var groups: [(s: Double, y: Double, w: Double)] = []
+        for b in 0 ..< bins {
+            let lo = b * m / bins, hi = (b + 1) * m / bins
+            if hi <= lo { continue }
+            let part = p[lo ..< hi]
+            groups.append((part.reduce(0) { $0 + $1.s } / Double(part.count), part.reduce(0) { $0 + $1.y }, Double(part.count)))
+        }
+        return monotoneKnots(groups, overall: y.reduce(0, +) / Double(m))
+    }
+
+    /// `isotonic`: pool adjacent violators over the samples in canonical order (equal scores pooled first).
+    static func isotonicKnots(_ s: [Double], _ y: [Double]) -> ([Double], [Double]) {
+        let p = sortedPairs(s, y)
+        var groups: [(s: Double, y: Double, w: Double)] = []
+        for q in p {
+            if let last = groups.last, last.s == q.s { groups[groups.count - 1] = (q.s, last.y + q.y, last.w + 1) }
+            else { groups.append((q.s, q.y, 1)) }
+        }
+        return monotoneKnots(groups, overall: y.reduce(0, +) / Double(p.count))
+    }
+
+    /// Piecewise-linear through the knots (x ascending), constant outside them.
+    static func interpolate(_ x: Double, _ kx: [Double], _ ky: [Double]) -> Double {
+        guard let first = kx.first, let last = kx.last else { return x }
+        if x <= first { return ky[0] }
+        if x >= last { return ky[ky.count - 1] }
+        var lo = 0, hi = kx.count - 1
+        while hi - lo > 1 { let mid = (lo + hi) / 2; if kx[mid] <= x { lo = mid } else { hi = mid } }
+        let w = (x - kx[lo]) / (kx[hi] - kx[lo])
+        return ky[lo] + w * (ky[hi] - ky[lo])
+    }
+
+    // MARK: abstention and selective accuracy
+
+    /// What abstaining below a threshold keeps, over the non-seed rows.
+    public struct Kept: Sendable, Equatable {
+        /// Non-seed rows, and those that keep a label.
+        public var rows: Int
+        public var kept: Int
+        /// kept / rows (1 when there are no non-seed rows).
+        public var coverage: Double
+        /// Mean (calibrated) confidence of the kept rows: the accuracy they are expected to have (NaN when none is kept).
+        public var expectedAccuracy: Double
+    }
+
+    /// `result` with every non-seed row whose confidence is below `threshold` set to label -1, source `abstained`
+    /// (its confidence and layer kept, so the output shows why); seeds are never abstained. Rows already unlabeled
+    /// stay `unlabeled`. O(n).
+    public static func abstaining(_ result: LabelingResult, below threshold: Double) -> LabelingResult {
+        var r = result
+        for i in 0 ..< r.labels.count where r.source[i] != .seed && r.labels[i] >= 0 && Double(r.confidence[i]) < threshold {
+            r.labels[i] = -1; r.source[i] = .abstained
+        }
+        return r
+    }
+
+    /// Coverage and expected accuracy of the labeled non-seed rows of `result`. O(n).
+    public static func kept(_ result: LabelingResult) -> Kept {
+        var rows = 0, kept = 0, sum = 0.0
+        for i in 0 ..< result.labels.count where result.source[i] != .seed {
+            rows += 1
+            if result.labels[i] >= 0 { kept += 1; sum += Double(result.confidence[i]) }
+        }
+        return Kept(rows: rows, kept: kept, coverage: rows > 0 ? Double(kept) / Double(rows) : 1,
+                    expectedAccuracy: kept > 0 ? sum / Double(kept) : .nan)
+    }
+}

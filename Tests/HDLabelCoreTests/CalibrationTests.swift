@@ -1,0 +1,149 @@
+import Foundation
+import XCTest
+@testable import HDLabelCore
+import HDLabelTestSupport
+
+final class CalibrationTests: XCTestCase {
+    /// Synthetic held-out seeds whose true probability of being right is σ(2·logit(s) − 0.5): overconfident at the
+    /// top is impossible to miss — a fitted logistic map must recover slope ≈ 2 and intercept ≈ −0.5.
+    func synthetic(m: Int, seed: UInt64) -> CalibrationSamples {
+        var rng = TestRNG(seed)
+        var s: [Float] = [], ok: [Bool] = []
+        for _ in 0 ..< m {
+            let x = 0.05 + 0.9 * Double(rng.uniform())
+            let p = Calibration.sigmoid(2 * Calibration.logit(x) - 0.5)
+            s.append(Float(x)); ok.append(Double(rng.uniform()) < p)
+        }
+        return CalibrationSamples(scores: s, correct: ok)
+    }
+
+    func testPlattRecoversTheGeneratingMap() {
+        let map = Calibration.fit(.platt, synthetic(m: 4000, seed: 1))
+        XCTAssertEqual(map.method, .platt)
+        XCTAssertEqual(map.slope, 2, accuracy: 0.2)
+        XCTAssertEqual(map.intercept, -0.5, accuracy: 0.15)
+        // Calibrated value at s = 0.8 is the generating probability.
+        XCTAssertEqual(Double(map(0.8)), Calibration.sigmoid(2 * Calibration.logit(0.8) - 0.5), accuracy: 0.03)
+    }
+
+    func testTemperatureFitsSlopeOnly() {
+        // Truth σ(3·logit(s)): temperature finds slope ≈ 3 and never an intercept.
+        var rng = TestRNG(2)
+        var s: [Float] = [], ok: [Bool] = []
+        for _ in 0 ..< 4000 {
+            let x = 0.05 + 0.9 * Double(rng.uniform())
+            s.append(Float(x)); ok.append(Double(rng.uniform()) < Calibration.sigmoid(3 * Calibration.logit(x)))
+        }
+        let map = Calibration.fit(.temperature, CalibrationSamples(scores: s, correct: ok))
+        XCTAssertEqual(map.slope, 3, accuracy: 0.3)
+        XCTAssertEqual(map.intercept, 0)
+    }
+
+    func testEveryMapIsMonotoneAndInRange() {
+        let samples = synthetic(m: 200, seed: 3)
+        for method in CalibrationMethod.allCases {
+            let map = Calibration.fit(method, samples)
+            var last: Float = -1
+            for i in 0 ... 1000 {
+                let v = map(Float(i) / 1000)
+                XCTAssertGreaterThanOrEqual(v, last, "\(method) decreases at \(Double(i) / 1000)")
+                XCTAssertTrue((0 ... 1).contains(v), "\(method) leaves [0, 1]")
+                last = v
+            }
+        }
+        // Scores that say nothing (or the opposite): the logistic slope stays positive, so the map still increases.
+        let inverted = CalibrationSamples(scores: samples.scores, correct: samples.scores.map { $0 < 0.5 })
+        XCTAssertGreaterThanOrEqual(Calibration.fit(.platt, inverted).slope, Calibration.minSlope)
+    }
+
+    func testIsotonicAndHistogramFollowTheData() {
+        // Accuracy is a step: right above 0.5, wrong below. The binned maps rise across the step.
+        let s = (0 ..< 400).map { Float($0) / 400 }
+        let samples = CalibrationSamples(scores: s, correct: s.map { $0 >= 0.5 })
+        for method in [CalibrationMethod.isotonic, .histogram] {
+            let map = Calibration.fit(method, samples)
+            XCTAssertLessThan(map(0.1), 0.1, "\(method)")
+            XCTAssertGreaterThan(map(0.9), 0.9, "\(method)")
+        }
+    }
+
+    func testFitIsDeterministicAndIgnoresNothingButOrderTies() {
+        let a = Calibration.fit(.isotonic, synthetic(m: 300, seed: 4)), b = Calibration.fit(.isotonic, synthetic(m: 300, seed: 4))
+        XCTAssertEqual(a, b)
+        XCTAssertEqual(Calibration.fit(.platt, synthetic(m: 300, seed: 4)), Calibration.fit(.platt, synthetic(m: 300, seed: 4)))
+    }
+
+    func testNoneWhenTooFewSamplesOrOff() {
+        let few = CalibrationSamples(scores: [0.5, 0.6, 0.7], correct: [true, false, true], excluded: 7)
+        let map = Calibration.fit(.temperature, few)
+        XCTAssertEqual(map.method, .none)
+        XCTAssertTrue(map.reason.contains("3 held-out seeds"), map.reason)
+        XCTAssertEqual(map(0.37), 0.37)
+        XCTAssertEqual(Calibration.fit(.none, synthetic(m: 100, seed: 5)).method, .none)
+    }
+
+    /// One seed per class: every fold hides a class's only seed, so the pilot has nothing to fit on and HDL keeps the
+    /// raw confidence, saying why.
+    func testOneSeedPerClassKeepsRawConfidence() throws {
+        let (x, y) = clusteredData(c: 4, perClass: 60, d: 8, spread: 0.7, seed: 21)
+        let seeds = seedsFrom(y, per: 1, classes: 4)
+        let r = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: LabelingConfig(), tile: 32).result
+        XCTAssertEqual(r.calibration.method, .none)
+        XCTAssertFalse(r.calibration.reason.isEmpty)
+        XCTAssertEqual(r.confidence, r.rawConfidence)
+    }
+
+    /// Calibration changes confidences, never labels, layers or sources; the calibrated confidence is the map of the raw.
+    func testCalibrationLeavesLabelsUnchanged() throws {
+        let (x, y) = clusteredData(c: 4, perClass: 120, d: 12, spread: 1.4, seed: 22)
+        let seeds = seedsFrom(y, per: 8, classes: 4)
+        var off = LabelingConfig(); off.calibration = .none
+        let raw = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: off, tile: 64).result
+        for method in CalibrationMethod.allCases where method != .none {
+            var cfg = LabelingConfig(); cfg.calibration = method
+            let r = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: cfg, tile: 64).result
+            XCTAssertEqual(r.labels, raw.labels, "\(method)"); XCTAssertEqual(r.layer, raw.layer); XCTAssertEqual(r.source, raw.source)
+            XCTAssertEqual(r.rawConfidence, raw.confidence)
+            XCTAssertEqual(r.calibration.method, method)
+            XCTAssertEqual(r.calibration.samples, 32)
+            for i in 0 ..< y.count {
+                XCTAssertEqual(r.confidence[i], seeds[i] >= 0 ? 1 : r.calibration(raw.confidence[i]), "\(method) row \(i)")
+            }
+        }
+    }
+
+    func testMinConfidenceAbstainsBelowTheThresholdOnly() throws {
+        let (x, y) = clusteredData(c: 3, perClass: 100, d: 8, spread: 1.6, seed: 23)
+        let seeds = seedsFrom(y, per: 6, classes: 3)
+        let full = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 3, config: LabelingConfig(), tile: 32).result
+        let nonSeed = full.confidence.enumerated().filter { seeds[$0.offset] < 0 }.map(\.element).sorted()
+        let c = Double(nonSeed[nonSeed.count / 2])
+        var cfg = LabelingConfig(); cfg.minConfidence = c
+        let r = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 3, config: cfg, tile: 32).result
+        var abstained = 0
+        for i in 0 ..< y.count {
+            if seeds[i] >= 0 { XCTAssertEqual(r.labels[i], seeds[i]); XCTAssertEqual(r.source[i], .seed); continue }
+            if Double(full.confidence[i]) < c {
+                XCTAssertEqual(r.labels[i], -1); XCTAssertEqual(r.source[i], .abstained); abstained += 1
+            } else {
+                XCTAssertEqual(r.labels[i], full.labels[i]); XCTAssertEqual(r.source[i], full.source[i])
+            }
+            XCTAssertEqual(r.confidence[i], full.confidence[i])
+        }
+        XCTAssertGreaterThan(abstained, 0)
+        let kept = Calibration.kept(r)
+        XCTAssertEqual(kept.rows, nonSeed.count); XCTAssertEqual(kept.kept, nonSeed.count - abstained)
+        XCTAssertGreaterThanOrEqual(kept.expectedAccuracy, c)
+        // Seeds are never abstained, even at threshold 1.
+        cfg.minConfidence = 1
+        let all = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 3, config: cfg, tile: 32).result
+        for i in 0 ..< y.count where seeds[i] >= 0 { XCTAssertEqual(all.labels[i], seeds[i]) }
+    }
+
+    func testMinConfidenceValidated() {
+        for bad in [-0.1, 1.5, .nan, .infinity] {
+            var cfg = LabelingConfig(); cfg.minConfidence = bad
+            XCTAssertThrowsError(try cfg.validate(), "\(bad)")
+        }
+    }
+}
