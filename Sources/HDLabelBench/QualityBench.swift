@@ -123,6 +123,8 @@ public struct QualityBench {
     public var maxPoints: Int?
     public var methods: [LabelMethod]
     public var config: LabelingConfig
+    /// kNN graph builder of every split (exact by default; `approx` compares labels on the approximate graph).
+    public var graph: GraphMethod = .exact
     public var python: PythonBaselines?
     public var workDir: String
     public var log: (String) -> Void
@@ -197,7 +199,8 @@ public struct QualityBench {
                                 if let g = graph {
                                     res = try Labeling.run(graph: g, seeds: sd, numClasses: ds.numClasses, config: cfg, embeddings: x.l2Normalized())
                                 } else {
-                                    let out = try Labeling.label(embeddings: x, seeds: sd, numClasses: ds.numClasses, config: cfg)
+                                    var none = NoTiming()
+                                    let out = try Labeling.label(embeddings: x, seeds: sd, numClasses: ds.numClasses, config: cfg, graph: self.graph, timing: &none)
                                     graph = out.graph; res = out.result
                                 }
                                 record(method.rawValue, res.labels, layer: res.layer, conf: res.confidence, seconds: Date().timeIntervalSince(t0), error: nil,

@@ -75,6 +75,9 @@ struct BenchQuality: ParsableCommand {
     @Option(help: "Output directory (default runs/bench-quality-TIMESTAMP).")
     var out: String?
 
+    @Option(help: "kNN graph builder of every split: exact (default), approx or auto (exact below \(GraphMethod.crossover) rows).")
+    var graph: GraphMethod = .exact
+
     /// Labeling options (HDL's --evidence, --class-prior, --k ...) for every Swift method the bench runs; --method
     /// is ignored here (see --methods). Ablations in docs/method.md are runs of this command with such options.
     @OptionGroup(title: "Labeling options (applied to every Swift method; --method is ignored, use --methods)")
@@ -141,8 +144,9 @@ struct BenchQuality: ParsableCommand {
 
         let stamp = ISO8601DateFormatter().string(from: started).replacingOccurrences(of: ":", with: "")
         let outDir = out ?? "runs/bench-quality-\(stamp)"
-        let bench = QualityBench(datasets: datasets, budgets: budgetList, balances: balanceList, seeds: (firstSeed ..< firstSeed + seedCount).map(UInt64.init),
+        var bench = QualityBench(datasets: datasets, budgets: budgetList, balances: balanceList, seeds: (firstSeed ..< firstSeed + seedCount).map(UInt64.init),
                                  maxPoints: cap > 0 ? cap : nil, methods: methodList, config: labeling.config(), python: py, workDir: outDir + "/.work", log: log)
+        bench.graph = graph
         let (records, splits) = try bench.run()
         try? FileManager.default.removeItem(atPath: outDir + "/.work")
 

@@ -36,7 +36,7 @@ final class OptionValidationTests: CLITestCase {
         t["cluster"] = labeling.merging(graph) { $1 }.merging(mpi) { $1 }.merging(input) { $1 }
         t["bench quality"] = labeling.merging([
             "--fashion-n": ["50", "nan"], "--pca": ["0", "785"], "--seeds": ["0", "nan"], "--first-seed": ["-1"],
-            "--max-points": ["-1"], "--budgets": ["bogus"], "--balances": ["bogus"], "--methods": ["bogus"],
+            "--max-points": ["-1"], "--budgets": ["bogus"], "--balances": ["bogus"], "--methods": ["bogus"], "--graph": ["bogus"],
         ]) { $1 }
         t["issues"] = graph.merging(mpi) { $1 }.merging(input) { $1 }.merging([
             "--neighbors": ["0", "5000", "nan"], "--graph-k": ["0", "nan"], "--rule": ["bogus"], "--rounds": ["0", "101"],
