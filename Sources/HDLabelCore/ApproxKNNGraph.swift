@@ -103,6 +103,8 @@ public enum ApproxKNNGraph {
     /// What the last build did, for benchmarks and logs.
     public struct Stats: Sendable {
         public var cells = 0, largestCell = 0
+        /// Join cost over the cost with equal cells: Σ s² · cells / (Σ s)² (1 = balanced; the joins cost ∝ s²).
+        public var imbalance = 1.0
         public init() {}
     }
 
@@ -129,6 +131,8 @@ public enum ApproxKNNGraph {
         for p in 0 ..< n { for s in 0 ..< m { members[Int(assign[p * m + s])].append(Int32(p)) } }
         stats.cells = cells
         stats.largestCell = members.map(\.count).max() ?? 0
+        let sizes = members.map { Double($0.count) }, total = sizes.reduce(0, +)
+        stats.imbalance = total > 0 ? sizes.reduce(0) { $0 + $1 * $1 } * Double(cells) / (total * total) : 1
         // 3. Exact joins inside every cell; slot (p, s) receives cell assign[p*m+s]'s top-k for p.
         var slotIds = [Int32](repeating: -1, count: n * m * k)
         var slotSims = [Float](repeating: -.infinity, count: n * m * k)

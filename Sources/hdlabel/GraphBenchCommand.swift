@@ -97,12 +97,12 @@ struct GraphBenchCommand: ParsableCommand {
             g = try ApproxKNNGraph.build(x, options: opts, stats: &stats, timing: &phases)
             res.seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             res.phases = phases.seconds
-            res.parameters.merge(["overlap": "\(opts.overlap)", "cells": "\(stats.cells)", "largestCell": "\(stats.largestCell)",
+            res.parameters.merge(["overlap": "\(opts.overlap)", "cells": "\(stats.cells)", "largestCell": "\(stats.largestCell)", "imbalance": String(format: "%.2f", stats.imbalance),
                                   "refineRounds": "\(opts.refineRounds)", "seed": "\(opts.seed)"]) { $1 }
         }
         res.peakRSSBytes = peakRSSBytes()
         if let g {
-            res.recall = GraphRecall.estimate(g, x: x, sampleSize: recallRows)
+            if recallRows > 0 { res.recall = GraphRecall.estimate(g, x: x, sampleSize: recallRows) }
             if trueRecall {
                 let exact = resolved == .exact ? g : try KNNGraphBuilder.build(x, options: GraphOptions(k: min(k, 10)))
                 res.trueRecall = GraphRecall.trueRecall(g, exact: exact)
