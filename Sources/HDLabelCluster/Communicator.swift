@@ -432,6 +432,33 @@ public struct Communicator {
         return out
     }
 
+    /// **Collective.** `alltoallv` when every rank already knows what it receives (`receiveCounts[r]` elements from
+    /// rank r, matching rank r's `sendCounts[rank]`, e.g. from a `HaloPlan`): no count exchange, one allreduce to agree
+    /// on the chunked path when a total passes `maxCount`, then one `MPI_Alltoallv`. The caller guarantees that the
+    /// counts match (a mismatch is an MPI error, not a hang: MPI checks the message sizes).
+    public func alltoallv<T: MPIScalar>(_ send: [T], sendCounts: [Int], receiveCounts: [Int]) throws -> [T] {
+        guard sendCounts.count == size, receiveCounts.count == size, sendCounts.reduce(0, +) == send.count else {
+            throw HDLError.cluster("alltoallv: \(sendCounts.count) send counts summing to \(sendCounts.reduce(0, +)) for \(send.count) elements, \(receiveCounts.count) receive counts")
+        }
+        let total = receiveCounts.reduce(0, +)
+        let big = try allreduce(Swift.max(send.count, total), .max) > min(maxCount, Int(Int32.max))
+        var out = [T](unsafeUninitializedCapacity: total) { _, c in c = total }
+        let so = Communicator.offsets(sendCounts), ro = Communicator.offsets(receiveCounts)
+        if big {
+            try send.withUnsafeBytes { s in try out.withUnsafeMutableBytes { o in
+                try exchange(T.self, send: s.baseAddress, sends: (0 ..< size).map { (so[$0], sendCounts[$0]) },
+                             recv: o.baseAddress, recvs: (0 ..< size).map { (ro[$0], receiveCounts[$0]) })
+            } }
+            return out
+        }
+        let s32 = sendCounts.map { Int32($0) }, sd = so.map { Int32($0) }
+        let r32 = receiveCounts.map { Int32($0) }, rd = ro.map { Int32($0) }
+        try send.withUnsafeBytes { s in try out.withUnsafeMutableBytes { o in
+            try Communicator.check(MPI_Alltoallv(s.baseAddress, s32, sd, T.mpiType, o.baseAddress, r32, rd, T.mpiType, comm), "MPI_Alltoallv")
+        } }
+        return out
+    }
+
     /// **Collective.** Splits `root`'s `all` (ignored elsewhere) into consecutive pieces of `counts[r]` elements
     /// and returns piece `rank` on each rank. `counts` (length `size`) must be the same on every rank; root's check
     /// of its array's length is agreed before anything moves. Beyond `maxCount` in total, chunked point-to-point.
