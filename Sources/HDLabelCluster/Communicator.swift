@@ -243,6 +243,20 @@ public struct Communicator {
         return Int(v)
     }
 
+    /// **Collective.** `bcast` of one integer that sleeps while it waits (`MPI_Ibcast` polled every `pollMicroseconds`)
+    /// instead of spinning: for ranks that idle until another rank asks them for work (the geometry requests of the
+    /// root-labeled job), so the working rank's threads keep the node's cores.
+    public func sleepingBcast(_ value: Int, root: Int = 0, pollMicroseconds: UInt32 = 500) throws -> Int {
+        var v = Int64(value)
+        try withUnsafeMutablePointer(to: &v) { ptr in
+            var h: MPI_Request? = hdl_mpi_request_null()
+            try Communicator.check(MPI_Ibcast(ptr, 1, hdl_mpi_int64(), Int32(root), comm, &h), "MPI_Ibcast")
+            var req = MPIRequest(handles: [h])
+            while try !test(&req) { usleep(pollMicroseconds) }
+        }
+        return Int(v)
+    }
+
     /// **Collective.** `root`'s integers on every rank (sent as Int64).
     public func bcast(_ value: [Int], root: Int = 0) throws -> [Int] {
         try bcast(value.map { Int64($0) }, root: root).map { Int($0) }
