@@ -118,69 +118,65 @@ public struct LocalRows: RowCollectives {
     public func exchange(_ local: [Double], width: Int, plan: HaloPlan) -> [Double] { [] }
 }
 
-/// Reductions whose floating-point result does not depend on how rows are split over processes or threads: every
-/// term is rounded on its own to a fixed-point grid common to all processes and the integers (`Int128`) are added
-/// exactly, so the sum is the same in any order; only `O(C)` integers travel. The single process uses the same code.
+/// Reductions whose floating-point result does not depend on how rows are split over processes or threads: each fixed
+/// global block of `block` rows yields one Double partial (summed row by row in order, by one worker), every partial
+/// is rounded on its own to a fixed-point grid common to all processes, and the integers (`Int128`) are added exactly,
+/// so the total is the same in any order; only `O(C)` integers travel. The single process uses the same code.
 public enum Reduction {
-    /// Rows per block of the row-parallel loops (`Parallel`) and of the geometry scatter. Process ranges start at
-    /// multiples of this (the cluster checks `tile % block == 0`), so every block lies inside one process.
+    /// Rows per partial (and per block of the row-parallel loops, `Parallel`, and of the geometry scatter). Process
+    /// ranges start at multiples of this (the cluster checks `tile % block == 0`), so every block lies in one process.
     public static let block = 32
 
-    /// Exponent sentinels of `dots` for a column without non-zero terms and one with a non-finite term.
+    /// Exponent sentinels of `dots` for a column without non-zero partials and one with a non-finite partial.
     static let zeroExponent = -100_000, nonFiniteExponent = 100_000
 
-    /// `t · 2^shift` truncated towards zero, exactly from `t`'s bits (24-bit significand times a power of two).
+    /// `t · 2^shift` truncated towards zero, exactly from `t`'s bits (53-bit significand times a power of two).
     /// The caller guarantees |t| · 2^shift < 2¹²⁷.
-    @inline(__always) static func fixed(_ t: Float, shift: Int) -> Int128 {
+    @inline(__always) static func fixed(_ t: Double, shift: Int) -> Int128 {
         let bits = t.bitPattern
-        let e = Int((bits >> 23) & 0xff), frac = bits & 0x7f_ffff
+        let e = Int((bits >> 52) & 0x7ff), frac = bits & 0xf_ffff_ffff_ffff
         if e == 0 && frac == 0 { return 0 }
-        let m = e == 0 ? frac : frac | 0x80_0000
-        let q = (e == 0 ? -149 : e - 150) + shift   // t = ±m · 2^(q − shift)
-        let v: Int128 = q >= 0 ? Int128(m) << q : Int128(m >> UInt32(Swift.min(-q, 31)))
-        return bits >> 31 == 0 ? v : -v
+        let m = e == 0 ? frac : frac | 0x10_0000_0000_0000
+        let q = (e == 0 ? -1074 : e - 1075) + shift   // t = ±m · 2^(q − shift)
+        let v: Int128 = q >= 0 ? Int128(m) << q : Int128(m >> UInt64(Swift.min(-q, 63)))
+        return bits >> 63 == 0 ? v : -v
     }
 
     /// Per-column sums Σ_i Double(a[i,c] · b[i,c]) over the rows of every process, for `rows × m` row-major blocks
-    /// `a` and `b` of this process's rows (each product rounded to Float first, as a Float dot product would).
+    /// `a` and `b` of this process's rows (each product rounded to Float, as a Float dot product would).
     ///
-    /// Two passes over the local rows (`threads` workers, 0 = every core): the largest |a·b| of each column sets, after
-    /// one integer max over processes (`comm.max`, m values), a common scale 2^s with every term below 2^(126 − s)
-    /// / n, so n scaled terms cannot overflow 128 bits; then every term is truncated to that grid and the integers are
-    /// added (`comm.sumExact`, m values). The result — exact to 2⁻⁹⁸ or so of the largest term for n ≤ 10⁸ — is the same
-    /// bits for any split of the rows over processes and threads. A column with a NaN or infinite term gives NaN.
-    /// **Collective** over `comm`: two `O(m)` reductions. O(rows · m) work.
+    /// One pass over the local rows (`threads` workers, 0 = every core) gives one Double partial per fixed 32-row block
+    /// and column (`rows/32 × m` Doubles of scratch); the largest |partial| of each column sets, after one integer max
+    /// over processes (`comm.max`, m values), a common scale 2^s at which n partials cannot overflow 128 bits; every
+    /// partial is truncated to that grid and the integers are added (`comm.sumExact`, m values). The result — the
+    /// block sums exact to about 2⁻⁹⁵ of the largest for n ≤ 10⁸ — is the same bits for any split of the rows over
+    /// processes and threads. A column with a NaN or infinite partial gives NaN. **Collective** over `comm`: two `O(m)`
+    /// reductions. O(rows · m) work.
     public static func dots(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: Int, columns m: Int, threads: Int,
                             comm: RowCollectives) throws -> [Double] {
-        let lock = NSLock()
-        var top = [Float](repeating: 0, count: m)
-        Parallel.forBlocks(rows: rows, threads: threads) { lo, hi in
-            var mine = [Float](repeating: 0, count: m)
-            mine.withUnsafeMutableBufferPointer { mp in
-                for i in lo ..< hi {
-                    let ai = a + i * m, bi = b + i * m
-                    for c in 0 ..< m {
-                        let t = abs(ai[c] * bi[c])
-                        if !(t <= mp[c]) { mp[c] = t.isNaN ? .infinity : Swift.max(mp[c], t) }
+        let blocks = (rows + block - 1) / block
+        var partial = [Double](repeating: 0, count: blocks * m)
+        partial.withUnsafeMutableBufferPointer { pb in
+            guard let pp = pb.baseAddress else { return }
+            Parallel.forBlocks(rows: rows, threads: threads) { lo, hi in
+                for blk in lo / block ..< (hi + block - 1) / block {
+                    let part = pp + blk * m
+                    for i in blk * block ..< Swift.min(hi, (blk + 1) * block) {
+                        let ai = a + i * m, bi = b + i * m
+                        for c in 0 ..< m { part[c] += Double(ai[c] * bi[c]) }
                     }
                 }
             }
-            lock.lock(); for c in 0 ..< m { top[c] = Swift.max(top[c], mine[c]) }; lock.unlock()
+        }
+        var top = [Double](repeating: 0, count: m)
+        for blk in 0 ..< blocks {
+            for c in 0 ..< m { let t = abs(partial[blk * m + c]); if !(t <= top[c]) { top[c] = t.isNaN ? .infinity : t } }
         }
         let exps = try comm.max(top.map { $0 == 0 ? zeroExponent : $0.isFinite ? Int($0.exponent) : nonFiniteExponent })
-        let width = Int.bitWidth - comm.n.leadingZeroBitCount   // n < 2^width
+        let width = Int.bitWidth - comm.n.leadingZeroBitCount   // n < 2^width, so fewer than 2^width partials
         let shift = exps.map { e in e == zeroExponent || e == nonFiniteExponent ? 0 : 126 - width - e }
         var total = [Int128](repeating: 0, count: m)
-        Parallel.forBlocks(rows: rows, threads: threads) { lo, hi in
-            var mine = [Int128](repeating: 0, count: m)
-            mine.withUnsafeMutableBufferPointer { mp in shift.withUnsafeBufferPointer { sp in
-                for i in lo ..< hi {
-                    let ai = a + i * m, bi = b + i * m
-                    for c in 0 ..< m { mp[c] &+= fixed(ai[c] * bi[c], shift: sp[c]) }
-                }
-            } }
-            lock.lock(); for c in 0 ..< m { total[c] &+= mine[c] }; lock.unlock()
-        }
+        for blk in 0 ..< blocks { for c in 0 ..< m { total[c] &+= fixed(partial[blk * m + c], shift: shift[c]) } }
         let sums = try comm.sumExact(total)
         return (0 ..< m).map { c in
             exps[c] == nonFiniteExponent ? .nan : exps[c] == zeroExponent ? 0

@@ -5,21 +5,21 @@ import XCTest
 final class RowCollectivesTests: XCTestCase {
     /// The fixed-point conversion equals truncating the exact scaled value, for normal, subnormal and signed floats.
     func testFixedIsExactTruncation() {
-        let samples: [Float] = [0, -0, 1, -1, 0.1, -3.75, 1e-30, -2.5e-38, Float.leastNonzeroMagnitude, 1e20, 123456.7]
+        let samples: [Double] = [0, -0, 1, -1, 0.1, -3.75, 1e-30, -2.5e-38, Double.leastNonzeroMagnitude, 1e20, 123456.7]
         for t in samples {
-            for shift in [0, 10, 40, 100, 150, 200] {
-                let scaled = Double(t) * Double(sign: .plus, exponent: shift, significand: 1)
+            for shift in [0, 10, 40, 100, 150, 200, 1100] {
+                let scaled = t * Double(sign: .plus, exponent: shift, significand: 1)
                 guard abs(scaled) < 0x1p126 else { continue }
                 XCTAssertEqual(Reduction.fixed(t, shift: shift), Int128(scaled.rounded(.towardZero)), "t=\(t) shift=\(shift)")
             }
         }
     }
 
-    /// Exact column dots: the same bits for any thread count and any order of the rows (the integers add exactly),
-    /// and close to a Double reference.
-    func testDotsIndependentOfThreadsAndRowOrder() throws {
+    /// Exact column dots: the same bits for any thread count and any order of the 32-row blocks (the integers add
+    /// exactly), and close to a Double reference.
+    func testDotsIndependentOfThreadsAndBlockOrder() throws {
         var rng = SplitMix64(seed: 11)
-        let rows = 1000, m = 7
+        let rows = 1024, m = 7
         var a = [Float](repeating: 0, count: rows * m), b = a
         for i in 0 ..< rows * m {
             // Mixed magnitudes, signs and a zero column (4).
@@ -34,9 +34,13 @@ final class RowCollectivesTests: XCTestCase {
         }
         let one = try dots(a, b, threads: 1)
         for t in [2, 3, 8] { XCTAssertEqual(try dots(a, b, threads: t).map(\.bitPattern), one.map(\.bitPattern)) }
-        // Rows reversed: every term is the same, only the order of the sum changes.
+        // Blocks reversed: every block partial is the same, only the order of the sum changes.
         var ra = a, rb = b
-        for i in 0 ..< rows { for c in 0 ..< m { ra[i * m + c] = a[(rows - 1 - i) * m + c]; rb[i * m + c] = b[(rows - 1 - i) * m + c] } }
+        let nb = rows / Reduction.block
+        for i in 0 ..< rows {
+            let j = (nb - 1 - i / Reduction.block) * Reduction.block + i % Reduction.block
+            for c in 0 ..< m { ra[i * m + c] = a[j * m + c]; rb[i * m + c] = b[j * m + c] }
+        }
         XCTAssertEqual(try dots(ra, rb, threads: 1).map(\.bitPattern), one.map(\.bitPattern))
         for c in 0 ..< m {
             var ref = 0.0
