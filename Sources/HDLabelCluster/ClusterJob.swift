@@ -119,12 +119,14 @@ public enum ClusterJob {
         // that hold the rows (`ServedGeometry`: exact distributed class statistics, each rank scores its rows), so the
         // normalised rows stay where they are; only with a tile that is not a multiple of `Reduction.block` (shards
         // not aligned to the statistics' fixed blocks) are they gathered to root as before (n · d · 4 bytes there).
-        let served = o.config.usesEmbeddings && table.tile % Reduction.block == 0
+        // (On one rank root's shard is every row: it is used in place, nothing is gathered or served.)
+        let alone = comm.size == 1 && shard != nil
+        let served = o.config.usesEmbeddings && table.tile % Reduction.block == 0 && !alone
         try comm.boundary("gather")
         let (ids, sims, allRows) = try comm.collective("gather") { () throws -> ([Int32], [Float], [Float]) in
             try t.time(.gather) {
                 (try comm.gatherv(local.neighbors, rowWidth: k), try comm.gatherv(local.similarities, rowWidth: k),
-                 o.config.usesEmbeddings && !served ? try comm.gatherv(shard?.x.data ?? [], rowWidth: d) : [])
+                 o.config.usesEmbeddings && !served && !alone ? try comm.gatherv(shard?.x.data ?? [], rowWidth: d) : [])
             }
         }
 
@@ -142,7 +144,7 @@ public enum ClusterJob {
                     if let geometry {
                         return try Labeling.run(graph: graph, seeds: seeds, numClasses: numClasses, config: o.config, geometry: geometry, log: log)
                     }
-                    let x = o.config.usesEmbeddings ? Embeddings(rows: n, cols: d, data: allRows) : nil
+                    let x = !o.config.usesEmbeddings ? nil : alone ? shard!.x : Embeddings(rows: n, cols: d, data: allRows)
                     return try Labeling.run(graph: graph, seeds: seeds, numClasses: numClasses, config: o.config, embeddings: x, log: log)
                 }
             } catch { labelingError = error }
