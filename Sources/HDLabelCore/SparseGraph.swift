@@ -184,10 +184,13 @@ public struct NormalizedAffinity: Sendable {
         var rhs = y
         // Row-parallel map over the rows held: body(i) for every row i (rows are independent).
         func eachRow(_ body: (Int) -> Void) { Parallel.forBlocks(rows: n, threads: threads) { lo, hi in for i in lo ..< hi { body(i) } } }
-        // The extended block a product reads: the rows held, then the ghosts (reused across iterations).
-        var ext = [Float](repeating: 0, count: extendedRows * m)
+        // The extended block a product reads: the rows held, then the ghosts (reused across iterations). Without
+        // ghosts (one process, or no remote neighbours) the product reads the vector itself and nothing is copied.
+        let direct = halo.ghosts.isEmpty
+        var ext = [Float](repeating: 0, count: direct ? 0 : extendedRows * m)
         func fill(_ x: [Float]) throws {
             let ghost = try comm.exchange(x, width: m, plan: halo)
+            if direct { return }
             ext.withUnsafeMutableBufferPointer { eb in
                 x.withUnsafeBufferPointer { xb in if count > 0 { eb.baseAddress!.update(from: xb.baseAddress!, count: count) } }
                 ghost.withUnsafeBufferPointer { gb in if !gb.isEmpty { (eb.baseAddress! + count).update(from: gb.baseAddress!, count: gb.count) } }
@@ -198,9 +201,10 @@ public struct NormalizedAffinity: Sendable {
             var yl = y
             yl.withUnsafeMutableBufferPointer { yb in let yp = yb.baseAddress!; eachRow { i in if !isClamped[i] { for c in 0 ..< m { yp[i * m + c] = 0 } } } }
             try fill(yl)
+            let src = direct ? yl : ext
             var nonzero = [Bool](repeating: false, count: extendedRows)
-            for j in 0 ..< extendedRows { for c in 0 ..< m where ext[j * m + c] != 0 { nonzero[j] = true; break } }
-            rhs = multiply(ext, columns: m, threads: threads, nonzeroRows: nonzero)
+            for j in 0 ..< extendedRows { for c in 0 ..< m where src[j * m + c] != 0 { nonzero[j] = true; break } }
+            rhs = multiply(src, columns: m, threads: threads, nonzeroRows: nonzero)
             rhs.withUnsafeMutableBufferPointer { rb in
                 let rp = rb.baseAddress!
                 eachRow { i in for c in 0 ..< m { rp[i * m + c] = isClamped[i] ? 0 : alpha * rp[i * m + c] } }
@@ -214,7 +218,7 @@ public struct NormalizedAffinity: Sendable {
         // out = x − α S x on free rows, 0 on clamped rows.
         func apply(_ x: [Float], into out: inout [Float]) throws {
             try fill(x)
-            ext.withUnsafeBufferPointer { gb in x.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { ob in
+            (direct ? x : ext).withUnsafeBufferPointer { gb in x.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { ob in
                 isClamped.withUnsafeBufferPointer { cb in
                     let gp = gb.baseAddress!, xp = xb.baseAddress!, op = ob.baseAddress!, cl = cb.baseAddress!
                     Parallel.forBlocks(rows: n, threads: threads) { lo, hi in
