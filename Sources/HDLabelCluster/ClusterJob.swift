@@ -122,33 +122,47 @@ public enum ClusterJob {
                               all: rank == 0 ? r : nil, numClasses: numClasses, classNames: classNames)
         }
 
-        // 5. Gather the partial graphs on root (rank order = row order).
+        // 5. Gather the partial graphs on root (rank order = row order). HDL's geometry evidence is served by the ranks
+        // that hold the rows (`ServedGeometry`: exact distributed class statistics, each rank scores its rows), so the
+        // normalised rows stay where they are; only with a tile that is not a multiple of `Reduction.block` (shards
+        // not aligned to the statistics' fixed blocks) are they gathered to root as before (n · d · 4 bytes there).
+        // (On one rank root's shard is every row: it is used in place, nothing is gathered or served.)
+        let alone = comm.size == 1 && shard != nil
+        let served = o.config.usesEmbeddings && table.tile % Reduction.block == 0 && !alone
         try comm.boundary("gather")
         let (ids, sims, allRows) = try comm.collective("gather") { () throws -> ([Int32], [Float], [Float]) in
             try t.time(.gather) {
-                // HDL's geometry evidence needs the normalised rows on root too (n · d · 4 bytes there).
                 (try comm.gatherv(local.neighbors, rowWidth: k), try comm.gatherv(local.similarities, rowWidth: k),
-                 o.config.usesEmbeddings ? try comm.gatherv(shard?.x.data ?? [], rowWidth: d) : [])
+                 o.config.usesEmbeddings && !served && !alone ? try comm.gatherv(shard?.x.data ?? [], rowWidth: d) : [])
             }
         }
 
         t.mark("gather", comm)
 
-        // 6. The hierarchy on root: the same core code as the single-process CLI. Meanwhile the other ranks sleep in
-        // a barrier (rather than spin in MPI) so root's threads have the node's cores; then all agree on the outcome.
+        // 6. The hierarchy on root: the same core code as the single-process CLI. Meanwhile the other ranks sleep (in an
+        // `MPI_Ibarrier`, or between geometry requests in an `MPI_Ibcast`) so root's threads have the node's cores; then
+        // all agree on the outcome.
         try comm.boundary("labeling")
         var result: LabelingResult?
         var labelingError: Error?
+        let geometry = served ? try ServedGeometry(comm: comm, table: table, x: shard?.x ?? Embeddings(rows: 0, cols: d, data: [])) : nil
         if rank == 0 {
             do {
                 result = try t.time(.hierarchy) {
                     let graph = KNNGraph(n: n, k: k, neighbors: ids, similarities: sims)
-                    let x = o.config.usesEmbeddings ? Embeddings(rows: n, cols: d, data: allRows) : nil
+                    if let geometry {
+                        return try Labeling.run(graph: graph, seeds: seeds, numClasses: numClasses, config: o.config, geometry: geometry, log: log)
+                    }
+                    let x = !o.config.usesEmbeddings ? nil : alone ? shard!.x : Embeddings(rows: n, cols: d, data: allRows)
                     return try Labeling.run(graph: graph, seeds: seeds, numClasses: numClasses, config: o.config, embeddings: x, log: log)
                 }
             } catch { labelingError = error }
+            // A failure between geometry requests is agreed below; the serving ranks are released first.
+            try t.time(.hierarchy) { try geometry?.stop() }
+        } else if let geometry {
+            try t.time(.hierarchy) { try geometry.serve(numClasses: numClasses) }
         }
-        try t.time(.hierarchy) { try comm.sleepingBarrier() }
+        if geometry == nil { try t.time(.hierarchy) { try comm.sleepingBarrier() } }
         try comm.agree(labelingError, phase: "labeling")
 
         // 7. Broadcast the job-wide facts, scatter each rank's rows.

@@ -257,6 +257,20 @@ public struct Communicator {
         return Int(v)
     }
 
+    /// **Collective.** `bcast` of one integer that sleeps while it waits (`MPI_Ibcast` polled every `pollMicroseconds`)
+    /// instead of spinning: for ranks that idle until another rank asks them for work (the geometry requests of the
+    /// root-labeled job), so the working rank's threads keep the node's cores.
+    public func sleepingBcast(_ value: Int, root: Int = 0, pollMicroseconds: UInt32 = 500) throws -> Int {
+        var v = Int64(value)
+        try withUnsafeMutablePointer(to: &v) { ptr in
+            var h: MPI_Request? = hdl_mpi_request_null()
+            try Communicator.check(MPI_Ibcast(ptr, 1, hdl_mpi_int64(), Int32(root), comm, &h), "MPI_Ibcast")
+            var req = MPIRequest(handles: [h])
+            while try !test(&req) { usleep(pollMicroseconds) }
+        }
+        return Int(v)
+    }
+
     /// **Collective.** `root`'s integers on every rank (sent as Int64).
     public func bcast(_ value: [Int], root: Int = 0) throws -> [Int] {
         try bcast(value.map { Int64($0) }, root: root).map { Int($0) }
@@ -449,6 +463,33 @@ public struct Communicator {
         let s32 = sendCounts.map { Int32($0) }, sd = so.map { Int32($0) }
         let r32 = recvCounts.map { Int32($0) }, rd = ro.map { Int32($0) }
         sent(T.self, send.count - sendCounts[rank])
+        try send.withUnsafeBytes { s in try out.withUnsafeMutableBytes { o in
+            try Communicator.check(MPI_Alltoallv(s.baseAddress, s32, sd, T.mpiType, o.baseAddress, r32, rd, T.mpiType, comm), "MPI_Alltoallv")
+        } }
+        return out
+    }
+
+    /// **Collective.** `alltoallv` when every rank already knows what it receives (`receiveCounts[r]` elements from
+    /// rank r, matching rank r's `sendCounts[rank]`, e.g. from a `HaloPlan`): no count exchange, one allreduce to agree
+    /// on the chunked path when a total passes `maxCount`, then one `MPI_Alltoallv`. The caller guarantees that the
+    /// counts match (a mismatch is an MPI error, not a hang: MPI checks the message sizes).
+    public func alltoallv<T: MPIScalar>(_ send: [T], sendCounts: [Int], receiveCounts: [Int]) throws -> [T] {
+        guard sendCounts.count == size, receiveCounts.count == size, sendCounts.reduce(0, +) == send.count else {
+            throw HDLError.cluster("alltoallv: \(sendCounts.count) send counts summing to \(sendCounts.reduce(0, +)) for \(send.count) elements, \(receiveCounts.count) receive counts")
+        }
+        let total = receiveCounts.reduce(0, +)
+        let big = try allreduce(Swift.max(send.count, total), .max) > min(maxCount, Int(Int32.max))
+        var out = [T](unsafeUninitializedCapacity: total) { _, c in c = total }
+        let so = Communicator.offsets(sendCounts), ro = Communicator.offsets(receiveCounts)
+        if big {
+            try send.withUnsafeBytes { s in try out.withUnsafeMutableBytes { o in
+                try exchange(T.self, send: s.baseAddress, sends: (0 ..< size).map { (so[$0], sendCounts[$0]) },
+                             recv: o.baseAddress, recvs: (0 ..< size).map { (ro[$0], receiveCounts[$0]) })
+            } }
+            return out
+        }
+        let s32 = sendCounts.map { Int32($0) }, sd = so.map { Int32($0) }
+        let r32 = receiveCounts.map { Int32($0) }, rd = ro.map { Int32($0) }
         try send.withUnsafeBytes { s in try out.withUnsafeMutableBytes { o in
             try Communicator.check(MPI_Alltoallv(s.baseAddress, s32, sd, T.mpiType, o.baseAddress, r32, rd, T.mpiType, comm), "MPI_Alltoallv")
         } }

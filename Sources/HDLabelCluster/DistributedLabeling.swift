@@ -25,18 +25,51 @@ public struct RankRows: RowCollectives {
     public func allgather(_ local: [Double]) throws -> [Double] { try comm.point("labeling collective"); return try comm.allgatherv(local) }
     public func allgather(_ local: [Int32]) throws -> [Int32] { try comm.point("labeling collective"); return try comm.allgatherv(local) }
     public func sum(_ local: [Int]) throws -> [Int] { try comm.point("labeling collective"); return try comm.allreduce(local, .sum) }
-    /// Every rank's values travel as (high, low) Int64 pairs (allgather, P · 16 bytes per value) and are added exactly.
+    public func max(_ local: [Int]) throws -> [Int] { try comm.point("labeling collective"); return try comm.allreduce(local, .max) }
+    /// One `MPI_Allreduce` (sum of Int64) of every value split into four 32-bit limbs (three unsigned, the top one
+    /// signed): 32 bytes per value whatever the rank count, and integer sums, so exact and order-independent. The limb
+    /// sums (each below P · 2³²) are recombined modulo 2¹²⁸, which is the exact total whenever that fits 128 bits.
     public func sumExact(_ local: [Int128]) throws -> [Int128] {
         try comm.point("labeling collective")
-        var pairs = [Int64](repeating: 0, count: 2 * local.count)
-        for (e, v) in local.enumerated() { pairs[2 * e] = Int64(truncatingIfNeeded: v >> 64); pairs[2 * e + 1] = Int64(truncatingIfNeeded: v) }
-        let all = try comm.allgatherv(pairs)
+        var limbs = [Int64](repeating: 0, count: 4 * local.count)
+        for (e, v) in local.enumerated() {
+            let u = UInt128(bitPattern: v)
+            limbs[4 * e] = Int64(UInt32(truncatingIfNeeded: u)); limbs[4 * e + 1] = Int64(UInt32(truncatingIfNeeded: u >> 32))
+            limbs[4 * e + 2] = Int64(UInt32(truncatingIfNeeded: u >> 64)); limbs[4 * e + 3] = Int64(Int32(truncatingIfNeeded: v >> 96))
+        }
+        let s = try comm.allreduce(limbs, .sum)
         var out = [Int128](repeating: 0, count: local.count)
-        for q in 0 ..< all.count / 2 {
-            let v = (Int128(all[2 * q]) << 64) | Int128(UInt64(bitPattern: all[2 * q + 1]))
-            out[q % local.count] += v
+        for e in 0 ..< local.count {
+            let top: Int128 = Int128(s[4 * e + 3]) << 96, high: Int128 = Int128(s[4 * e + 2]) << 64
+            let mid: Int128 = Int128(s[4 * e + 1]) << 32, low = Int128(s[4 * e])
+            out[e] = top &+ high &+ mid &+ low
         }
         return out
+    }
+
+    /// The owner of every ghost is found from the shard bounds; one `alltoallv` of the per-owner counts and one of the
+    /// ghost ids tell every rank which of its rows each other rank reads. 4 bytes per ghost sent, once per graph.
+    public func halo(ghosts: [Int32]) throws -> HaloPlan {
+        try comm.point("labeling collective")
+        let p = table.ranks
+        var receive = [Int](repeating: 0, count: p)
+        for j in ghosts { receive[owner(Int(j))] += 1 }
+        let wanted = try comm.alltoallv(receive.map { Int32($0) }, sendCounts: [Int](repeating: 1, count: p))
+        let requested = try comm.alltoallv(ghosts, sendCounts: receive)
+        let first = Int32(rows.lowerBound)
+        return HaloPlan(ghosts: ghosts, receiveCounts: receive, sendRows: requested.map { $0 - first }, sendCounts: wanted.map { Int($0) })
+    }
+
+    /// One `alltoallv` with the plan's counts: each rank sends the rows others read, `width` values each.
+    public func exchange(_ local: [Float], width: Int, plan: HaloPlan) throws -> [Float] {
+        try comm.point("labeling collective")
+        return try comm.alltoallv(plan.pack(local, width: width), sendCounts: plan.sendCounts.map { $0 * width },
+                                  receiveCounts: plan.receiveCounts.map { $0 * width })
+    }
+    public func exchange(_ local: [Double], width: Int, plan: HaloPlan) throws -> [Double] {
+        try comm.point("labeling collective")
+        return try comm.alltoallv(plan.pack(local, width: width), sendCounts: plan.sendCounts.map { $0 * width },
+                                  receiveCounts: plan.receiveCounts.map { $0 * width })
     }
 
     /// Rank owning global row `i` (binary search over the shard bounds; empty shards are skipped).

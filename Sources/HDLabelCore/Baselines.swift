@@ -55,8 +55,8 @@ public enum Baselines {
     public static func labelSpreading(rows graph: KNNGraph, comm: RowCollectives, seeds: [Int32], numClasses c: Int, alpha: Double,
                                       iterations: Int) throws -> LabelingResult {
         let s = try NormalizedAffinity(rows: graph, comm: comm, weight: { _ in 1 })
-        let y = seedMatrix(seeds, numClasses: c, classMassNormalized: false)
-        let f = try s.solve(Array(y[comm.rows.lowerBound * c ..< comm.rows.upperBound * c]), columns: c, alpha: Float(alpha),
+        let y = seedMatrix(seeds, rows: comm.rows, numClasses: c, classMassNormalized: false)
+        let f = try s.solve(y, columns: c, alpha: Float(alpha),
                             iterations: iterations, comm: comm)
         return try finish(f, comm: comm, seeds: seeds, numClasses: c, k: graph.k)
     }
@@ -68,18 +68,20 @@ public enum Baselines {
                                         gamma: Double, iterations: Int) throws -> LabelingResult {
         let g = Float(gamma)
         let s = try NormalizedAffinity(rows: graph, comm: comm, weight: { powf(max($0, 0), g) })
-        let y = seedMatrix(seeds, numClasses: c, classMassNormalized: true)
-        let f = try s.solve(Array(y[comm.rows.lowerBound * c ..< comm.rows.upperBound * c]), columns: c, alpha: Float(alpha),
+        let y = seedMatrix(seeds, rows: comm.rows, numClasses: c, classMassNormalized: true)
+        let f = try s.solve(y, columns: c, alpha: Float(alpha),
                             iterations: iterations, comm: comm)
         return try finish(f, comm: comm, seeds: seeds, numClasses: c, k: graph.k)
     }
 
-    /// `n × C` seed matrix; with class-mass normalisation each class column sums to 1.
-    static func seedMatrix(_ seeds: [Int32], numClasses c: Int, classMassNormalized: Bool) -> [Float] {
-        var y = [Float](repeating: 0, count: seeds.count * c)
+    /// Rows `rows` of the `n × C` seed matrix (`rows.count × C`; `seeds` covers all n rows); with class-mass
+    /// normalisation each class column (over all n rows) sums to 1.
+    static func seedMatrix(_ seeds: [Int32], rows: Range<Int>, numClasses c: Int, classMassNormalized: Bool) -> [Float] {
+        var y = [Float](repeating: 0, count: rows.count * c)
         let count = classCounts(seeds, numClasses: c)
-        for (i, s) in seeds.enumerated() where s >= 0 {
-            y[i * c + Int(s)] = classMassNormalized ? 1 / Float(count[Int(s)]) : 1
+        for (r, i) in rows.enumerated() where seeds[i] >= 0 {
+            let s = Int(seeds[i])
+            y[r * c + s] = classMassNormalized ? 1 / Float(count[s]) : 1
         }
         return y
     }

@@ -1,6 +1,27 @@
 import CBLAS
 import Foundation
 
+/// Where HDL's geometry evidence comes from: the class posteriors of the rows a labeling holds, given the anchors.
+/// `RowGeometry` computes them from the rows' own embeddings (one process, or every rank of `--distributed-labeling`);
+/// the cluster's root-labeled mode has them computed by the ranks that hold the embeddings (`ServedGeometry` in
+/// HDLabelCluster), so the embeddings never travel.
+public protocol GeometrySource {
+    /// `rows × C` posteriors (`ClassGeometry.posteriors`) of the rows the labeling holds; `anchors` covers all n rows.
+    /// Called in the same order on every process of the labeling (it may be collective).
+    func posteriors(anchors: [Int32], numClasses: Int, shrinkage: Double) throws -> [Float]
+}
+
+/// The geometry of the rows `comm.rows`, from their L2-normalised embeddings (`x.rows == comm.rows.count`): class
+/// statistics as exact sums over `comm`, scores here. **Collective** over `comm`.
+public struct RowGeometry: GeometrySource {
+    public let x: Embeddings
+    public let comm: RowCollectives
+    public init(x: Embeddings, comm: RowCollectives) { self.x = x; self.comm = comm }
+    public func posteriors(anchors: [Int32], numClasses: Int, shrinkage: Double) throws -> [Float] {
+        try ClassGeometry.posteriors(rows: x, comm: comm, anchors: anchors, numClasses: numClasses, shrinkage: shrinkage)
+    }
+}
+
 /// Class geometry in embedding space: one Gaussian per class with a shared, shrunk covariance
 /// (linear discriminant geometry). Fitted on the current anchors only; no classifier is trained and no logits of
 /// any model are used — scores are Mahalanobis distances to the class means.
@@ -25,8 +46,16 @@ public enum ClassGeometry {
     /// So the result is identical for any split of the rows. **Collective** over `comm`.
     public static func posteriors(rows x: Embeddings, comm: RowCollectives, anchors: [Int32], numClasses c: Int,
                                   shrinkage: Double) throws -> [Float] {
-        let n = x.rows, d = x.cols, first = comm.rows.lowerBound
-        precondition(n == comm.rows.count)
+        precondition(anchors.count == comm.n)
+        return try posteriors(rows: x, comm: comm, localAnchors: Array(anchors[comm.rows]), numClasses: c, shrinkage: shrinkage)
+    }
+
+    /// The same with the anchors of the rows held only (`localAnchors.count == comm.rows.count`): what a rank that
+    /// holds rows but not the labeling needs (the cluster's root-labeled mode scatters them).
+    public static func posteriors(rows x: Embeddings, comm: RowCollectives, localAnchors anchors: [Int32], numClasses c: Int,
+                                  shrinkage: Double) throws -> [Float] {
+        let n = x.rows, d = x.cols, first = 0
+        precondition(n == comm.rows.count && anchors.count == n)
         var cntLocal = [Int](repeating: 0, count: c)
         var sums = [Int128](repeating: 0, count: c * d)
         for i in 0 ..< n where anchors[first + i] >= 0 {

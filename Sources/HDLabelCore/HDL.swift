@@ -58,10 +58,18 @@ public enum HDL {
     /// evidence reduces its class statistics over processes). **Collective** over `comm`.
     public static func label(rows graph: KNNGraph, comm: RowCollectives, embeddings: Embeddings?, seeds: [Int32], numClasses c: Int,
                              config: LabelingConfig, log: ((String) -> Void)? = nil) throws -> LabelingResult {
+        precondition(embeddings == nil || embeddings!.rows == graph.n)
+        return try label(rows: graph, comm: comm, geometry: embeddings.map { RowGeometry(x: $0, comm: comm) }, seeds: seeds,
+                         numClasses: c, config: config, log: log)
+    }
+
+    /// The same with the geometry evidence from `geometry` (nil: the graph alone), e.g. computed by the ranks that
+    /// hold the embeddings while this process holds the graph. **Collective** over `comm` (and as `geometry` says).
+    public static func label(rows graph: KNNGraph, comm: RowCollectives, geometry: GeometrySource?, seeds: [Int32], numClasses c: Int,
+                             config: LabelingConfig, log: ((String) -> Void)? = nil) throws -> LabelingResult {
         let n = comm.n
         precondition(graph.n == comm.rows.count && seeds.count == n)
-        precondition(embeddings == nil || embeddings!.rows == graph.n)
-        var ev = Evidence(graph: graph, comm: comm, x: embeddings, numClasses: c, config: config)
+        var ev = Evidence(graph: graph, comm: comm, geometry: geometry, numClasses: c, config: config)
         let balanced = Evidence.seedsBalanced(seeds, numClasses: c)
         ev.priorExponent = Evidence.usesUniformPrior(config.classPrior, seedsBalanced: balanced) ? 1 : Float(config.priorFlattening)
         log?("HDL: class prior: " + (ev.priorExponent == 1 ? "uniform" : ev.priorExponent == 0 ? "anchor class shares"
@@ -202,7 +210,8 @@ public enum HDL {
 struct Evidence {
     let graph: KNNGraph
     let comm: RowCollectives
-    let x: Embeddings?
+    /// Source of the geometry posteriors (nil: no geometry evidence).
+    let geometry: GeometrySource?
     let numClasses: Int
     let config: LabelingConfig
     var cache: [Int: NormalizedAffinity] = [:]
@@ -243,8 +252,8 @@ struct Evidence {
         return (cnt.max() ?? 0) <= HDL.balancedSeedRatio * max(1, cnt.min() ?? 0)
     }
 
-    init(graph: KNNGraph, comm: RowCollectives, x: Embeddings?, numClasses: Int, config: LabelingConfig) {
-        self.graph = graph; self.comm = comm; self.x = x; self.numClasses = numClasses; self.config = config
+    init(graph: KNNGraph, comm: RowCollectives, geometry: GeometrySource?, numClasses: Int, config: LabelingConfig) {
+        self.graph = graph; self.comm = comm; self.geometry = geometry; self.numClasses = numClasses; self.config = config
     }
 
     /// `rows × C` posterior rows (sum 1, or all 0 where no evidence reaches a point); `anchors` covers all n rows.
@@ -253,9 +262,9 @@ struct Evidence {
     /// - pilot: a cross-validation solve (`pilotIterations` cap, no reuse, no warm start, not kept).
     mutating func posterior(anchors: [Int32], k: Int, mode: EvidenceMode, clampTo: [Int32]? = nil, pilot: Bool = false) throws -> [Float] {
         let n = graph.n, c = numClasses
-        let useGraph = mode != .geometry || x == nil
+        let useGraph = mode != .geometry || geometry == nil
         precondition(mode != .auto, "the evidence is chosen before any posterior")
-        let useGeo = (mode == .geometry || mode == .both) && x != nil
+        let useGeo = (mode == .geometry || mode == .both) && geometry != nil
         var logp = [Float](repeating: 0, count: n * c)
         var any = [Bool](repeating: !useGraph, count: n)
         if useGraph {
@@ -272,11 +281,11 @@ struct Evidence {
                 }
             } } }
         }
-        if useGeo, let x {
+        if useGeo, let geometry {
             let cnt = classCounts(anchors, numClasses: c)
             let m = cnt.reduce(0, +)
-            let p = try ClassGeometry.posteriors(rows: x, comm: comm, anchors: anchors, numClasses: c,
-                                                 shrinkage: ClassGeometry.shrinkage(anchors: m, numClasses: c, floor: config.shrinkageFloor))
+            let p = try geometry.posteriors(anchors: anchors, numClasses: c,
+                                            shrinkage: ClassGeometry.shrinkage(anchors: m, numClasses: c, floor: config.shrinkageFloor))
             var logPrior = [Float](repeating: 0, count: c)
             if priorExponent < 1 {
                 for j in 0 ..< c { logPrior[j] = (1 - priorExponent) * logf(max(Float(cnt[j]), 0.5) / Float(max(m, 1))) }
@@ -367,8 +376,8 @@ struct Evidence {
     mutating func pilot(seeds: [Int32], k: Int, refined: Bool = false) throws -> Pilot {
         // `both` is not a candidate: the geometry posterior is far more peaked than the graph's, so the product
         // follows the geometry (measured in docs/method.md); it stays available as an explicit choice.
-        var modes: [EvidenceMode] = x == nil ? [.graph] : [.graph, .geometry]
-        if x != nil && config.evidence == .both { modes.append(.both) }
+        var modes: [EvidenceMode] = geometry == nil ? [.graph] : [.graph, .geometry]
+        if geometry != nil && config.evidence == .both { modes.append(.both) }
         let folds = HDL.pilotFolds
         var byClass = [[Int]](repeating: [], count: numClasses)
         for (i, s) in seeds.enumerated() where s >= 0 { byClass[Int(s)].append(i) }

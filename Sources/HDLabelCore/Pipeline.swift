@@ -43,6 +43,17 @@ public enum Labeling {
         }
     }
 
+    /// `run` on one process holding the whole graph, with HDL's geometry evidence from `geometry` (nil: none) instead
+    /// of embeddings held here: the cluster's root-labeled mode, where the ranks holding the embeddings compute it.
+    public static func run(graph: KNNGraph, seeds: [Int32], numClasses: Int, config: LabelingConfig,
+                           geometry: GeometrySource?, log: ((String) -> Void)? = nil) throws -> LabelingResult {
+        guard config.method == .hdl else { return try run(graph: graph, seeds: seeds, numClasses: numClasses, config: config, log: log) }
+        let comm = LocalRows(n: graph.n)
+        try config.validate(n: comm.n)
+        try validateSeeds(seeds, numClasses: numClasses, n: comm.n)
+        return try HDL.label(rows: graph, comm: comm, geometry: geometry, seeds: seeds, numClasses: numClasses, config: config, log: log)
+    }
+
     static func fixedOr(_ c: LabelingConfig, _ dflt: Int, _ g: KNNGraph) -> Int {
         if case let .fixed(v) = c.k { return min(v, g.k) }
         return min(dflt, g.k)

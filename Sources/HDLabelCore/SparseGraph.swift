@@ -4,7 +4,9 @@ import Foundation
 /// A symmetric, non-negative sparse affinity matrix in CSR form, built from a kNN graph as W = A + Aᵀ
 /// (A_ij = weight of j in i's list), then symmetrically normalised: S = D^-1/2 W D^-1/2.
 /// Holds the rows `firstRow ..< firstRow + n` of S (all rows on a single process; one process's range in the
-/// cluster's worker-side labeling). Shapes: `rowPtr` n+1, `cols` (global column ids) / `values` nnz.
+/// cluster's worker-side labeling). Shapes: `rowPtr` n+1, `localCols` / `values` nnz. Column ids are local: `0 ..< n`
+/// are the rows held, `n + g` is the g-th ghost (`halo.ghosts[g]`, a row held by another process). A product reads the
+/// rows held plus the ghosts, `(n + ghosts) × m` values, never the whole `total × m` vector.
 /// Used by every propagation-style method.
 public struct NormalizedAffinity: Sendable {
     /// ‖r‖² below which a column counts as solved whatever the tolerance (a column with no seed mass has r = 0).
@@ -15,15 +17,25 @@ public struct NormalizedAffinity: Sendable {
     public let firstRow: Int
     public let total: Int
     public let rowPtr: [Int]
-    public let cols: [Int32]
+    /// Column of every entry as an index into the rows held followed by the ghosts (see the type's doc).
+    public let localCols: [Int32]
     public let values: [Float]
+    /// The remote rows these rows read and who reads which of them (empty on one process).
+    public let halo: HaloPlan
+
+    /// Global column id of every entry (nnz; computed: for checks, not for products).
+    public var cols: [Int32] {
+        localCols.map { Int($0) < n ? Int32(firstRow) + $0 : halo.ghosts[Int($0) - n] }
+    }
 
     /// Rows `comm.rows` of S from those rows' kNN lists (`rows.n == comm.rows.count`, global neighbour ids). The
-    /// reverse edges (A_ji for j elsewhere) come from `comm.incoming`, the column degrees from one allgather of n
-    /// doubles. Every row's entries are in the same order as on a single process (reverse edges from rows before it,
-    /// its own list with any self edge right after its slot, reverse edges from rows after it), so the values and
-    /// every later product are identical for any split of the rows. **Collective** over `comm` (`LocalRows` on one
-    /// process). `weight` maps a similarity to an edge weight (e.g. `max(s,0)^3`, or 1 for a binary graph).
+    /// reverse edges (A_ji for j elsewhere) come from `comm.incoming`; then the halo plan (`comm.halo`) and the
+    /// ghosts' inverse degrees (one `comm.exchange` of Doubles). Every row's entries are in the same order as on a
+    /// single process (reverse edges from rows before it, its own list with any self edge right after its slot,
+    /// reverse edges from rows after it), so the values and every later product are identical for any split of the
+    /// rows. **Collective** over `comm` (`LocalRows` on one process). `weight` maps a similarity to an edge weight
+    /// (e.g. `max(s,0)^3`, or 1 for a binary graph). Memory O(nnz + ghosts); traffic 16 bytes per edge crossing
+    /// processes (reverse edges) plus the halo plan (4 bytes per ghost each way) and 8 bytes per ghost.
     public init(rows graph: KNNGraph, comm: RowCollectives, weight: (Float) -> Float) throws {
         let n = graph.n, k = graph.k, first = comm.rows.lowerBound
         precondition(n == comm.rows.count)
@@ -63,19 +75,36 @@ public struct NormalizedAffinity: Sendable {
             }
             emitIncoming { _ in true }
         }
+        // Halo: the remote rows read, and global column ids → local indices (rows held, then ghosts).
+        let plan = try comm.halo(ghosts: HaloPlan.ghosts(of: c, own: comm.rows))
+        let lo = Int32(first), hi = Int32(first + n)
+        for p in 0 ..< c.count { let j = c[p]; c[p] = j >= lo && j < hi ? j - lo : Int32(n + plan.ghostIndex(j)) }
         var d = [Double](repeating: 0, count: n)
         for i in 0 ..< n { for p in deg[i] ..< deg[i + 1] { d[i] += Double(v[p]) } }
-        let inv = try comm.allgather(d.map { $0 > 0 ? 1 / $0.squareRoot() : 0 })
-        for i in 0 ..< n { for p in deg[i] ..< deg[i + 1] { v[p] = Float(Double(v[p]) * inv[first + i] * inv[Int(c[p])]) } }
-        self.n = n; firstRow = first; total = comm.n; rowPtr = deg; cols = c; values = v
+        let inv = d.map { $0 > 0 ? 1 / $0.squareRoot() : 0 }
+        let invExt = inv + (try comm.exchange(inv, width: 1, plan: plan))
+        for i in 0 ..< n { for p in deg[i] ..< deg[i + 1] { v[p] = Float(Double(v[p]) * inv[i] * invExt[Int(c[p])]) } }
+        self.n = n; firstRow = first; total = comm.n; rowPtr = deg; localCols = c; values = v; halo = plan
     }
 
-    /// y = S x for a dense `total × m` row-major block (m columns at once); y has the `n` rows held. Rows are split
-    /// over `threads` workers (0 = every core); each row is summed in CSR order, so y is the same for any split.
+    /// Rows held plus ghosts (`halo.ghosts.count`): the rows of x a product reads.
+    public var extendedRows: Int { n + halo.ghosts.count }
+
+    /// `x` (the rows held, `n × m`) followed by its ghost rows from the other processes (one `comm.exchange`):
+    /// the `extendedRows × m` block `multiply` reads. **Collective** over `comm`.
+    public func extended(_ x: [Float], columns m: Int, comm: RowCollectives) throws -> [Float] {
+        precondition(x.count == n * m)
+        return halo.ghosts.isEmpty ? x : x + (try comm.exchange(x, width: m, plan: halo))
+    }
+
+    /// y = S x for an `extendedRows × m` row-major block (m columns at once; the rows held, then the ghosts, as
+    /// `extended` makes it; on one process simply all `total` rows); y has the `n` rows held. Rows are split over
+    /// `threads` workers (0 = every core); each row is summed in CSR order, so y is the same for any split.
     ///
-    /// - nonzeroRows: when given (length `total`), rows of x marked false are all zero and are skipped. Adding a zero
-    ///   product never changes a sum that starts at +0, so the result is the same bits as without the mask.
+    /// - nonzeroRows: when given (length `extendedRows`), rows of x marked false are all zero and are skipped. Adding a
+    ///   zero product never changes a sum that starts at +0, so the result is the same bits as without the mask.
     public func multiply(_ x: [Float], columns m: Int, threads: Int = 0, nonzeroRows: [Bool]? = nil) -> [Float] {
+        precondition(x.count == extendedRows * m && (nonzeroRows == nil || nonzeroRows!.count == extendedRows))
         var y = [Float](repeating: 0, count: n * m)
         x.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer { yb in
@@ -97,12 +126,12 @@ public struct NormalizedAffinity: Sendable {
         return y
     }
 
-    /// out[i] = Σ_p values[p] · x[cols[p]] for rows `r` (out rows start zeroed), in CSR order; with `nonzero`, source
-    /// rows marked false are skipped (they are zero).
+    /// out[i] = Σ_p values[p] · x[localCols[p]] for rows `r` (out rows start zeroed), in CSR order; x is the extended
+    /// block (rows held, then ghosts); with `nonzero`, source rows marked false are skipped (they are zero).
     @inline(__always)
     func multiplyRows(_ r: Range<Int>, _ xp: UnsafePointer<Float>, _ yp: UnsafeMutablePointer<Float>, columns m: Int,
                       nonzero: UnsafePointer<Bool>? = nil) {
-        rowPtr.withUnsafeBufferPointer { rp in cols.withUnsafeBufferPointer { cp in values.withUnsafeBufferPointer { vp in
+        rowPtr.withUnsafeBufferPointer { rp in localCols.withUnsafeBufferPointer { cp in values.withUnsafeBufferPointer { vp in
             for i in r {
                 let out = yp + i * m
                 for p in rp[i] ..< rp[i + 1] {
@@ -135,9 +164,10 @@ public struct NormalizedAffinity: Sendable {
     /// - initial: starting iterate (`n × m`, the rows held; clamped rows are ignored); default the right-hand side.
     /// - threads: workers for the product and the vector updates (0 = every core).
     ///
-    /// Each iteration allgathers the search direction (total × m floats) and the blockwise partials of two dot
-    /// products (`Reduction`: one partial per fixed 32-row block, added in block order), so the iterates and the
-    /// stopping test are identical for any split of the rows over processes and threads. **Collective** over `comm`.
+    /// Each iteration exchanges the search direction's halo (`comm.exchange`: the ghost rows, `ghosts × m` floats in,
+    /// the rows others read out) and reduces two dot products exactly (`Reduction.dots`: fixed-point `Int128` sums,
+    /// `O(m)` integers per reduction), so the iterates and the stopping test are identical for any split of the rows
+    /// over processes and threads. Memory O((n + ghosts) · m). **Collective** over `comm`.
     public func solve(_ y: [Float], columns m: Int, alpha: Float, iterations: Int, tolerance: Double = 0, initial: [Float]? = nil,
                       clamped: [Bool]? = nil, threads: Int = 0, comm: RowCollectives) throws -> [Float] {
         try solveCounting(y, columns: m, alpha: alpha, iterations: iterations, tolerance: tolerance, initial: initial,
@@ -154,14 +184,27 @@ public struct NormalizedAffinity: Sendable {
         var rhs = y
         // Row-parallel map over the rows held: body(i) for every row i (rows are independent).
         func eachRow(_ body: (Int) -> Void) { Parallel.forBlocks(rows: n, threads: threads) { lo, hi in for i in lo ..< hi { body(i) } } }
+        // The extended block a product reads: the rows held, then the ghosts (reused across iterations). Without
+        // ghosts (one process, or no remote neighbours) the product reads the vector itself and nothing is copied.
+        let direct = halo.ghosts.isEmpty
+        var ext = [Float](repeating: 0, count: direct ? 0 : extendedRows * m)
+        func fill(_ x: [Float]) throws {
+            let ghost = try comm.exchange(x, width: m, plan: halo)
+            if direct { return }
+            ext.withUnsafeMutableBufferPointer { eb in
+                x.withUnsafeBufferPointer { xb in if count > 0 { eb.baseAddress!.update(from: xb.baseAddress!, count: count) } }
+                ghost.withUnsafeBufferPointer { gb in if !gb.isEmpty { (eb.baseAddress! + count).update(from: gb.baseAddress!, count: gb.count) } }
+            }
+        }
         if anyClamped {
             // b = α S Y_L on free rows, 0 on clamped rows; only the clamped rows' (non-zero) values enter the product.
             var yl = y
             yl.withUnsafeMutableBufferPointer { yb in let yp = yb.baseAddress!; eachRow { i in if !isClamped[i] { for c in 0 ..< m { yp[i * m + c] = 0 } } } }
-            let ylAll = try comm.allgather(yl)
-            var nonzero = [Bool](repeating: false, count: ylAll.count / max(m, 1))
-            for j in 0 ..< nonzero.count { for c in 0 ..< m where ylAll[j * m + c] != 0 { nonzero[j] = true; break } }
-            rhs = multiply(ylAll, columns: m, threads: threads, nonzeroRows: nonzero)
+            try fill(yl)
+            let src = direct ? yl : ext
+            var nonzero = [Bool](repeating: false, count: extendedRows)
+            for j in 0 ..< extendedRows { for c in 0 ..< m where src[j * m + c] != 0 { nonzero[j] = true; break } }
+            rhs = multiply(src, columns: m, threads: threads, nonzeroRows: nonzero)
             rhs.withUnsafeMutableBufferPointer { rb in
                 let rp = rb.baseAddress!
                 eachRow { i in for c in 0 ..< m { rp[i * m + c] = isClamped[i] ? 0 : alpha * rp[i * m + c] } }
@@ -169,18 +212,15 @@ public struct NormalizedAffinity: Sendable {
         }
         var f = initial ?? rhs
         if anyClamped { f.withUnsafeMutableBufferPointer { fb in let fp = fb.baseAddress!; eachRow { i in if isClamped[i] { for c in 0 ..< m { fp[i * m + c] = 0 } } } } }
-        let blocks = (n + Reduction.block - 1) / Reduction.block
-        var partial = [Double](repeating: 0, count: blocks * m)
         var r = [Float](repeating: 0, count: count), ap = [Float](repeating: 0, count: count)
         var p = [Float]()
         var rr = [Double](), bb = [Double]()
-        let blk = Reduction.block
-        // out = x − α S x on free rows, 0 on clamped rows, and per block the partials of Σ Double(x·out) (`dot`).
-        func apply(_ x: [Float], into out: inout [Float], dot: Bool) throws {
-            let xg = try comm.allgather(x)
-            xg.withUnsafeBufferPointer { gb in x.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { ob in
-                partial.withUnsafeMutableBufferPointer { pb in isClamped.withUnsafeBufferPointer { cb in
-                    let gp = gb.baseAddress!, xp = xb.baseAddress!, op = ob.baseAddress!, pp = pb.baseAddress!, cl = cb.baseAddress!
+        // out = x − α S x on free rows, 0 on clamped rows.
+        func apply(_ x: [Float], into out: inout [Float]) throws {
+            try fill(x)
+            (direct ? x : ext).withUnsafeBufferPointer { gb in x.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { ob in
+                isClamped.withUnsafeBufferPointer { cb in
+                    let gp = gb.baseAddress!, xp = xb.baseAddress!, op = ob.baseAddress!, cl = cb.baseAddress!
                     Parallel.forBlocks(rows: n, threads: threads) { lo, hi in
                         for i in lo ..< hi { for c in 0 ..< m { op[i * m + c] = 0 } }
                         multiplyRows(lo ..< hi, gp, op, columns: m)
@@ -188,75 +228,49 @@ public struct NormalizedAffinity: Sendable {
                             let o = op + i * m, xi = xp + i * m
                             if cl[i] { for c in 0 ..< m { o[c] = 0 } } else { for c in 0 ..< m { o[c] = xi[c] - alpha * o[c] } }
                         }
-                        if dot {
-                            for b in lo / blk ..< (hi + blk - 1) / blk {
-                                let part = pp + b * m
-                                for c in 0 ..< m { part[c] = 0 }
-                                for i in b * blk ..< min(hi, (b + 1) * blk) {
-                                    let o = op + i * m, xi = xp + i * m
-                                    for c in 0 ..< m { part[c] += Double(xi[c] * o[c]) }
-                                }
-                            }
-                        }
-                    }
-                } }
-            } } }
-        }
-        // Partials of Σ Double(v·v) per block.
-        func squarePartials(_ v: [Float]) {
-            v.withUnsafeBufferPointer { vb in partial.withUnsafeMutableBufferPointer { pb in
-                let vp = vb.baseAddress!, pp = pb.baseAddress!
-                Parallel.forBlocks(rows: n, threads: threads) { lo, hi in
-                    for b in lo / blk ..< (hi + blk - 1) / blk {
-                        let part = pp + b * m
-                        for c in 0 ..< m { part[c] = 0 }
-                        for i in b * blk ..< min(hi, (b + 1) * blk) {
-                            let x = vp + i * m
-                            for c in 0 ..< m { part[c] += Double(x[c] * x[c]) }
-                        }
                     }
                 }
+            } } }
+        }
+        // Per column Σ Double(a·b) over every process's rows, exactly (`Reduction.dots`).
+        func dot(_ a: [Float], _ b: [Float]) throws -> [Double] {
+            if count == 0 { return try Reduction.dots(ap, ap, rows: 0, columns: m, threads: threads, comm: comm) }
+            return try a.withUnsafeBufferPointer { ab in try b.withUnsafeBufferPointer { bb in
+                try Reduction.dots(ab.baseAddress!, bb.baseAddress!, rows: n, columns: m, threads: threads, comm: comm)
             } }
         }
-        try apply(f, into: &ap, dot: false)
+        try apply(f, into: &ap)
         r.withUnsafeMutableBufferPointer { rb in rhs.withUnsafeBufferPointer { bb in ap.withUnsafeBufferPointer { ab in
             let rp = rb.baseAddress!, bp = bb.baseAddress!, app = ab.baseAddress!
             eachRow { i in for c in 0 ..< m { rp[i * m + c] = bp[i * m + c] - app[i * m + c] } }
         } } }
         p = r
-        squarePartials(r)
-        rr = try Reduction.sumPartials(comm, partial, columns: m)
-        if tolerance > 0 { squarePartials(rhs); bb = try Reduction.sumPartials(comm, partial, columns: m) }
+        rr = try dot(r, r)
+        if tolerance > 0 { bb = try dot(rhs, rhs) }
         let tol2 = tolerance * tolerance
         var done = 0, converged = false
         while true {
             converged = (0 ..< m).allSatisfy { rr[$0] < NormalizedAffinity.zeroResidual || (tolerance > 0 && rr[$0] <= tol2 * bb[$0]) }
             if converged || done == iterations { break }
-            try apply(p, into: &ap, dot: true)
+            try apply(p, into: &ap)
             done += 1
-            let pap = try Reduction.sumPartials(comm, partial, columns: m)
+            let pap = try dot(p, ap)
             let a = (0 ..< m).map { pap[$0] > 0 ? Float(rr[$0] / pap[$0]) : 0 }
             f.withUnsafeMutableBufferPointer { fb in r.withUnsafeMutableBufferPointer { rb in p.withUnsafeBufferPointer { pb in
-                ap.withUnsafeBufferPointer { ab in a.withUnsafeBufferPointer { aa in partial.withUnsafeMutableBufferPointer { qb in
+                ap.withUnsafeBufferPointer { ab in a.withUnsafeBufferPointer { aa in
                     let fp = fb.baseAddress!, rp = rb.baseAddress!, pp = pb.baseAddress!, app = ab.baseAddress!, av = aa.baseAddress!
-                    let qp = qb.baseAddress!
                     Parallel.forBlocks(rows: n, threads: threads) { lo, hi in
-                        for b in lo / blk ..< (hi + blk - 1) / blk {
-                            let part = qp + b * m
-                            for c in 0 ..< m { part[c] = 0 }
-                            for i in b * blk ..< min(hi, (b + 1) * blk) {
-                                let o = i * m
-                                for c in 0 ..< m {
-                                    fp[o + c] += av[c] * pp[o + c]
-                                    rp[o + c] -= av[c] * app[o + c]
-                                    part[c] += Double(rp[o + c] * rp[o + c])
-                                }
+                        for i in lo ..< hi {
+                            let o = i * m
+                            for c in 0 ..< m {
+                                fp[o + c] += av[c] * pp[o + c]
+                                rp[o + c] -= av[c] * app[o + c]
                             }
                         }
                     }
-                } } }
+                } }
             } } }
-            let rrNew = try Reduction.sumPartials(comm, partial, columns: m)
+            let rrNew = try dot(r, r)
             let beta = (0 ..< m).map { rr[$0] > 0 ? Float(rrNew[$0] / rr[$0]) : 0 }
             p.withUnsafeMutableBufferPointer { pb in r.withUnsafeBufferPointer { rb in beta.withUnsafeBufferPointer { bv in
                 let pp = pb.baseAddress!, rp = rb.baseAddress!, bp = bv.baseAddress!

@@ -194,6 +194,24 @@ func runChecks() -> Int32 {
         return FileManager.default.contents(atPath: o.output + ".rank\(rank)") == want ? nil : "shard file differs"
     }
 
+    c.check("exact sums (Int128 limbs) and halo exchange over ranks (P=\(p))") {
+        let table = try ShardTable(n: n, tile: 64, ranks: p)
+        let rr = try RankRows(comm: comm, table: table)
+        // Signed values near ±2^120 and small ones: the limb allreduce must give the exact total.
+        let mine: [Int128] = [Int128(rank + 1) << 118, -(Int128(rank) << 100) - 7, Int128(rank) - 3]
+        var want = [Int128](repeating: 0, count: 3)
+        for r in 0 ..< p { want[0] += Int128(r + 1) << 118; want[1] += -(Int128(r) << 100) - 7; want[2] += Int128(r) - 3 }
+        if try rr.sumExact(mine) != want { return "sumExact differs" }
+        // Every rank reads rows 3r+1 (mod n) for r < 40; the ghosts arrive with the owners' values (row id · 10 + column).
+        let rows = rr.rows
+        let wanted = (0 ..< 40).map { Int32((3 * $0 + 1 + 17 * rank) % n) }
+        let plan = try rr.halo(ghosts: HaloPlan.ghosts(of: wanted, own: rows))
+        let local = rows.flatMap { i in [Float(i * 10), Float(i * 10 + 1)] }
+        let got = try rr.exchange(local, width: 2, plan: plan)
+        let expect = plan.ghosts.flatMap { j in [Float(Int(j) * 10), Float(Int(j) * 10 + 1)] }
+        return got == expect ? nil : "halo exchange delivered other rows"
+    }
+
     // Worker-side labeling (--distributed-labeling): the graph stays on the ranks; results must equal Labeling.run.
     for tile in [64, 32] {
         c.check("affinity rows + CG on ranks == single-process rows, bitwise (tile=\(tile) P=\(p))") {

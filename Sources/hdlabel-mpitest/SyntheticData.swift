@@ -19,7 +19,10 @@ struct SyntheticData {
     let truth: [Int32]
     let seeds: [Int32]
 
-    init(n: Int, d: Int, classes: Int, seedsPerClass: Int, noise: Double = 0.6, seed: UInt64 = 42) {
+    /// - sortedByClass: the same samples with the rows ordered by class (stable), as a file written one class after
+    ///   another would be: consecutive row ranges (ranks' shards) then hold whole classes, so kNN neighbours are mostly
+    ///   in the same shard.
+    init(n: Int, d: Int, classes: Int, seedsPerClass: Int, noise: Double = 0.6, seed: UInt64 = 42, sortedByClass: Bool = false) {
         var rng = SplitMix64(seed: seed)
         var centres = [Double](repeating: 0, count: classes * d)
         for c in 0 ..< classes {
@@ -34,6 +37,13 @@ struct SyntheticData {
             let c = Int(rng.next() % UInt64(classes))
             truth[i] = Int32(c)
             for j in 0 ..< d { data[i * d + j] = Float(centres[c * d + j] + scale * rng.normal()) }
+        }
+        if sortedByClass {
+            let order = (0 ..< n).sorted { (truth[$0], $0) < (truth[$1], $1) }
+            var sorted = [Float](repeating: 0, count: n * d)
+            for (r, i) in order.enumerated() { for j in 0 ..< d { sorted[r * d + j] = data[i * d + j] } }
+            data = sorted
+            truth = order.map { truth[$0] }
         }
         var seeds = [Int32](repeating: -1, count: n)
         var given = [Int](repeating: 0, count: classes)

@@ -21,10 +21,13 @@ let args = Array(CommandLine.arguments.dropFirst())
 
 switch args.first {
 case "gen":
-    guard args.count == 7, let n = Int(args[3]), let d = Int(args[4]), let c = Int(args[5]), let s = Int(args[6]) else {
-        stderrLine("usage: hdlabel-mpitest gen EMB.npy LABELS.npy N D CLASSES SEEDS_PER_CLASS"); exit(2)
+    guard args.count == 7 || (args.count == 8 && args[7] == "sorted"), let n = Int(args[3]), let d = Int(args[4]),
+          let c = Int(args[5]), let s = Int(args[6]) else {
+        stderrLine("usage: hdlabel-mpitest gen EMB.npy LABELS.npy N D CLASSES SEEDS_PER_CLASS [sorted]"); exit(2)
     }
-    do { try SyntheticData(n: n, d: d, classes: c, seedsPerClass: s).write(embeddings: args[1], labels: args[2]) } catch {
+    do {
+        try SyntheticData(n: n, d: d, classes: c, seedsPerClass: s, sortedByClass: args.count == 8).write(embeddings: args[1], labels: args[2])
+    } catch {
         stderrLine("error: \(error)"); exit(1)
     }
     exit(0)

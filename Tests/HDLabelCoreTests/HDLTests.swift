@@ -113,6 +113,33 @@ final class GeometryTests: XCTestCase {
         XCTAssertGreaterThan(Double(ok) / Double(y.count), 0.95)
     }
 
+    /// A geometry source other than the rows themselves (the cluster's served geometry) gives the same labeling as
+    /// the embeddings, and the local-anchor form of the posteriors equals the all-rows form.
+    func testGeometrySourceEqualsEmbeddings() throws {
+        struct Counting: GeometrySource {
+            let inner: RowGeometry
+            let calls: UnsafeMutablePointer<Int>
+            func posteriors(anchors: [Int32], numClasses: Int, shrinkage: Double) throws -> [Float] {
+                calls.pointee += 1
+                return try inner.posteriors(anchors: anchors, numClasses: numClasses, shrinkage: shrinkage)
+            }
+        }
+        let (x, y) = clusteredData(c: 3, perClass: 80, d: 10, spread: 0.8, seed: 5)
+        let xn = x.l2Normalized()
+        let seeds = seedsFrom(y, per: 5, classes: 3)
+        let graph = try KNNGraphBuilder.build(xn, options: GraphOptions(k: LabelingConfig().graphK(n: xn.rows), tile: 64))
+        let calls = UnsafeMutablePointer<Int>.allocate(capacity: 1); calls.pointee = 0
+        defer { calls.deallocate() }
+        let source = Counting(inner: RowGeometry(x: xn, comm: LocalRows(n: xn.rows)), calls: calls)
+        let a = try Labeling.run(graph: graph, seeds: seeds, numClasses: 3, config: LabelingConfig(), embeddings: xn)
+        let b = try Labeling.run(graph: graph, seeds: seeds, numClasses: 3, config: LabelingConfig(), geometry: source)
+        XCTAssertEqual(a, b)
+        XCTAssertGreaterThan(calls.pointee, 0)
+        let all = try ClassGeometry.posteriors(rows: xn, comm: LocalRows(n: xn.rows), anchors: seeds, numClasses: 3, shrinkage: 0.5)
+        let local = try ClassGeometry.posteriors(rows: xn, comm: LocalRows(n: xn.rows), localAnchors: seeds, numClasses: 3, shrinkage: 0.5)
+        XCTAssertEqual(all.map(\.bitPattern), local.map(\.bitPattern))
+    }
+
     func testEvidenceModesAndPilot() throws {
         let (x, y) = clusteredData(c: 4, perClass: 80, d: 12, spread: 0.7, seed: 32)
         let seeds = seedsFrom(y, per: 5, classes: 4)
