@@ -4,6 +4,7 @@
 #   SIZES="20000x128x10" REPEATS=3 Scripts/bench-label.sh
 #   NO_SGEMM="200000x128x100" ...    # skip the sgemm run for these sizes (`bench graph` also builds the graph: 2x time)
 #   SUMMARY_SIZES="..." ...          # sizes in the table (default SIZES; runs of other sizes stay in $DATA/runs)
+#   GRAPH=approx ...                 # our graph builder (default exact: the same exact kNN graph as the peer's)
 # Per size and repeat, one after the other: `hdlabel label` (release, HDL defaults; phases from its manifest's
 # timingsSeconds, the labeling split into pilot / layers / refinement by the arrival times of its HDL log lines),
 # the peer (Scripts/label_peer.py: faiss IndexFlatIP exact kNN + 30 iterations of Zhou-style propagation in scipy,
@@ -13,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-"200000x128x100 50000x384x50"}
 REPEATS=${REPEATS:-1}
+GRAPH=${GRAPH:-exact}; export GRAPH
 DATA=${DATA:-/tmp/hdlabel-bench-label}
 OUT=${OUT:-benchmarks/results/label-speed.md}
 mkdir -p "$DATA"
@@ -52,7 +54,7 @@ for size in $SIZES; do
     [ -f "$e" ] || "$PY" Scripts/label_peer.py gen "$e" "$l" "$t" "$n" "$d" "$c" "$per"
     for r in $(seq "$REPEATS"); do
         echo "== $size repeat $r: hdlabel label" >&2
-        stamp "$runs/ours-$size-$r.json" "$BIN/hdlabel" label "$e" "$l" -o "$runs/ours-$size-$r.csv"
+        stamp "$runs/ours-$size-$r.json" "$BIN/hdlabel" label "$e" "$l" -o "$runs/ours-$size-$r.csv" --graph "$GRAPH"
         echo "== $size repeat $r: peer (faiss + scipy)" >&2
         "$PY" Scripts/label_peer.py run "$e" "$l" --truth "$t" --json "$runs/peer-$size-$r.json" >/dev/null
         case " $NO_SGEMM " in *" $size "*) continue ;; esac
@@ -116,7 +118,7 @@ lines = ["# Labeling speed: `hdlabel label` against faiss + scipy, same run", ""
          "```sh", "Scripts/bench-label.sh   # defaults: SIZES=\"200000x128x100 50000x384x50\" REPEATS=1", "```", "",
          f"Machine: {cores} cores shared with other jobs (timings are noisy; medians of {repeats} interleaved repeat(s)). "
          f"OPENBLAS_CORETYPE={coretype}. Data: clustered synthetic float32 (`Scripts/label_peer.py gen`), 1 % labels "
-         "(the first n/100/C rows of every class). Ours: release build, HDL defaults, `timingsSeconds` of the manifest "
+         "(the first n/100/C rows of every class). Ours: release build, HDL defaults, `--graph " + os.environ.get("GRAPH", "exact") + "`, `timingsSeconds` of the manifest "
          "(total = read + normalise + graph + label + write); the labeling split comes from the arrival times of the HDL "
          "log lines (pilot = graph done → pilot line, refinement = last layer line → refinement line, layers = the rest). "
          "Peer: `Scripts/label_peer.py run` — faiss `IndexFlatIP` exact kNN (k = 10) on L2-normalised rows, "
