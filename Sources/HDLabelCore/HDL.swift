@@ -159,10 +159,14 @@ public enum HDL {
                 log?("HDL: \(remaining.count) leftovers stay unlabeled (-1)")
             }
         }
+        // The refinement's posterior (local rows), when the blend below reads it.
+        var finalPosterior: [Float]?
         if refine && t > 0 {
             // Dynamic labels: one more posterior from every label (seeds clamped, accepted labels as sources); a
             // propagated or fallback label changes when that posterior names another class.
-            let (arg, share) = try argShare(try ev.posterior(anchors: labels, k: k, mode: mode, clampTo: seeds))
+            let rp = try ev.posterior(anchors: labels, k: k, mode: mode, clampTo: seeds)
+            if config.propagationBlend > 0 { finalPosterior = rp }
+            let (arg, share) = try argShare(rp)
             var changed = 0
             for i in 0 ..< n where (source[i] == .propagated || source[i] == .fallback) && arg[i] >= 0 {
                 if arg[i] != labels[i] { changed += 1; labels[i] = arg[i] }
@@ -182,9 +186,18 @@ public enum HDL {
                 for j in 0 ..< c { tot += max(p[r * c + j], 0) }
                 guard tot > 0 else { continue }
                 let h = labels[i] >= 0 ? conf[i] : 0, rest = labels[i] >= 0 ? (1 - conf[i]) / Float(max(c - 1, 1)) : 1 / Float(c)
+                // HDL's side: the refinement posterior's row where it names the row's label, else the confidence on
+                // the label and the rest spread evenly.
+                var q: [Float]? = nil
+                if let fp = finalPosterior {
+                    var best = 0, tq: Float = 0
+                    for j in 0 ..< c { tq += max(fp[r * c + j], 0); if fp[r * c + j] > fp[r * c + best] { best = j } }
+                    if tq > 0 && Int32(best) == labels[i] { q = (0 ..< c).map { max(fp[r * c + $0], 0) / tq } }
+                }
                 var best = -1, bv = -Float.infinity
                 for j in 0 ..< c {
-                    let v = (1 - w) * (j == Int(labels[i]) ? h : rest) + w * max(p[r * c + j], 0) / tot
+                    let hj = q?[j] ?? (j == Int(labels[i]) ? h : rest)
+                    let v = (1 - w) * hj + w * max(p[r * c + j], 0) / tot
                     if v > bv { bv = v; best = j }
                 }
                 lab[r] = Int32(best); cf[r] = bv

@@ -157,8 +157,9 @@ public struct LabelingConfig: Sendable, Equatable {
     /// What unlabeled leftovers get after the last layer: a fallback vote label, or -1.
     public var fallback: Bool = true
     /// HDL: weight w of the one-shot propagation posterior in a final blend. After the layers (and the refinement),
-    /// every non-seed row's label becomes the argmax of (1 − w)·h + w·p, where h puts the row's confidence on its
-    /// label and spreads the rest evenly, and p is the row's share of the one-shot propagation of the seeds over the
+    /// every non-seed row's label becomes the argmax of (1 − w)·h + w·p, where h is the row's refinement posterior
+    /// (when HDL refined and that posterior names the row's label) or puts the row's confidence on its label and
+    /// spreads the rest evenly, and p is the row's share of the one-shot propagation of the seeds over the
     /// graph at k = 10 (sources, not clamped; each class's seeds weighted as HDL's first-layer prior). 0 = off.
     public var propagationBlend: Double = 0
     /// HDL: the map from raw to calibrated confidence, fitted on the pilot's held-out seeds (docs/method.md,
