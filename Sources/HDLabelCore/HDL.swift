@@ -42,6 +42,8 @@ public enum HDL {
     /// Seeds count as balanced (uniform prior at first, refinement on under `auto`) when the largest class has at
     /// most this many times the seeds of the smallest.
     public static let balancedSeedRatio = 2
+    /// Neighbours of the one-shot propagation that `propagationBlend` blends with (the propagation baseline's k).
+    public static let blendK = 10
 
     /// Labels every point. `embeddings` (n × d, L2-normalised) enables the geometry evidence; without it HDL uses
     /// the graph alone.
@@ -98,10 +100,17 @@ public enum HDL {
             let e = remaining.isEmpty ? HDL.errorWhenDone
                 : min(HDL.errorClamp.upperBound, max(HDL.errorClamp.lowerBound, errSum / Double(remaining.count)))
             let hist = try comm.sum(KSelection.firstDisagreement(graph: graph, firstRow: comm.rows.lowerBound, labels: provisional))
-            return KSelection.choose(deltaHat: KSelection.deltaHat(histogram: hist, k: graph.k), kMax: graph.k, errorRate: e,
-                                     candidates: KSelection.candidates(kMax: graph.k)).k
+            let chosen = KSelection.choose(deltaHat: KSelection.deltaHat(histogram: hist, k: graph.k), kMax: graph.k, errorRate: e,
+                                           candidates: KSelection.candidates(kMax: graph.k)).k
+            return max(chosen, min(kFloor, graph.k))
         }
 
+        let kFloor: Int
+        switch config.kMin {
+        case let .fixed(v): kFloor = v
+        case .auto: kFloor = (classCounts(seeds, numClasses: c).max() ?? 0) < HDL.pilotFolds ? HDL.provisionalK : 0
+        }
+        if kFloor > 0, case .auto = config.k { log?("HDL: adaptive k floored at \(min(kFloor, graph.k)) (--k-min \(config.kMin))") }
         var k = try chooseK(nil)
         let chosenK0 = k
         // Evidence mode and pilot estimate.
@@ -158,16 +167,57 @@ public enum HDL {
                 log?("HDL: \(remaining.count) leftovers stay unlabeled (-1)")
             }
         }
+        // The refinement's posterior (local rows), when the blend below reads it.
+        var finalPosterior: [Float]?
         if refine && t > 0 {
             // Dynamic labels: one more posterior from every label (seeds clamped, accepted labels as sources); a
             // propagated or fallback label changes when that posterior names another class.
-            let (arg, share) = try argShare(try ev.posterior(anchors: labels, k: k, mode: mode, clampTo: seeds))
+            let rp = try ev.posterior(anchors: labels, k: k, mode: mode, clampTo: seeds)
+            if config.propagationBlend > 0 { finalPosterior = rp }
+            let (arg, share) = try argShare(rp)
             var changed = 0
             for i in 0 ..< n where (source[i] == .propagated || source[i] == .fallback) && arg[i] >= 0 {
                 if arg[i] != labels[i] { changed += 1; labels[i] = arg[i] }
                 conf[i] = share[i]
             }
             log?("HDL: refinement: \(changed) labels changed by the posterior of all labels")
+        }
+        if config.propagationBlend > 0 {
+            // Guard: blend every non-seed row's label with the one-shot propagation of the seeds (local rows, then
+            // allgathered like every other per-row decision).
+            let w = Float(config.propagationBlend)
+            let p = try ev.oneShotPropagation(seeds: seeds, k: min(HDL.blendK, graph.k))
+            let own = comm.rows
+            var lab = Array(labels[own]), cf = Array(conf[own])
+            for (r, i) in own.enumerated() where source[i] == .propagated || source[i] == .fallback || (source[i] == .unlabeled && config.fallback) {
+                var tot: Float = 0
+                for j in 0 ..< c { tot += max(p[r * c + j], 0) }
+                guard tot > 0 else { continue }
+                let h = labels[i] >= 0 ? conf[i] : 0, rest = labels[i] >= 0 ? (1 - conf[i]) / Float(max(c - 1, 1)) : 1 / Float(c)
+                // HDL's side: the refinement posterior's row where it names the row's label, else the confidence on
+                // the label and the rest spread evenly.
+                var q: [Float]? = nil
+                if let fp = finalPosterior {
+                    var best = 0, tq: Float = 0
+                    for j in 0 ..< c { tq += max(fp[r * c + j], 0); if fp[r * c + j] > fp[r * c + best] { best = j } }
+                    if tq > 0 && Int32(best) == labels[i] { q = (0 ..< c).map { max(fp[r * c + $0], 0) / tq } }
+                }
+                var best = -1, bv = -Float.infinity
+                for j in 0 ..< c {
+                    let hj = q?[j] ?? (j == Int(labels[i]) ? h : rest)
+                    let v = (1 - w) * hj + w * max(p[r * c + j], 0) / tot
+                    if v > bv { bv = v; best = j }
+                }
+                lab[r] = Int32(best); cf[r] = bv
+            }
+            let newLabels = try comm.allgather(lab), newConf = try comm.allgather(cf)
+            var changed = 0
+            for i in 0 ..< n where newLabels[i] != labels[i] || newConf[i] != conf[i] {
+                if newLabels[i] != labels[i] { changed += 1 }
+                if source[i] == .unlabeled { source[i] = .fallback; layer[i] = Int32(t + 1) }
+                labels[i] = newLabels[i]; conf[i] = newConf[i]
+            }
+            log?("HDL: propagation blend (w = \(config.propagationBlend)): \(changed) labels changed by the one-shot propagation posterior")
         }
         log?("HDL: work after the pilot: " + tallyText(since: afterPilot))
         // Calibration: a non-decreasing map fitted on the pilot's held-out seeds of the mode used, applied to every
@@ -356,6 +406,19 @@ struct Evidence {
             for i in 0 ..< graph.n { for j in 0 ..< numClasses where cnt[j] > 0 { f[i * numClasses + j] /= cnt[j] / tot } }
         }
         return f
+    }
+
+    /// One-shot propagation of the seeds over the graph truncated to k (local rows × C): the seeds are sources, not
+    /// clamped, each class's seeds weighted by `anchorWeights` (with balanced seeds the uniform class mass of the
+    /// propagation baseline); `iterations` fixed conjugate-gradient iterations like the baseline. Not kept.
+    mutating func oneShotPropagation(seeds: [Int32], k: Int) throws -> [Float] {
+        let g = Float(config.gamma)
+        if cache[k] == nil { cache[k] = try NormalizedAffinity(rows: graph.truncated(to: k), comm: comm, weight: { powf(max($0, 0), g) }) }
+        let own = comm.rows, c = numClasses
+        let w = anchorWeights(seeds)
+        var y = [Float](repeating: 0, count: own.count * c)
+        for (r, i) in own.enumerated() where seeds[i] >= 0 { y[r * c + Int(seeds[i])] = w[Int(seeds[i])] }
+        return try cache[k]!.solve(y, columns: c, alpha: Float(config.alpha), iterations: config.iterations, threads: config.threads, comm: comm)
     }
 
     /// Cross-validated accuracy per mode, the chosen mode, the paired z of geometry over graph, and per mode the

@@ -70,6 +70,16 @@ public enum KChoice: Sendable, Equatable, CustomStringConvertible {
     public var description: String { if case let .fixed(v) = self { return "\(v)" } else { return "auto" } }
 }
 
+/// Least k of HDL's adaptive choice: a fixed floor (0 = none) or `auto` (see `LabelingConfig.kMin`).
+public enum KFloor: Sendable, Equatable, CustomStringConvertible {
+    case auto
+    case fixed(Int)
+    public init?(_ text: String) {
+        if text == "auto" { self = .auto } else if let v = Int(text), v >= 0 { self = .fixed(v) } else { return nil }
+    }
+    public var description: String { if case let .fixed(v) = self { return "\(v)" } else { return "auto" } }
+}
+
 /// Parameters shared by every method (each method reads the ones it uses). Defaults are the measured best;
 /// `docs/method.md` records the ablations behind them.
 public struct LabelingConfig: Sendable, Equatable {
@@ -78,6 +88,13 @@ public struct LabelingConfig: Sendable, Equatable {
     public var k: KChoice = .auto
     /// Largest k that `auto` may choose; the graph is built with this many neighbours.
     public var kMax: Int = 30
+    /// HDL, `k = auto`: the least k the clusterability choice may return (capped at the graph's k). `.fixed(0)` = no
+    /// floor; `.auto` = `HDL.provisionalK` (10, the propagation baseline's k) when the seeds are too few for the pilot's
+    /// cross-validation to see every fold of a class (the largest class has fewer than `HDL.pilotFolds` seeds), else
+    /// none. With so few seeds the provisional labeling is diffuse and the bound prefers the purest, smallest
+    /// neighbourhoods (k = 3), which trails one-shot propagation at k = 10 (docs/method.md, "Never trailing one-shot
+    /// propagation").
+    public var kMin: KFloor = .auto
     /// Seed for any random choice (none of the default methods uses randomness; kept for provenance).
     public var seed: UInt64 = 0
     /// Label spreading / propagation: weight of the graph term (Zhou et al. α).
@@ -139,6 +156,12 @@ public struct LabelingConfig: Sendable, Equatable {
     public var balance: Bool = false
     /// What unlabeled leftovers get after the last layer: a fallback vote label, or -1.
     public var fallback: Bool = true
+    /// HDL: weight w of the one-shot propagation posterior in a final blend. After the layers (and the refinement),
+    /// every non-seed row's label becomes the argmax of (1 − w)·h + w·p, where h is the row's refinement posterior
+    /// (when HDL refined and that posterior names the row's label) or puts the row's confidence on its label and
+    /// spreads the rest evenly, and p is the row's share of the one-shot propagation of the seeds over the
+    /// graph at k = 10 (sources, not clamped; each class's seeds weighted as HDL's first-layer prior). 0 = off.
+    public var propagationBlend: Double = 0
     /// HDL: the map from raw to calibrated confidence, fitted on the pilot's held-out seeds (docs/method.md,
     /// "Calibration"); `none` keeps the raw confidence.
     public var calibration: CalibrationMethod = .temperature
@@ -149,14 +172,14 @@ public struct LabelingConfig: Sendable, Equatable {
 
     /// Every parameter as text, for run manifests (keys in snake_case).
     public var manifestParameters: [String: String] {
-        ["method": method.rawValue, "k": k.description, "k_max": "\(kMax)", "seed": "\(seed)", "alpha": "\(alpha)",
+        ["method": method.rawValue, "k": k.description, "k_max": "\(kMax)", "k_min": kMin.description, "seed": "\(seed)", "alpha": "\(alpha)",
          "iterations": "\(iterations)", "cg_tolerance": "\(cgTolerance)", "warm_start": "\(warmStart)",
          "pilot_iterations": "\(pilotIterations)", "gamma": "\(gamma)", "tau_start": "\(tauStart)", "tau_min": "\(tauMin)",
          "tau_step": "\(tauStep)", "max_layers": "\(maxLayers)", "layer_fraction": "\(layerFraction)",
          "class_quota": "\(classQuota)", "evidence": evidence.rawValue, "evidence_margin": "\(evidenceMargin)",
          "class_prior": classPrior.rawValue, "prior_flattening": "\(priorFlattening)", "refine": refine.rawValue, "shrinkage_floor": "\(shrinkageFloor)",
          "clamp_anchors": "\(clampAnchors)", "balance": "\(balance)", "fallback": "\(fallback)",
-         "calibration": calibration.rawValue, "min_confidence": "\(minConfidence)"]
+         "propagation_blend": "\(propagationBlend)", "calibration": calibration.rawValue, "min_confidence": "\(minConfidence)"]
     }
 
     /// Whether the method reads the embeddings themselves (not only the graph): HDL's geometry evidence.
@@ -174,6 +197,7 @@ public struct LabelingConfig: Sendable, Equatable {
         }
         if case let .fixed(v) = k, v < 1 { throw bad("k", v, "'auto' or an integer >= 1") }
         if !(1 ... Self.maxK).contains(kMax) { throw bad("k-max", kMax, "an integer in 1...\(Self.maxK)") }
+        if case let .fixed(v) = kMin, !(0 ... Self.maxK).contains(v) { throw bad("k-min", v, "'auto' or an integer in 0...\(Self.maxK) (0 = no floor)") }
         try real("alpha", alpha, "0 < alpha < 1") { $0 > 0 && $0 < 1 }
         if !(1 ... 10_000).contains(iterations) { throw bad("iterations", iterations, "an integer in 1...10000") }
         try real("cg-tolerance", cgTolerance, "a number in [0, 1)") { $0 >= 0 && $0 < 1 }
@@ -189,6 +213,7 @@ public struct LabelingConfig: Sendable, Equatable {
         try real("evidence-margin", evidenceMargin, "a finite number >= 0") { $0 >= 0 }
         try real("prior-flattening", priorFlattening, "a number in [0, 1]") { $0 >= 0 && $0 <= 1 }
         try real("shrinkage-floor", shrinkageFloor, "a number in [0, 1]") { $0 >= 0 && $0 <= 1 }
+        try real("propagation-blend", propagationBlend, "a number in [0, 1] (0 = off)") { $0 >= 0 && $0 <= 1 }
         try real("min-confidence", minConfidence, "a number in [0, 1] (0 = keep every label)") { $0 >= 0 && $0 <= 1 }
     }
 

@@ -57,6 +57,12 @@ struct LabelingOptions: ParsableArguments {
     @Flag(name: .long, inversion: .prefixedNo, help: "Give leftovers a fallback label (otherwise they stay unlabeled, -1).")
     var fallback: Bool = LabelingConfig().fallback
 
+    @Option(name: .customLong("k-min"), help: "HDL --k auto: the least k the clusterability choice may return: an integer (0 = no floor) or 'auto' (10 when the largest class has fewer than 5 seeds, else none).")
+    var kMin: KFloor = LabelingConfig().kMin
+
+    @Option(name: .customLong("propagation-blend"), help: "HDL: weight of the one-shot propagation posterior (seeds as sources, k = 10) blended into every non-seed label at the end, 0 (off) ... 1.")
+    var propagationBlend: Double = LabelingConfig().propagationBlend
+
     @Option(name: .customLong("tau-start"), help: "HDL: starting acceptance threshold (class share of a point's propagated score).")
     var tauStart: Double = LabelingConfig().tauStart
 
@@ -122,7 +128,7 @@ struct LabelingOptions: ParsableArguments {
         c.classQuota = classQuota; c.evidence = evidence; c.evidenceMargin = evidenceMargin; c.clampAnchors = clamp
         c.classPrior = classPrior; c.priorFlattening = priorFlattening; c.refine = refine; c.shrinkageFloor = shrinkageFloor
         c.cgTolerance = cgTolerance; c.warmStart = warmStart; c.pilotIterations = pilotIterations; c.threads = threads
-        c.calibration = calibration; c.minConfidence = minConfidence
+        c.calibration = calibration; c.minConfidence = minConfidence; c.kMin = kMin; c.propagationBlend = propagationBlend
         return c
     }
 

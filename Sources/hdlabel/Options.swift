@@ -145,5 +145,9 @@ extension KChoice: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
 }
 
+extension KFloor: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
 extension IssueRule: ExpressibleByArgument {}
 extension ReviewRanking: ExpressibleByArgument {}

@@ -283,4 +283,50 @@ final class GeometryTests: XCTestCase {
             XCTAssertEqual(other.map(\.bitPattern), one.map(\.bitPattern))
         }
     }
+
+    /// `kMin` and `propagationBlend`: a k floor is obeyed by every layer; `auto` floors k only when the largest class
+    /// has fewer than 5 seeds and is the unfloored run bit for bit otherwise; the blend at w = 0 is no blend, at w = 1
+    /// the propagation baseline's labels; seeds never change; the thread count changes no bit.
+    func testKMinAndPropagationBlend() throws {
+        let (x, y) = clusteredData(c: 4, perClass: 120, d: 10, spread: 1.4, seed: 41)
+        let seeds = seedsFrom(y, per: 2, classes: 4)
+        let xn = x.l2Normalized()
+        let graph = try KNNGraphBuilder.build(xn, options: GraphOptions(k: LabelingConfig().graphK(n: xn.rows), tile: 64))
+        func run(_ edit: (inout LabelingConfig) -> Void) throws -> LabelingResult {
+            var cfg = LabelingConfig(); edit(&cfg)
+            return try Labeling.run(graph: graph, seeds: seeds, numClasses: 4, config: cfg, embeddings: xn)
+        }
+        // The blend at weight 0 is no blend (bit for bit).
+        let plain = try run { $0.kMin = .fixed(0) }
+        let explicitOff = try run { $0.kMin = .fixed(0); $0.propagationBlend = 0 }
+        XCTAssertEqual(plain, explicitOff)
+        XCTAssertEqual(plain.confidence.map(\.bitPattern), explicitOff.confidence.map(\.bitPattern))
+        XCTAssertEqual(LabelingConfig().propagationBlend, 0)
+        // A floor above every choice the bound would make is what every layer uses.
+        let floored = try run { $0.kMin = .fixed(25) }
+        XCTAssertGreaterThanOrEqual(floored.chosenK, 25)
+        for rec in floored.layers { XCTAssertGreaterThanOrEqual(rec.k, 25) }
+        // auto: 2 seeds per class (< 5 pilot folds) floor k at 10; with 5 per class no floor (the plain run's k).
+        let autoFew = try run { $0.kMin = .auto }
+        for rec in autoFew.layers { XCTAssertGreaterThanOrEqual(rec.k, HDL.provisionalK) }
+        let many = seedsFrom(y, per: 5, classes: 4)
+        var cfg = LabelingConfig(); cfg.kMin = .fixed(0)
+        let manyPlain = try Labeling.run(graph: graph, seeds: many, numClasses: 4, config: cfg, embeddings: xn)
+        cfg.kMin = .auto
+        XCTAssertEqual(try Labeling.run(graph: graph, seeds: many, numClasses: 4, config: cfg, embeddings: xn), manyPlain)
+        // w = 1: every non-seed label is the one-shot propagation's (balanced seeds: the baseline's class mass).
+        let full = try run { $0.propagationBlend = 1; $0.evidence = .graph }
+        let prop = try run { $0.method = .propagation }
+        XCTAssertEqual(full.labels, prop.labels)
+        // Any weight: seeds kept, labels in range, the same bits for any thread count.
+        let half1 = try run { $0.propagationBlend = 0.5; $0.threads = 1 }
+        let half3 = try run { $0.propagationBlend = 0.5; $0.threads = 3 }
+        XCTAssertEqual(half1, half3)
+        for i in 0 ..< y.count where seeds[i] >= 0 { XCTAssertEqual(half1.labels[i], seeds[i]); XCTAssertEqual(half1.source[i], .seed) }
+        for i in 0 ..< y.count where seeds[i] < 0 { XCTAssertTrue((0 ..< 4).contains(half1.labels[i])) }
+        var bad = LabelingConfig(); bad.propagationBlend = 1.5
+        XCTAssertThrowsError(try bad.validate(n: 100))
+        bad = LabelingConfig(); bad.kMin = .fixed(-1)
+        XCTAssertThrowsError(try bad.validate(n: 100))
+    }
 }
