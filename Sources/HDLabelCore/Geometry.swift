@@ -70,21 +70,41 @@ public enum ClassGeometry {
         // Within-class scatter: per block, ssyrk of the block's anchor residuals (upper triangle, column-major view).
         var scatter = [Int128](repeating: 0, count: d * d)
         let block = Reduction.block
-        var resid = [Float](repeating: 0, count: block * d)
-        var part = [Float](repeating: 0, count: d * d)
-        for b in stride(from: 0, to: n, by: block) {
-            var filled = 0
-            for i in b ..< min(n, b + block) where anchors[first + i] >= 0 {
-                let l = Int(anchors[first + i])
-                for j in 0 ..< d { resid[filled * d + j] = x.data[i * d + j] - Float(mu[l * d + j]) }
-                filled += 1
+        // Blocks in parallel (each block's ssyrk has the same shape whatever the split; the fixed-point partials of
+        // the chunks add exactly, so the sum does not depend on the number of workers).
+        let lanes = Parallel.resolve(0)
+        let savedBLAS = BLASThreads.current
+        if lanes > 1 { BLASThreads.set(1) }
+        defer { if lanes > 1 { BLASThreads.set(savedBLAS) } }
+        let lock = NSLock()
+        x.data.withUnsafeBufferPointer { xb in
+            let xp = xb.baseAddress!
+            Parallel.forBlocks(rows: n, threads: lanes) { lo, hi in
+                var local = [Int128](repeating: 0, count: d * d)
+                var resid = [Float](repeating: 0, count: block * d)
+                var part = [Float](repeating: 0, count: d * d)
+                var any = false
+                for b in stride(from: lo, to: hi, by: block) {
+                    var filled = 0
+                    for i in b ..< min(n, b + block) where anchors[first + i] >= 0 {
+                        let l = Int(anchors[first + i])
+                        for j in 0 ..< d { resid[filled * d + j] = xp[i * d + j] - Float(mu[l * d + j]) }
+                        filled += 1
+                    }
+                    if filled == 0 { continue }
+                    any = true
+                    resid.withUnsafeBufferPointer { rb in part.withUnsafeMutableBufferPointer { sb in
+                        // part (d×d, column-major) = Rᵀ R where R is filled × d row-major (= d × filled column-major).
+                        cblas_ssyrk(CblasColMajor, CblasUpper, CblasNoTrans, Int32(d), Int32(filled), 1, rb.baseAddress!, Int32(d), 0, sb.baseAddress!, Int32(d))
+                    } }
+                    for col in 0 ..< d { for r in 0 ... col { local[col * d + r] += fixed(Double(part[col * d + r])) } }
+                }
+                if any {
+                    lock.lock()
+                    for e in 0 ..< d * d { scatter[e] += local[e] }
+                    lock.unlock()
+                }
             }
-            if filled == 0 { continue }
-            resid.withUnsafeBufferPointer { rb in part.withUnsafeMutableBufferPointer { sb in
-                // part (d×d, column-major) = Rᵀ R where R is filled × d row-major (= d × filled column-major).
-                cblas_ssyrk(CblasColMajor, CblasUpper, CblasNoTrans, Int32(d), Int32(filled), 1, rb.baseAddress!, Int32(d), 0, sb.baseAddress!, Int32(d))
-            } }
-            for col in 0 ..< d { for r in 0 ... col { scatter[col * d + r] += fixed(Double(part[col * d + r])) } }
         }
         scatter = try comm.sumExact(scatter)
         let denom = Double(max(1, m - c))
@@ -115,15 +135,19 @@ public enum ClassGeometry {
         for l in 0 ..< c { var s = 0.0; for j in 0 ..< d { s += mu[l * d + j] * Double(w[l * d + j]) }; bias[l] = Float(-0.5 * s) }
         var scores = [Float](repeating: 0, count: n * c)
         x.data.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in scores.withUnsafeMutableBufferPointer { sb in
-            // scores (rows × C) = X (rows × d) · W where W is stored C×d row-major; one call per block of rows.
-            for b in stride(from: 0, to: n, by: block) {
-                let rows = min(block, n - b)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(c), Int32(d), 1, xb.baseAddress! + b * d, Int32(d),
-                            wb.baseAddress!, Int32(d), 0, sb.baseAddress! + b * c, Int32(c))
+            let xp = xb.baseAddress!, wp = wb.baseAddress!, sp = sb.baseAddress!
+            // scores (rows × C) = X (rows × d) · W where W is stored C×d row-major; one call per 32-row block (the same
+            // shapes for any split of the rows over processes or workers), blocks in parallel.
+            Parallel.forBlocks(rows: n, threads: lanes) { lo, hi in
+                for b in stride(from: lo, to: hi, by: block) {
+                    let rows = min(block, n - b)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(c), Int32(d), 1, xp + b * d, Int32(d),
+                                wp, Int32(d), 0, sp + b * c, Int32(c))
+                    for i in b ..< b + rows { for l in 0 ..< c where cnt[l] > 0 { sp[i * c + l] += bias[l] } }
+                }
             }
         } } }
-        for i in 0 ..< n { for l in 0 ..< c where cnt[l] > 0 { scores[i * c + l] += bias[l] } }
-        Scores.softmaxRows(&scores, n: n, c: c, classIncluded: { cnt[$0] > 0 })
+        Scores.softmaxRows(&scores, n: n, c: c, threads: lanes, classIncluded: { cnt[$0] > 0 })
         return scores
     }
 
