@@ -112,6 +112,12 @@ public struct ClusterGraph {
         say("graph: k=\(k), tile=\(table.tile), rows per rank \(table.counts)")
 
         let method = o.graph.resolved(n: n)
+        /// This rank's rows, read (offset read) and normalised; their seconds are added to the timings. **Collective**.
+        func loadShard() throws -> Shard {
+            let s = try comm.together("reading embeddings") { try Shard.load(path: o.embeddings, rows: rows, d: d) }
+            t.add(.read, s.readSeconds); t.add(.normalize, s.normalizeSeconds)
+            return s
+        }
         // 4a. Partial graph from a graph file: each rank reads and checks its rows (agreed), cut to width k.
         if let prefix = o.knnGraph {
             let local = try comm.together("reading the kNN graph") { () throws -> KNNGraph in
@@ -125,8 +131,7 @@ public struct ClusterGraph {
             }
             var shard: Shard?
             if needRows {
-                shard = try comm.together("reading embeddings") { try Shard.load(path: o.embeddings, rows: rows, d: d) }
-                t.add(.read, shard!.readSeconds); t.add(.normalize, shard!.normalizeSeconds)
+                shard = try loadShard()
             }
             say("graph: rows read from \(prefix)")
             return ClusterGraph(n: n, d: d, labels: labels, table: table, k: k, local: local, shard: shard, reused: false,
@@ -150,8 +155,7 @@ public struct ClusterGraph {
         var shard: Shard?
         var recall: GraphRecall.Estimate?
         if !reused || needRows {
-            shard = try comm.together("reading embeddings") { try Shard.load(path: o.embeddings, rows: rows, d: d) }
-            t.add(.read, shard!.readSeconds); t.add(.normalize, shard!.normalizeSeconds)
+            shard = try loadShard()
         }
         if reused, let g = saved {
             say("checkpoint: reusing partial graphs from \(o.checkpointDir ?? "")")
@@ -202,9 +206,7 @@ extension ClusterGraph {
         if reused { p["graph_reused_checkpoint"] = "true" }
         if method == .approx { p["graph_overlap"] = "\(a.overlap)"; p["graph_cells"] = "\(a.cellCount(n: n))" }
         if let e = recall {
-            p["graph_recall"] = String(format: "%.4f", e.recall)
-            p["graph_recall_ci95"] = String(format: "%.4f-%.4f", e.lower, e.upper)
-            p["graph_recall_rows"] = "\(e.rows)"
+            p.merge(e.manifestParameters) { $1 }
         }
         return p
     }

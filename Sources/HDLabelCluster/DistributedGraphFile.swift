@@ -44,10 +44,7 @@ public enum DistributedGraphFile {
         var commitError: Error?
         if comm.isRoot {
             do {
-                if let manifest {
-                    let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                    staged.append(try AtomicFile.stage(try enc.encode(manifest), for: KNNGraphFile.manifestPath(prefix)))
-                }
+                if let manifest { staged.append(try AtomicFile.stage(try manifest.json(), for: KNNGraphFile.manifestPath(prefix))) }
                 try AtomicFile.commit(staged)
             } catch { staged.forEach(AtomicFile.discard); commitError = error }
         }

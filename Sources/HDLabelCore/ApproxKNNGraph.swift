@@ -254,7 +254,7 @@ public enum ApproxKNNGraph {
                     while c < s {
                         if c + 8 <= s {
                             let p = sc + c
-                            let mx = max(max(max(p[0], p[1]), max(p[2], p[3])), max(max(p[4], p[5]), max(p[6], p[7])))
+                            let mx = TopKAccumulator.max8(p)
                             if mx <= low { c += 8; continue }
                         }
                         let v = sc[c]
@@ -273,7 +273,7 @@ public enum ApproxKNNGraph {
                     while c2 < s {
                         if c2 + 8 <= s {
                             let p = sc + c2
-                            let mx = max(max(max(p[0], p[1]), max(p[2], p[3])), max(max(p[4], p[5]), max(p[6], p[7])))
+                            let mx = TopKAccumulator.max8(p)
                             if mx < cut { c2 += 8; continue }
                         }
                         if sc[c2] >= cut && c2 != lr { cand.append((CanonicalSimilarity.dot(qp, bp + c2 * d, d), Int32(c2))) }

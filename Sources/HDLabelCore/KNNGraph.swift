@@ -93,6 +93,11 @@ public struct TopKAccumulator: Sendable {
     /// the row's current k-th similarity is re-scored with `CanonicalSimilarity.dot` and ranked by that value, ties
     /// by the smaller global id, so the result depends neither on merge order nor on the BLAS kernel.
     @inlinable
+    /// The largest of the 8 scores at `p` (the top-k scans skip 8 scores at once when this is below their cut).
+    @inline(__always) static func max8(_ p: UnsafePointer<Float>) -> Float {
+        max(max(max(p[0], p[1]), max(p[2], p[3])), max(max(p[4], p[5]), max(p[6], p[7])))
+    }
+
     public mutating func merge(scores: UnsafePointer<Float>, ldScores: Int, qStart: Int, qCount: Int, dbStart: Int, dbCount: Int,
                                queries: UnsafePointer<Float>, database: UnsafePointer<Float>, d: Int) {
         let k = self.k, first = self.firstRow
@@ -121,7 +126,7 @@ public struct TopKAccumulator: Sendable {
                             // Fast path: skip 8 scores at once when none can reach the current k-th similarity.
                             if c + 8 <= dbCount {
                                 let p = sc + c
-                                let m = max(max(max(p[0], p[1]), max(p[2], p[3])), max(max(p[4], p[5]), max(p[6], p[7])))
+                                let m = TopKAccumulator.max8(p)
                                 if m < cut { c += 8; continue }
                             }
                             let approx = sc[c]

@@ -24,6 +24,12 @@ public enum KNNGraphFile {
             self.n = n; self.k = k; self.dimensions = dimensions; self.recall = recall; self.seconds = seconds
             created = ISO8601DateFormatter().string(from: Date())
         }
+
+        /// Pretty-printed JSON with sorted keys (what `PREFIX.manifest.json` holds).
+        public func json() throws -> Data {
+            let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            return try enc.encode(self)
+        }
     }
 
     public static func neighborsPath(_ prefix: String) -> String { prefix + ".neighbors.npy" }
@@ -38,10 +44,7 @@ public enum KNNGraphFile {
         var sm = NPY.encodeHeader(dtype: .float32, shape: [g.n, g.k])
         g.similarities.withUnsafeBytes { sm.append(contentsOf: $0) }
         try AtomicFile.write(sm, to: similaritiesPath(prefix))
-        if let manifest {
-            let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(try enc.encode(manifest), to: manifestPath(prefix))
-        }
+        if let manifest { try AtomicFile.write(try manifest.json(), to: manifestPath(prefix)) }
     }
 
     /// Reads and checks a graph: both arrays 2-D with the same shape, int32 / float32, `expectedRows` rows if given,

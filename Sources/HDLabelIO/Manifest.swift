@@ -84,3 +84,12 @@ public struct RunManifest: Codable, Sendable {
         return "fnv1a64:" + String(h, radix: 16) + ":\(total)"
     }
 }
+
+extension GraphRecall.Estimate {
+    /// The manifest keys of a recall estimate (`graph_recall`, `graph_recall_ci95`, `graph_recall_rows`), the same for
+    /// every command that builds an approximate graph.
+    public var manifestParameters: [String: String] {
+        ["graph_recall": String(format: "%.4f", recall), "graph_recall_ci95": String(format: "%.4f-%.4f", lower, upper),
+         "graph_recall_rows": "\(rows)"]
+    }
+}

@@ -82,9 +82,7 @@ struct GraphOptionGroup: ParsableArguments {
             if recallRows > 0 {
                 let e = GraphRecall.estimate(g, x: normalized(), sampleSize: recallRows)
                 log("approximate kNN graph: \(e.description)")
-                p["graph_recall"] = String(format: "%.4f", e.recall)
-                p["graph_recall_ci95"] = String(format: "%.4f-%.4f", e.lower, e.upper)
-                p["graph_recall_rows"] = "\(e.rows)"
+                p.merge(e.manifestParameters) { $1 }
             }
         }
         return p
