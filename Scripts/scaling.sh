@@ -41,7 +41,7 @@ run() {  # label n ranks threads [extra job args...]
 }
 
 threads() { local t=$((CORES / $1)); [ $t -ge 1 ] && echo $t || echo 1; }
-run strong-p1-t1 "$N_STRONG" 1 1
+run strong-p1-t1 "$N_STRONG" 1 1 --threads 1   # one core: one BLAS thread and one labeling thread
 for p in 1 2 4; do run "strong-p$p" "$N_STRONG" "$p" "$(threads "$p")"; done
 for p in 1 2 4; do run "dist-p$p" "$N_STRONG" "$p" "$(threads "$p")" --distributed-labeling; done
 for p in 1 2 4; do run "weak-p$p" $((N_WEAK_PER_RANK * p)) "$p" "$(threads "$p")"; done
@@ -61,12 +61,12 @@ def row(name, ref, weak):
     else:
         sp = r["totalSeconds"] / tot; eff = sp / p
     gflops = 2.0 * n * n * d / p / s["compute"] / 1e9 if s["compute"] > 0 else 0
-    cells = [str(p), t["info"]["blasThreads"], str(n)] + ["%.3f" % s[x] for x in phases] + [
+    cells = [str(p), t["info"]["blasThreads"], t["info"].get("labelingThreads", "–"), str(n)] + ["%.3f" % s[x] for x in phases] + [
         "%.2f" % tot, ("%.2f" % sp) if sp != "" else "–", "%.0f%%" % (100 * eff),
         "%.1f" % (max((t.get("bytesSentByRank") or {}).get("total", [t["maxBytesSentPerRank"]])) / 2**20), "%.1f%%" % (100 * comm / tot), "%.1f" % gflops,
         open(os.path.join(out, name + ".load")).read().strip()]
     return "| " + " | ".join(cells) + " |"
-head = ["ranks", "BLAS thr/rank", "n"] + phases + ["total s", "speedup", "efficiency", "MiB sent/rank", "comm share", "GFLOP/s/rank", "load avg before"]
+head = ["ranks", "BLAS thr/rank", "label thr (root)", "n"] + phases + ["total s", "speedup", "efficiency", "MiB sent/rank", "comm share", "GFLOP/s/rank", "load avg before"]
 lines = ["# Cluster scaling (measured)", "",
  f"Machine: {cores} cores, one node (ranks talk through shared memory). Data: synthetic clustered float32, d={d}, "
  f"50 classes, 5 seeds per class; k={k}, tile=1024 (default), `--graph {os.environ.get('GRAPH', 'exact')}`, method hdl (defaults). Release build.",
@@ -79,8 +79,23 @@ lines = ["# Cluster scaling (measured)", "",
  "## Strong scaling (fixed n)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 lines.append(row("strong-p1-t1", "strong-p1-t1", False))
 for p in (1, 2, 4): lines.append(row(f"strong-p{p}", "strong-p1", False))
-lines += ["", "First row: 1 rank with 1 BLAS thread (the per-core baseline); speedup and efficiency of the other rows",
-          "are relative to 1 rank using all cores (2 BLAS threads), i.e. the same hardware.", "",
+lines += ["", "First row: 1 rank with 1 BLAS thread and 1 labeling thread (`--threads 1`: the one-core baseline); speedup and",
+          "efficiency of the other rows are relative to 1 rank using all cores (2 BLAS threads), i.e. the same hardware.",
+          "`label thr (root)` = the labeling kernels' threads (`--threads`, default every core of the node: in root mode the",
+          "other ranks sleep while root labels, so root's threads have the node's cores).", ""]
+t1 = load("strong-p1-t1")["totalSeconds"]
+def eff(name):
+    t = load(name); return t1 / (cores * t["totalSeconds"]), t["totalSeconds"], t["maxSeconds"]["compute"], t["maxSeconds"]["hierarchy"]
+b = load("strong-p1-t1")
+lines += ["## Parallel efficiency against one core", "",
+          f"T₁ / ({cores} · T) on the strong-scaling job, T₁ = 1 rank × 1 BLAS thread × 1 labeling thread = {t1:.2f} s "
+          f"(graph compute {b['maxSeconds']['compute']:.2f} s, hierarchy {b['maxSeconds']['hierarchy']:.2f} s).", "",
+          "| layout | total s | graph compute s | hierarchy s | efficiency |", "|---|---|---|---|---|"]
+for name, label in ((f"strong-p1", f"1 rank × {cores} threads"), ("strong-p2", f"2 ranks × {max(1, cores // 2)} thread(s)"),
+                    ("dist-p2", f"2 ranks × {max(1, cores // 2)} thread(s), `--distributed-labeling`")):
+    e, tt, c, h = eff(name)
+    lines.append(f"| {label} | {tt:.2f} | {c:.2f} | {h:.2f} | {e:.2f} |")
+lines += ["",
           "## Strong scaling with `--distributed-labeling` (the hierarchy runs on every rank's rows)", "",
           "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 for p in (1, 2, 4): lines.append(row(f"dist-p{p}", "strong-p1", False))

@@ -53,8 +53,12 @@ public struct QualityRecord: Sendable, Codable {
     public var seconds: Double
     public var chance: Double
     public var error: String?
-    /// HDL only: the pilot estimate printed before labeling (seed cross-validation accuracy), and the evidence used.
+    /// HDL only: the pilot estimate printed before labeling (nil when it cannot be estimated), its 95 % interval, the
+    /// estimated accuracy after labeling, and the evidence used.
     public var pilot: Double?
+    public var pilotLower: Double?
+    public var pilotUpper: Double?
+    public var estimated: Double?
     public var evidence: String?
     /// Expected calibration error of the `confidence` column on the labeled unlabeled-rows (ten equal-count bins,
     /// `Report.calibration`); nil for methods without confidences.
@@ -176,10 +180,12 @@ public struct QualityBench {
                                     r.selective70 = Report.selectiveAccuracy(labels: labels, confidence: conf, truth: truth, evaluated: evaluated, coverage: 0.7)
                                 }
                                 if let res = result, method == "hdl" {
+                                    r.pilotLower = res.pilotEstimate?.interval.lower; r.pilotUpper = res.pilotEstimate?.interval.upper
+                                    r.estimated = res.estimatedAccuracy
                                     r.eceRaw = ece(res.rawConfidence)
                                     r.calibration = res.calibration.description
                                     var by: [String: Double] = [:]
-                                    for cm in CalibrationMethod.allCases {
+                                    for cm in CalibrationMethod.allCases where cm != .auto {
                                         let map = Calibration.fit(cm, res.calibrationSamples)
                                         by[cm.rawValue] = ece(res.rawConfidence.map { map($0) })
                                     }
@@ -277,36 +283,56 @@ public struct QualityBench {
             lines.append("| \(key) | \(seedsN) | " + cells.joined(separator: " | ") + " |")
         }
         // HDL's confidences and pilot: expected calibration error and |pilot estimate − accuracy| per row.
-        let calMethods = CalibrationMethod.allCases.map(\.rawValue)
-        var cal = ["", "| dataset | balance | budget | HDL ECE (%) | ECE raw (%) | HDL pilot estimate | HDL accuracy | pilot error | sel. acc. 50 % | sel. acc. 70 % | "
-                    + calMethods.map { "ECE \($0) (%)" }.joined(separator: " | ") + " |",
-                   "|---|---|---|---|---|---|---|---|---|---|" + calMethods.map { _ in "---|" }.joined()]
+        let calMethods = CalibrationMethod.allCases.filter { $0 != .auto }.map(\.rawValue)
+        var cal = ["", "| dataset | balance | budget | HDL accuracy | HDL ECE (%) | ECE raw (%) | pilot estimate | pilot error | in 95 % interval | "
+                    + "estimate after labeling | estimate error | sel. acc. 50 % | sel. acc. 70 % | " + calMethods.map { "ECE \($0) (%)" }.joined(separator: " | ") + " |",
+                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|" + calMethods.map { _ in "---|" }.joined()]
+        var allEce: [Double] = [], allPilotErr: [Double] = [], allEstErr: [Double] = [], inside = 0, withPilot = 0
         for key in keys {
-            let h = groups[key]!.filter { $0.method == "hdl" }
+            let h = groups[key]!.filter { $0.method == "hdl" && $0.error == nil }
             if h.isEmpty { continue }
             let ece = meanStd(h.compactMap(\.ece)), raw = meanStd(h.compactMap(\.eceRaw)), pilot = meanStd(h.compactMap(\.pilot)), acc = meanStd(h.map(\.accuracy))
-            let err = meanStd(h.compactMap { r in r.pilot.map { abs($0 - r.accuracy) } })
+            let pErr = h.compactMap { r in r.pilot.map { abs($0 - r.accuracy) } }, eErr = h.compactMap { r in r.estimated.map { abs($0 - r.accuracy) } }
+            let covered = h.filter { r in r.pilotLower.map { $0 <= r.accuracy } == true && r.pilotUpper.map { r.accuracy <= $0 } == true }.count
+            let nPilot = h.filter { $0.pilot != nil }.count
+            allEce += h.compactMap(\.ece); allPilotErr += pErr; allEstErr += eErr; inside += covered; withPilot += nPilot
             let s50 = meanStd(h.compactMap(\.selective50)), s70 = meanStd(h.compactMap(\.selective70))
             let by = calMethods.map { m in meanStd(h.compactMap { $0.eceByCalibration?[m] }) }
-            cal.append("| \(key) | " + ([ece, raw, pilot, acc, err, s50, s70] + by).map { $0.mean.isNaN ? "–" : String(format: "%.1f", 100 * $0.mean) }.joined(separator: " | ") + " |")
+            func p(_ v: (mean: Double, std: Double)) -> String { v.mean.isNaN ? "–" : String(format: "%.1f", 100 * v.mean) }
+            let pilotCells = nPilot == 0 ? ["cannot (too few seeds)", "–", "–"]
+                : [p(pilot) + (nPilot < h.count ? " (\(nPilot) of \(h.count) seeds)" : ""), p(meanStd(pErr)), "\(covered)/\(nPilot)"]
+            cal.append("| \(key) | " + ([p(acc), p(ece), p(raw)] + pilotCells + [p(meanStd(h.compactMap(\.estimated))), p(meanStd(eErr)), p(s50), p(s70)]
+                                         + by.map(p)).joined(separator: " | ") + " |")
+        }
+        if cal.count > 2 {
+            func mean(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }
+            cal.append("")
+            cal.append(String(format: "Over all %d HDL runs: ECE mean %.1f %% (worst run %.1f %%); pilot error mean %.1f points over the %d runs with a pilot estimate "
+                              + "(final accuracy inside its 95 %% interval in %d of them); estimate after labeling: error mean %.1f points over %d runs.",
+                              allEce.count, 100 * mean(allEce), 100 * (allEce.max() ?? .nan), 100 * mean(allPilotErr), withPilot, inside,
+                              100 * mean(allEstErr), allEstErr.count))
         }
         return lines.joined(separator: "\n") + "\n\nCells: accuracy ± std / macro-F1 ± std (%, unlabeled points, over seeds); **bold** = best mean accuracy in the row; "
             + "tail = mean recall of the ⌈C/3⌉ classes with the fewest labels (long-tailed rows).\n"
             + (cal.count > 2 ? cal.joined(separator: "\n") + "\n\nECE: expected calibration error of HDL's confidence column (ten equal-count bins, mean over seeds); "
                + "ECE raw: before the calibration map; ECE <method>: that map refitted on the same pilot samples; "
                + "sel. acc.: accuracy of the most confident 50 % / 70 % of the labeled rows; "
-               + "pilot error: mean |pilot estimate − final accuracy| (points).\n" : "")
+               + "pilot estimate: printed before labeling (held-out seeds whose class kept an anchor in their fold; none with fewer than "
+               + "\(AccuracyEstimates.minSamples)); pilot error: mean |pilot estimate − final accuracy| (points); in 95 % interval: runs whose final "
+               + "accuracy is inside the pilot's Wilson interval; estimate after labeling: `AccuracyEstimates.combine` (pilot shrunk towards the mean "
+               + "calibrated confidence).\n" : "")
     }
 
     public static func csv(_ records: [QualityRecord]) -> String {
         var out = "dataset,balance,budget,seed,split_hash,n,labeled,method,accuracy,macro_f1,balanced_accuracy,coverage,tail_recall,seconds,ece,pilot,"
-            + "ece_raw,selective50,selective70,error\n"
+            + "ece_raw,selective50,selective70,pilot_lower,pilot_upper,estimated,error\n"
         func f(_ v: Double) -> String { v.isNaN ? "" : String(format: "%.6f", v) }
         for r in records {
             let err = (r.error ?? "").replacingOccurrences(of: "\"", with: "\"\"")
             out += "\(r.dataset),\(r.balance),\(r.budget),\(r.seed),\(r.splitHash),\(r.n),\(r.labeled),\(r.method),"
                 + "\(f(r.accuracy)),\(f(r.macroF1)),\(f(r.balancedAccuracy)),\(f(r.coverage)),\(f(r.tailRecall)),\(String(format: "%.3f", r.seconds)),"
-                + "\(f(r.ece ?? .nan)),\(f(r.pilot ?? .nan)),\(f(r.eceRaw ?? .nan)),\(f(r.selective50 ?? .nan)),\(f(r.selective70 ?? .nan)),\"\(err)\"\n"
+                + "\(f(r.ece ?? .nan)),\(f(r.pilot ?? .nan)),\(f(r.eceRaw ?? .nan)),\(f(r.selective50 ?? .nan)),\(f(r.selective70 ?? .nan)),"
+                + "\(f(r.pilotLower ?? .nan)),\(f(r.pilotUpper ?? .nan)),\(f(r.estimated ?? .nan)),\"\(err)\"\n"
         }
         return out
     }

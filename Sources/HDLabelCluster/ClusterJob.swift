@@ -200,7 +200,7 @@ public enum ClusterJob {
         let timings = try comm.collective("timings") { try t.finish(over: comm, start: start, writeTo: nil, info: [
             "n": "\(n)", "d": "\(d)", "k": "\(k)", "tile": "\(table.tile)", "method": o.config.method.rawValue,
             "distributedLabeling": "\(o.distributedLabeling)", "blasThreads": "\(BLASThreads.current)",
-            "reusedCheckpoint": "\(reused)", "chosenK": "\(chosenK)"]) }
+            "labelingThreads": "\(Parallel.resolve(o.config.threads))", "reusedCheckpoint": "\(reused)", "chosenK": "\(chosenK)"]) }
 
         // 9. Outputs: one labels file from root, or one shard file per rank, plus root's manifest and timings. Every
         // rank first stages its files (written and flushed under temporary names); only when all staged theirs are they
@@ -224,7 +224,7 @@ public enum ClusterJob {
                 m.n = n; m.dimensions = d; m.classes = classNames; m.chosenK = chosenK; m.layers = layers
                 m.timingsSeconds = timings.maxSeconds; m.ranks = comm.size
                 m.evidence = result?.evidence; m.pilotAccuracy = result?.pilotAccuracy
-                if let r = result { m.record(calibration: r.calibration, minConfidence: o.config.minConfidence) }
+                if let r = result { m.record(calibration: r.calibration, minConfidence: o.config.minConfidence); m.record(estimatesOf: r) }
                 staged.append(try AtomicFile.stage(try m.json(), for: RunManifest.path(for: o.output)))
             }
             if rank == 0, let path = o.timingsPath { staged.append(try AtomicFile.stage(try timings.json(), for: path)) }

@@ -4,11 +4,19 @@ import Foundation
 /// the row's label is right. Every map is fitted on the pilot's held-out seeds only (never on hidden truth) and is
 /// non-decreasing, so it never changes a label and keeps the order of the rows' confidences.
 public enum CalibrationMethod: String, Sendable, CaseIterable, Codable {
+    /// The default: `temperature` where HDL refines (its confidences are then shares of the refinement posterior, the
+    /// kind of posterior the pilot's refined folds give), `none` where it does not (a long-tailed run's confidences
+    /// are acceptance shares of later layers, which no pilot posterior resembles; every map made them worse on the
+    /// development seeds, docs/method.md "Calibration").
+    case auto
     /// Raw confidence (no map).
     case none
     /// Platt scaling on the logit of the raw confidence: σ(a · logit(s) + b), a > 0.
     case platt
-    /// One-parameter version of `platt`: σ(a · logit(s)), i.e. a temperature 1/a on the top share's log-odds.
+    /// Multi-class temperature scaling with one parameter: the posterior's shares raised to the power a and renormalised,
+    /// read on the top share with the other C − 1 classes taken as equal: σ(a · (logit(s) + L) − L), L = log(C − 1)
+    /// (a = 1 is the identity; with C = 2 it is σ(a · logit(s))). Unlike a temperature on the top share's binary
+    /// log-odds it can raise a diffuse top share below 1/2 above 1/2.
     case temperature
     /// Equal-count bins of the held-out seeds' raw confidences, each bin's accuracy shrunk towards the pilot's overall
     /// accuracy, made monotone (pool adjacent violators), interpolated linearly between bin centres.
@@ -27,11 +35,36 @@ public struct CalibrationSamples: Sendable, Equatable {
     public var correct: [Bool]
     /// Held-out seeds left out because their class had no anchor in their fold or no evidence reached them.
     public var excluded: Int
-    public init(scores: [Float] = [], correct: [Bool] = [], excluded: Int = 0) {
+    /// Classes of the posterior the scores are top shares of (≥ 2; `temperature` reads the other C − 1 as equal).
+    public var classes: Int
+    public init(scores: [Float] = [], correct: [Bool] = [], excluded: Int = 0, classes: Int = 2) {
         precondition(scores.count == correct.count)
-        self.scores = scores; self.correct = correct; self.excluded = excluded
+        self.scores = scores; self.correct = correct; self.excluded = excluded; self.classes = max(2, classes)
     }
     public var count: Int { scores.count }
+}
+
+/// What held-out seeds say about an accuracy: `correct` of `samples` right, with a 95 % Wilson score interval
+/// (binomial: it covers the seeds' sampling noise, not the pilot's own bias, which `docs/method.md` measures).
+public struct AccuracyEstimate: Sendable, Equatable, Codable {
+    public var samples: Int
+    public var correct: Int
+    public init(samples: Int, correct: Int) { self.samples = samples; self.correct = correct }
+    /// correct / samples (NaN without samples).
+    public var accuracy: Double { samples > 0 ? Double(correct) / Double(samples) : .nan }
+    /// The 95 % Wilson score interval (z = 1.96); [0, 1] without samples.
+    public var interval: (lower: Double, upper: Double) {
+        guard samples > 0 else { return (0, 1) }
+        let z = 1.96, m = Double(samples), p = accuracy
+        let centre = (p + z * z / (2 * m)) / (1 + z * z / m)
+        let half = z * ((p * (1 - p) / m + z * z / (4 * m * m)).squareRoot()) / (1 + z * z / m)
+        return (max(0, centre - half), min(1, centre + half))
+    }
+    /// `0.742 (95 % interval 0.650–0.818, 100 held-out seeds)`.
+    public var description: String {
+        let (lo, hi) = interval
+        return String(format: "%.3f (95 %% interval %.3f–%.3f, %d held-out seeds)", accuracy, lo, hi, samples)
+    }
 }
 
 /// A fitted, non-decreasing map [0, 1] → [0, 1] from raw to calibrated confidence, and why it is what it is.
@@ -64,7 +97,7 @@ public struct CalibrationMap: Sendable, Equatable {
     public func callAsFunction(_ s: Float) -> Float {
         let x = min(max(Double(s.isNaN ? 0 : s), 0), 1)
         switch method {
-        case .none: return Float(x)
+        case .none, .auto: return Float(x)
         case .platt, .temperature: return Float(Calibration.sigmoid(slope * Calibration.logit(x) + intercept))
         case .histogram, .isotonic: return Float(Calibration.interpolate(x, knotX, knotY))
         }
@@ -73,7 +106,7 @@ public struct CalibrationMap: Sendable, Equatable {
     /// One line for logs and manifests: `platt on 100 held-out seeds (slope 1.84, intercept 0.52)` or `none: why`.
     public var description: String {
         switch method {
-        case .none: return "none (\(reason))"
+        case .none, .auto: return "none (\(reason))"
         case .platt: return "platt on \(samples) held-out seeds (slope \(fmt(slope)), intercept \(fmt(intercept)))"
         case .temperature: return "temperature on \(samples) held-out seeds (slope \(fmt(slope)) = 1/T)"
         case .histogram, .isotonic: return "\(method.rawValue) on \(samples) held-out seeds (\(knotX.count) knots)"
@@ -83,7 +116,7 @@ public struct CalibrationMap: Sendable, Equatable {
     /// The fitted parameters as text (manifest): `slope=…,intercept=…` or `x:y;x:y;…`; empty for the identity.
     public var parameters: String {
         switch method {
-        case .none: return ""
+        case .none, .auto: return ""
         case .platt, .temperature: return "slope=\(fmt(slope)),intercept=\(fmt(intercept))"
         case .histogram, .isotonic: return zip(knotX, knotY).map { "\(fmt($0)):\(fmt($1))" }.joined(separator: ";")
         }
@@ -120,6 +153,7 @@ public enum Calibration {
     /// `minSamples` samples. O(m log m) for m samples.
     public static func fit(_ method: CalibrationMethod, _ samples: CalibrationSamples) -> CalibrationMap {
         if method == .none { return .none("off (--calibration none)") }
+        if method == .auto { return fit(.temperature, samples) }   // HDL resolves `auto` before fitting (see the case)
         let m = samples.count
         if m < minSamples {
             return .none("the pilot could score only \(m) held-out seeds (\(samples.excluded) left out: their class kept no anchor in "
@@ -128,10 +162,15 @@ public enum Calibration {
         let s = samples.scores.map { min(max(Double($0.isNaN ? 0 : $0), 0), 1) }
         let y = samples.correct.map { $0 ? 1.0 : 0.0 }
         switch method {
-        case .none: fatalError("handled above")
-        case .platt, .temperature:
-            let (a, b) = logistic(z: s.map(logit), y: y, fitIntercept: method == .platt)
+        case .none, .auto: fatalError("handled above")
+        case .platt:
+            let (a, b) = logistic(z: s.map(logit), y: y, fitIntercept: true)
             return CalibrationMap(method: method, samples: m, slope: a, intercept: b)
+        case .temperature:
+            // u = a · (logit s + L) − L = a · logit s + (a − 1) · L: a slope on the shifted logit, the intercept tied to it.
+            let l = log(Double(samples.classes - 1))
+            let (a, _) = logistic(z: s.map { logit($0) + l }, y: y, fitIntercept: false, offset: -l)
+            return CalibrationMap(method: method, samples: m, slope: a, intercept: (a - 1) * l)
         case .histogram, .isotonic:
             let (kx, ky) = method == .histogram ? histogramKnots(s, y) : isotonicKnots(s, y)
             return CalibrationMap(method: method, samples: m, knotX: kx, knotY: ky)
@@ -140,14 +179,14 @@ public enum Calibration {
 
     /// Logistic regression of `y` (0/1) on `z` with Platt's smoothed targets ((N₊ + 1)/(N₊ + 2) and 1/(N₋ + 2)) and a
     /// ridge towards (1, 0): Newton steps with step halving from the identity, at most 100. Returns (slope ≥ `minSlope`,
-    /// intercept; 0 unless `fitIntercept`). O(100 · m).
-    static func logistic(z: [Double], y: [Double], fitIntercept: Bool) -> (slope: Double, intercept: Double) {
+    /// intercept; 0 unless `fitIntercept`). `offset` is added to every u = a·z + b (fixed, not fitted). O(100 · m).
+    static func logistic(z: [Double], y: [Double], fitIntercept: Bool, offset: Double = 0) -> (slope: Double, intercept: Double) {
         let pos = y.reduce(0, +), neg = Double(y.count) - pos
         let t = y.map { $0 > 0.5 ? (pos + 1) / (pos + 2) : 1 / (neg + 2) }
         func loss(_ a: Double, _ b: Double) -> Double {
             var l = 0.5 * ridge * ((a - 1) * (a - 1) + b * b)
             for (zi, ti) in zip(z, t) {
-                let u = a * zi + b
+                let u = a * zi + b + offset
                 // −[t log σ(u) + (1 − t) log(1 − σ(u))] = log(1 + e^u) − t·u, computed stably.
                 l += (u > 0 ? u + log1p(exp(-u)) : log1p(exp(u))) - ti * u
             }
@@ -157,7 +196,7 @@ public enum Calibration {
         for _ in 0 ..< 100 {
             var ga = ridge * (a - 1), gb = ridge * b, haa = ridge, hab = 0.0, hbb = ridge
             for (zi, ti) in zip(z, t) {
-                let p = sigmoid(a * zi + b), w = p * (1 - p)
+                let p = sigmoid(a * zi + b + offset), w = p * (1 - p)
                 ga += (p - ti) * zi; gb += p - ti
                 haa += w * zi * zi; hab += w * zi; hbb += w
             }
@@ -276,5 +315,34 @@ public enum Calibration {
         }
         return Kept(rows: rows, kept: kept, coverage: rows > 0 ? Double(kept) / Double(rows) : 1,
                     expectedAccuracy: kept > 0 ? sum / Double(kept) : .nan)
+    }
+}
+
+/// The two accuracy estimates HDL prints: the pilot's (before labeling) and the estimated accuracy after labeling.
+public enum AccuracyEstimates {
+    /// Fewest scored held-out seeds for a pilot estimate (below it the estimate says it cannot be made).
+    public static let minSamples = Calibration.minSamples
+    /// Weight of the mean calibrated confidence in the estimate after labeling, in held-out-seed units: the estimate is
+    /// (m · pilot + w · mean confidence) / (m + w) for m scored held-out seeds (chosen on seeds 0–2, docs/method.md).
+    public static let confidenceWeight = 20.0
+
+    /// The pilot estimate when it rests on at least `minSamples` held-out seeds, else nil.
+    public static func pilot(_ e: AccuracyEstimate?) -> AccuracyEstimate? {
+        guard let e, e.samples >= minSamples else { return nil }
+        return e
+    }
+
+    /// Mean confidence of the non-seed rows that have a label (propagated or fallback), and the estimate after
+    /// labeling: the pilot shrunk towards that mean by `confidenceWeight`. Without a pilot estimate there is none (nil):
+    /// the confidences are then uncalibrated top shares, whose mean missed the accuracy by 6–17 points on the
+    /// development grid at 1–2 seeds per class. O(n).
+    public static func combine(pilot: AccuracyEstimate?, confidence: [Float], source: [LabelSource]) -> (meanConfidence: Double, estimated: Double?) {
+        var sum = 0.0, m = 0
+        for i in 0 ..< confidence.count where source[i] == .propagated || source[i] == .fallback { sum += Double(confidence[i]); m += 1 }
+        guard m > 0 else { return (.nan, pilot?.accuracy) }
+        let mean = sum / Double(m)
+        guard let p = pilot else { return (mean, nil) }
+        let w = confidenceWeight, s = Double(p.samples)
+        return (mean, (s * p.accuracy + w * mean) / (s + w))
     }
 }

@@ -118,8 +118,14 @@ public enum HDL {
         let pilot = try ev.pilot(seeds: seeds, k: k, refined: refine && config.calibration != .none)
         let mode: EvidenceMode = config.evidence == .auto ? pilot.best : config.evidence
         let pilotText = pilot.accuracy.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \(String(format: "%.3f", $0.value))" }.joined(separator: ", ")
-        log?("HDL: pilot estimate (seed cross-validation accuracy): \(pilotText); geometry vs graph paired z "
+        log?("HDL: evidence by seed cross-validation (every held-out seed): \(pilotText); geometry vs graph paired z "
             + String(format: "%.2f", pilot.z) + " (margin \(config.evidenceMargin)); using \(mode.rawValue)")
+        let pilotEstimate = AccuracyEstimates.pilot(pilot.estimate[mode])
+        if let e = pilotEstimate { log?("HDL: pilot estimate of accuracy (before labeling): \(e.description)") }
+        else {
+            log?("HDL: pilot estimate of accuracy: cannot be estimated — \(pilot.estimate[mode]?.samples ?? 0) held-out seeds kept a seed of their "
+                + "class in their fold (at least \(AccuracyEstimates.minSamples) are needed, i.e. 2 or more seeds per class)")
+        }
         func tallyText(since t0: Evidence.SolveTally) -> String {
             let t = ev.tally
             return "\(t.solves - t0.solves) graph solves (\(t.iterations - t0.iterations) CG iterations, \(t.capped - t0.capped) at the cap), \(t.reused - t0.reused) reused"
@@ -223,13 +229,22 @@ public enum HDL {
         // Calibration: a non-decreasing map fitted on the pilot's held-out seeds of the mode used, applied to every
         // non-seed row's confidence (labels unchanged; seeds keep confidence 1).
         let samples = pilot.samples[mode] ?? pilot.samples[.graph] ?? CalibrationSamples()
-        let map = Calibration.fit(config.calibration, samples)
+        let map = config.calibration == .auto && !refine
+            ? CalibrationMap.none("auto: without the refinement the confidences are layer acceptance shares, which the pilot's posteriors do not calibrate")
+            : Calibration.fit(config.calibration, samples)
         log?("HDL: calibration: " + map.description)
         let raw = conf
         for i in 0 ..< n where source[i] == .propagated || source[i] == .fallback { conf[i] = map(conf[i]) }
+        let estimate = AccuracyEstimates.combine(pilot: pilotEstimate, confidence: conf, source: source)
+        if let e = estimate.estimated {
+            log?("HDL: estimated accuracy " + String(format: "%.3f", e) + " (the pilot's held-out seeds and the mean calibrated confidence "
+                + String(format: "%.3f", estimate.meanConfidence) + " of the non-seed rows; docs/method.md measures its error)")
+        } else {
+            log?("HDL: accuracy cannot be estimated from these seeds (too few per class for a pilot); the confidences are uncalibrated top shares")
+        }
         return LabelingResult(labels: labels, confidence: conf, layer: layer, source: source, layers: records, chosenK: chosenK0,
-                              evidence: mode.rawValue, pilotAccuracy: pilot.accuracy[mode], calibration: map,
-                              calibrationSamples: samples, rawConfidence: raw)
+                              evidence: mode.rawValue, pilotEstimate: pilotEstimate, estimatedAccuracy: estimate.estimated,
+                              calibration: map, calibrationSamples: samples, rawConfidence: raw)
     }
 
     /// Reliable first: all candidates, or at most `layerFraction` of the remaining points (per class with `classQuota`).
@@ -426,6 +441,8 @@ struct Evidence {
     struct Pilot {
         var accuracy: [EvidenceMode: Double]; var best: EvidenceMode; var z: Double
         var samples: [EvidenceMode: CalibrationSamples] = [:]
+        /// Per mode: the held-out seeds whose class kept an anchor in their fold, and how many the fold's argmax got right.
+        var estimate: [EvidenceMode: AccuracyEstimate] = [:]
     }
 
     /// Stratified 5-fold cross-validation over the seeds: hide a fold, compute each mode's one-shot posterior from
@@ -450,6 +467,9 @@ struct Evidence {
         // Paired outcomes of graph vs geometry on the same held-out seeds (for the McNemar margin).
         var geoOnly = 0, graphOnly = 0
         var cal = [EvidenceMode: [(row: Int, score: Float, ok: Bool)]](), excluded = [EvidenceMode: Int]()
+        // The estimate of final accuracy: held-out seeds whose class kept an anchor in their fold (a class with one
+        // seed cannot be held out and still be predicted; the final run has every class's seeds).
+        var scored = [EvidenceMode: AccuracyEstimate]()
         for f in 0 ..< folds {
             var anchors = seeds
             var hidden: [Int] = []
@@ -471,6 +491,10 @@ struct Evidence {
                     let q = Scores.argmaxShare(try posterior(anchors: provisional, k: k, mode: m, clampTo: anchors, pilot: true), n: graph.n, c: numClasses)
                     carg = try comm.allgather(q.labels); cshare = try comm.allgather(q.share)
                 }
+                for i in hidden where anchored[Int(seeds[i])] {
+                    scored[m, default: AccuracyEstimate(samples: 0, correct: 0)].samples += 1
+                    if arg[i] == seeds[i] { scored[m]!.correct += 1 }
+                }
                 for i in hidden {
                     if anchored[Int(seeds[i])] && carg[i] >= 0 { cal[m, default: []].append((i, cshare[i], carg[i] == seeds[i])) }
                     else { excluded[m, default: 0] += 1 }
@@ -489,8 +513,9 @@ struct Evidence {
         var samples = [EvidenceMode: CalibrationSamples]()
         for m in modes {
             let l = (cal[m] ?? []).sorted { $0.row < $1.row }
-            samples[m] = CalibrationSamples(scores: l.map(\.score), correct: l.map(\.ok), excluded: excluded[m] ?? 0)
+            samples[m] = CalibrationSamples(scores: l.map(\.score), correct: l.map(\.ok), excluded: excluded[m] ?? 0, classes: numClasses)
         }
-        return Pilot(accuracy: acc, best: best, z: z, samples: samples)
+        for m in modes where scored[m] == nil { scored[m] = AccuracyEstimate(samples: 0, correct: 0) }
+        return Pilot(accuracy: acc, best: best, z: z, samples: samples, estimate: scored)
     }
 }

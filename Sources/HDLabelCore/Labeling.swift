@@ -30,8 +30,13 @@ public struct LabelingResult: Sendable, Equatable {
     public var chosenK: Int
     /// HDL: the evidence used (graph, geometry or both); empty for baselines.
     public var evidence: String
-    /// HDL: the pilot estimate — seed cross-validation accuracy of the evidence used (nil for baselines).
-    public var pilotAccuracy: Double?
+    /// HDL: the pilot estimate of accuracy, before labeling — the evidence used, scored on the held-out seeds whose class
+    /// kept an anchor in their fold; nil for baselines and when fewer than `AccuracyEstimates.minSamples` could be scored.
+    public var pilotEstimate: AccuracyEstimate?
+    /// `pilotEstimate`'s accuracy.
+    public var pilotAccuracy: Double? { pilotEstimate?.accuracy }
+    /// HDL: the estimated accuracy after labeling (`AccuracyEstimates.combine`); nil for baselines.
+    public var estimatedAccuracy: Double?
     /// The map applied to `confidence` (the identity with its reason when none was fitted, e.g. for baselines).
     public var calibration: CalibrationMap
     /// HDL: the pilot's held-out seeds the map was fitted on (raw confidence, correct) — for benchmarks and reports.
@@ -40,11 +45,12 @@ public struct LabelingResult: Sendable, Equatable {
     public var rawConfidence: [Float]
 
     public init(labels: [Int32], confidence: [Float], layer: [Int32], source: [LabelSource], layers: [LayerRecord], chosenK: Int,
-                evidence: String = "", pilotAccuracy: Double? = nil,
+                evidence: String = "", pilotEstimate: AccuracyEstimate? = nil, estimatedAccuracy: Double? = nil,
                 calibration: CalibrationMap = .none("the method has no seed cross-validation to fit on"),
                 calibrationSamples: CalibrationSamples = CalibrationSamples(), rawConfidence: [Float]? = nil) {
         self.labels = labels; self.confidence = confidence; self.layer = layer; self.source = source
-        self.layers = layers; self.chosenK = chosenK; self.evidence = evidence; self.pilotAccuracy = pilotAccuracy
+        self.layers = layers; self.chosenK = chosenK; self.evidence = evidence; self.pilotEstimate = pilotEstimate
+        self.estimatedAccuracy = estimatedAccuracy
         self.calibration = calibration; self.calibrationSamples = calibrationSamples; self.rawConfidence = rawConfidence ?? confidence
     }
 }
@@ -164,7 +170,7 @@ public struct LabelingConfig: Sendable, Equatable {
     public var propagationBlend: Double = 0
     /// HDL: the map from raw to calibrated confidence, fitted on the pilot's held-out seeds (docs/method.md,
     /// "Calibration"); `none` keeps the raw confidence.
-    public var calibration: CalibrationMethod = .temperature
+    public var calibration: CalibrationMethod = .auto
     /// Rows (never seeds) whose final confidence is below this get label -1 and source `abstained`; 0 = keep all.
     public var minConfidence: Double = 0
 

@@ -17,9 +17,13 @@ public struct RunManifest: Codable, Sendable {
     public var layers: [LayerRecord]
     public var timingsSeconds: [String: Double]
     public var ranks: Int
-    /// HDL: evidence used and the pilot estimate (seed cross-validation accuracy).
+    /// HDL: evidence used; the pilot estimate of accuracy (held-out seeds whose class kept an anchor), its 95 % interval
+    /// and sample count (absent when it cannot be estimated); the estimated accuracy after labeling.
     public var evidence: String?
     public var pilotAccuracy: Double?
+    public var pilotInterval: [Double]?
+    public var pilotSamples: Int?
+    public var estimatedAccuracy: Double?
     /// The confidence calibration applied (`platt`, …, or `none`), why it is `none`, the fitted parameters, and the
     /// `--min-confidence` threshold below which rows were abstained (0 = none).
     public var calibration: String?
@@ -37,6 +41,14 @@ public struct RunManifest: Codable, Sendable {
         self.dimensions = dimensions; self.classes = classes; self.chosenK = chosenK; self.layers = layers
         self.timingsSeconds = timingsSeconds; self.ranks = ranks
         created = ISO8601DateFormatter().string(from: Date())
+    }
+
+    /// Records HDL's accuracy estimates (the pilot's with its interval, and the estimate after labeling).
+    public mutating func record(estimatesOf r: LabelingResult) {
+        pilotAccuracy = r.pilotAccuracy
+        pilotInterval = r.pilotEstimate.map { [$0.interval.lower, $0.interval.upper] }
+        pilotSamples = r.pilotEstimate?.samples
+        estimatedAccuracy = r.estimatedAccuracy
     }
 
     /// Records the run's calibration map and abstention threshold.
@@ -79,7 +91,9 @@ public struct RunManifest: Codable, Sendable {
         var total = 0
         while let chunk = try? fh.read(upToCount: 1 << 20), !chunk.isEmpty {
             total += chunk.count
-            for b in chunk { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+            chunk.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+                for b in raw { h = (h ^ UInt64(b)) &* 0x100000001b3 }   // over the raw bytes: no per-byte iterator
+            }
         }
         return "fnv1a64:" + String(h, radix: 16) + ":\(total)"
     }

@@ -114,7 +114,7 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .long, help: "Threads for the labeling kernels (0 = every core); labels are identical for any value.")
     var threads: Int = LabelingConfig().threads
 
-    @Option(name: .long, help: "HDL: map from raw to calibrated confidence, fitted on the pilot's held-out seeds: temperature (default), platt, histogram, isotonic, none (raw).")
+    @Option(name: .long, help: "HDL: map from raw to calibrated confidence, fitted on the pilot's held-out seeds: auto (default: temperature where HDL refines, none otherwise), temperature, platt, histogram, isotonic, none (raw).")
     var calibration: CalibrationMethod = LabelingConfig().calibration
 
     @Option(name: .customLong("min-confidence"), help: "Abstain (label -1, source abstained) on non-seed rows whose confidence is below this, 0 ... 1 (0 = keep every label).")
@@ -224,11 +224,17 @@ struct LabelCommand: ParsableCommand {
                 evidence: result.evidence, pilotAccuracy: result.pilotAccuracy,
                 timingsSeconds: timer.seconds, ranks: 1)
             m.record(calibration: result.calibration, minConfidence: config.minConfidence)
+            m.record(estimatesOf: result)
             let files = [(LabelsIO.encode(result, classNames: seeds.classNames, for: output), output), (try m.json(), RunManifest.path(for: output))]
             try timer.time("write") { try AtomicFile.write(files) }
             let abst = result.labels.filter { $0 < 0 }.count
             log.info("wrote \(output): \(x.rows) labels (\(abst) abstained), k=\(result.chosenK), \(result.layers.count) layers, graph \(String(format: "%.2f", timer.seconds["graph"] ?? 0)) s")
             log.info("confidence calibration: \(result.calibration.description)")
+            if let e = result.estimatedAccuracy {
+                let line = "estimated accuracy of the non-seed labels: \(String(format: "%.3f", e))"
+                    + (result.pilotEstimate.map { " (pilot estimate \($0.description))" } ?? " (no pilot estimate: too few seeds per class)")
+                log.info("\(line)")
+            }
             if config.minConfidence > 0 {
                 let kept = Calibration.kept(result)
                 let line = "--min-confidence \(config.minConfidence): kept \(kept.kept) of \(kept.rows) non-seed rows, coverage "

@@ -39,6 +39,56 @@ final class CalibrationTests: XCTestCase {
         XCTAssertEqual(map.intercept, 0)
     }
 
+    /// Multi-class temperature: shares raised to a power a and renormalised, the other C − 1 classes equal. Data drawn
+    /// from that model with a = 2 and C = 10 give back a ≈ 2 and the tied intercept (a − 1)·log 9; a diffuse top share
+    /// of 0.3 maps above 1/2, which σ(a·logit s) could never do.
+    func testMulticlassTemperatureRecoversThePower() {
+        let c = 10, l = log(9.0)
+        var rng = TestRNG(6)
+        var s: [Float] = [], ok: [Bool] = []
+        for _ in 0 ..< 4000 {
+            let x = 0.12 + 0.83 * Double(rng.uniform())
+            let p = Calibration.sigmoid(2 * (Calibration.logit(x) + l) - l)
+            s.append(Float(x)); ok.append(Double(rng.uniform()) < p)
+        }
+        let map = Calibration.fit(.temperature, CalibrationSamples(scores: s, correct: ok, classes: c))
+        XCTAssertEqual(map.slope, 2, accuracy: 0.25)
+        XCTAssertEqual(map.intercept, (map.slope - 1) * l, accuracy: 1e-12)
+        XCTAssertGreaterThan(map(0.3), 0.5)
+        // a = 1 is the identity whatever C: a fit on data that are already calibrated stays near it.
+        var ok1: [Bool] = []
+        for x in s { ok1.append(rng.uniform() < x) }
+        let id = Calibration.fit(.temperature, CalibrationSamples(scores: s, correct: ok1, classes: c))
+        XCTAssertEqual(id.slope, 1, accuracy: 0.15)
+        XCTAssertEqual(Double(id(0.6)), 0.6, accuracy: 0.04)
+    }
+
+    /// The pilot's interval is the 95 % Wilson score interval: 8 of 10 → [0.490, 0.943]; no samples → [0, 1].
+    func testWilsonInterval() {
+        let e = AccuracyEstimate(samples: 10, correct: 8)
+        XCTAssertEqual(e.accuracy, 0.8)
+        XCTAssertEqual(e.interval.lower, 0.4902, accuracy: 5e-4)
+        XCTAssertEqual(e.interval.upper, 0.9433, accuracy: 5e-4)
+        XCTAssertEqual(AccuracyEstimate(samples: 0, correct: 0).interval.lower, 0)
+        XCTAssertEqual(AccuracyEstimate(samples: 0, correct: 0).interval.upper, 1)
+        XCTAssertEqual(AccuracyEstimate(samples: 50, correct: 50).interval.upper, 1)
+        XCTAssertNil(AccuracyEstimates.pilot(AccuracyEstimate(samples: AccuracyEstimates.minSamples - 1, correct: 5)))
+        XCTAssertNotNil(AccuracyEstimates.pilot(AccuracyEstimate(samples: AccuracyEstimates.minSamples, correct: 5)))
+    }
+
+    /// After labeling: the pilot shrunk towards the non-seed rows' mean confidence by `confidenceWeight` held-out-seed
+    /// units; seeds and unlabeled rows do not count; no pilot → no estimate.
+    func testEstimateAfterLabelingCombinesPilotAndConfidence() {
+        let conf: [Float] = [1, 0.5, 0.7, 0.9, 0.2]
+        let src: [LabelSource] = [.seed, .propagated, .fallback, .propagated, .unlabeled]
+        let pilot = AccuracyEstimate(samples: 20, correct: 16)
+        let r = AccuracyEstimates.combine(pilot: pilot, confidence: conf, source: src)
+        XCTAssertEqual(r.meanConfidence, (0.5 + 0.7 + 0.9) / 3, accuracy: 1e-6)
+        let w = AccuracyEstimates.confidenceWeight
+        XCTAssertEqual(r.estimated!, (20 * 0.8 + w * r.meanConfidence) / (20 + w), accuracy: 1e-12)
+        XCTAssertNil(AccuracyEstimates.combine(pilot: nil, confidence: conf, source: src).estimated)
+    }
+
     func testEveryMapIsMonotoneAndInRange() {
         let samples = synthetic(m: 200, seed: 3)
         for method in CalibrationMethod.allCases {
@@ -91,6 +141,32 @@ final class CalibrationTests: XCTestCase {
         XCTAssertEqual(r.calibration.method, .none)
         XCTAssertFalse(r.calibration.reason.isEmpty)
         XCTAssertEqual(r.confidence, r.rawConfidence)
+        // Nor can accuracy be estimated: no pilot estimate, no estimate after labeling.
+        XCTAssertNil(r.pilotEstimate)
+        XCTAssertNil(r.estimatedAccuracy)
+    }
+
+    /// With several seeds per class every held-out seed keeps its class anchored: the pilot scores them all, and the
+    /// estimate after labeling exists. `auto` fits the temperature when HDL refines (balanced seeds) and keeps the raw
+    /// confidence of a long-tailed (unrefined) run, saying why.
+    func testPilotEstimateAndAutoCalibration() throws {
+        let (x, y) = clusteredData(c: 4, perClass: 120, d: 12, spread: 1.4, seed: 23)
+        let seeds = seedsFrom(y, per: 8, classes: 4)
+        let r = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: LabelingConfig(), tile: 32).result
+        XCTAssertEqual(r.pilotEstimate?.samples, 32)
+        XCTAssertNotNil(r.estimatedAccuracy)
+        XCTAssertEqual(r.calibration.method, .temperature)
+        // A long tail: 8, 4, 2, 2 seeds (unbalanced, so no refinement).
+        var tail = seeds
+        var kept = [Int](repeating: 0, count: 4)
+        for i in 0 ..< tail.count where tail[i] >= 0 {
+            let c = Int(tail[i]); kept[c] += 1
+            if kept[c] > [8, 4, 2, 2][c] { tail[i] = -1 }
+        }
+        let t = try Labeling.label(embeddings: x, seeds: tail, numClasses: 4, config: LabelingConfig(), tile: 32).result
+        XCTAssertEqual(t.calibration.method, .none)
+        XCTAssertTrue(t.calibration.reason.hasPrefix("auto"), t.calibration.reason)
+        XCTAssertEqual(t.pilotEstimate?.samples, 16)
     }
 
     /// Calibration changes confidences, never labels, layers or sources; the calibrated confidence is the map of the raw.
@@ -104,7 +180,7 @@ final class CalibrationTests: XCTestCase {
             let r = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: cfg, tile: 64).result
             XCTAssertEqual(r.labels, raw.labels, "\(method)"); XCTAssertEqual(r.layer, raw.layer); XCTAssertEqual(r.source, raw.source)
             XCTAssertEqual(r.rawConfidence, raw.confidence)
-            XCTAssertEqual(r.calibration.method, method)
+            XCTAssertEqual(r.calibration.method, method == .auto ? .temperature : method)   // balanced seeds: auto refines, so temperature
             XCTAssertEqual(r.calibration.samples, 32)
             for i in 0 ..< y.count {
                 XCTAssertEqual(r.confidence[i], seeds[i] >= 0 ? 1 : r.calibration(raw.confidence[i]), "\(method) row \(i)")
