@@ -13,7 +13,10 @@ at least 1, unlabeled count floor(n_max*w), as `hdlabel bench quality` splits; -
                   base.pt is saved and hashed (sha256).
   3. hdlabel    : penultimate-layer (`embed`) embeddings of the EMA model for the labeled + unlabeled pool ->
                   `hdlabel label` (or `mpirun -np P hdlabel cluster` with --mpi P) -> labels for the pool.
-                  Scored on the unlabeled part against the model's own pseudo-labels (confidence >= threshold).
+                  Scored on the unlabeled part against the model's own pseudo-labels (confidence >= threshold),
+                  also at equal coverage: with q the pseudo-labels' coverage, HDL's ceil(q*N) most confident
+                  labels (hdlabel's calibrated confidence, ties by row); and both rankings (max softmax, HDL
+                  confidence) at 40 / 50 / 70 % coverage ("selective" in the result).
   4. linear     : a linear head on the frozen embeddings, trained on the seeds only vs seeds + HDL labels.
   5. control    : base.pt continued with FixMatch for --extra iterations (equal budget, no HDL).
   6. hdl        : base.pt continued for --extra iterations with HDL labels replacing the thresholded
@@ -284,6 +287,45 @@ def scores(y, p):
     return {"acc": float(np.mean(p == y)), "f1": macro_f1(y, p)}
 
 
+SELECTIVE_COVERAGES = (0.4, 0.5, 0.7)
+
+
+def top_coverage_accuracy(confidence, labels, truth, coverage):
+    """Selective accuracy at `coverage`: the accuracy of the ceil(coverage * N) most confident of N rows.
+
+    Rows are ranked by confidence descending, ties by row index ascending (a stable sort, so the result is
+    deterministic); abstained rows (label < 0) rank after every labeled row and count as wrong if taken.
+    Returns (accuracy, rows taken); (None, 0) when no row is taken."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    labels, truth = np.asarray(labels), np.asarray(truth)
+    n_all = len(confidence)
+    if not (len(labels) == len(truth) == n_all):
+        raise ValueError("confidence, labels and truth must have the same length")
+    if not 0.0 <= coverage <= 1.0:
+        raise ValueError(f"coverage must be in [0, 1], got {coverage}")
+    n = min(n_all, math.ceil(coverage * n_all - 1e-9))  # q = k/N exactly must give k, not k + 1
+    if n <= 0:
+        return None, 0
+    key = np.where(labels >= 0, -confidence, np.inf)
+    order = np.argsort(key, kind="stable")[:n]
+    return float(np.mean(labels[order] == truth[order])), int(n)
+
+
+def selective_comparison(pseudo_conf, pseudo, hdl_conf, hdl_labels, truth, threshold, coverages=SELECTIVE_COVERAGES):
+    """The classifier's thresholded pseudo-labels vs HDL's most confident labels at equal coverage, and both
+    rankings (max softmax / HDL confidence) at fixed coverages. All arrays: the unlabeled rows."""
+    q = float(np.mean(pseudo_conf >= threshold))
+    cls_acc, n = top_coverage_accuracy(pseudo_conf, pseudo, truth, q)
+    hdl_acc, _ = top_coverage_accuracy(hdl_conf, hdl_labels, truth, q)
+    out = {"equal_coverage": {"coverage": q, "rows": n, "classifier_acc": cls_acc, "hdl_acc": hdl_acc},
+           "at": {}}
+    for c in coverages:
+        a, m = top_coverage_accuracy(pseudo_conf, pseudo, truth, c)
+        b, _ = top_coverage_accuracy(hdl_conf, hdl_labels, truth, c)
+        out["at"][f"{c:g}"] = {"rows": m, "classifier_acc": a, "hdl_acc": b}
+    return out
+
+
 def evaluate(tr, xte, yte):
     prob, _ = predict(tr.ema, xte)
     return scores(yte, prob.argmax(1))
@@ -390,7 +432,8 @@ def run_one(args, data=None):
     hcov = hl[u] >= 0
     res["hdl"] = {"acc_covered": float(np.mean(hl[u][hcov] == yu[hcov])) if hcov.any() else None,
                   "coverage": float(hcov.mean()), "acc_all": float(np.mean(hl[u] == yu))}
-    log(f"  pseudo-labels {res['pseudo']}  hdl {res['hdl']}", q)
+    res["selective"] = selective_comparison(conf[u], pseudo[u], hc[u], hl[u], yu, args.threshold)
+    log(f"  pseudo-labels {res['pseudo']}  hdl {res['hdl']}  equal coverage {res['selective']['equal_coverage']}", q)
 
     # 4. linear head on frozen embeddings
     res["linear_seeds"] = linear_head(emb[:len(xl)], yl, emb_te, yte, args.seed)
@@ -483,7 +526,27 @@ def table(results, rounds):
                    f"{ms([r['hdl']['coverage'] for r in rs])} | {ms([r['hdl']['acc_all'] for r in rs])} | "
                    f"{ms(d1)} (HDL ahead in {sum(d > 0 for d in d1)}/{len(d1)}) | "
                    f"{ms(dr)} (ahead in {sum(d > 0 for d in dr)}/{len(dr)}) |")
-    return "\n".join(lines + lab)
+    sel = ["", "| labels/class | balance | pseudo-labels ≥ τ: acc / coverage | "
+               "HDL top-q at the same coverage: acc | difference (points, HDL ahead in x/n) | "
+               + " | ".join(f"{c * 100:.0f} % coverage: max softmax / HDL" for c in SELECTIVE_COVERAGES) + " |",
+           "|" + "---|" * (5 + len(SELECTIVE_COVERAGES))]
+    for key in sorted(groups, key=lambda k: (k[0], k[1] != "balanced", k[1])):
+        rs = [r for r in groups[key] if "selective" in r]
+        if not rs:
+            continue
+        eq = [r["selective"]["equal_coverage"] for r in rs]
+        d = [e["hdl_acc"] - e["classifier_acc"] for e in eq
+             if e["hdl_acc"] is not None and e["classifier_acc"] is not None]
+        cells = [str(key[0]), key[1], f"{ms([e['classifier_acc'] for e in eq])} / {ms([e['coverage'] for e in eq])}",
+                 ms([e["hdl_acc"] for e in eq]), f"{ms(d)} (HDL ahead in {sum(x > 0 for x in d)}/{len(d)})"]
+        for c in SELECTIVE_COVERAGES:
+            at = [r["selective"]["at"].get(f"{c:g}") for r in rs]
+            at = [a for a in at if a is not None]
+            cells.append(f"{ms([a['classifier_acc'] for a in at])} / {ms([a['hdl_acc'] for a in at])}")
+        sel.append("| " + " | ".join(cells) + " |")
+    if len(sel) == 3:  # results from before the selective comparison: no rows
+        sel = []
+    return "\n".join(lines + lab + sel)
 
 
 def bench(args, argv):

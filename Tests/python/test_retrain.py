@@ -57,6 +57,49 @@ def test_idx_reader_and_split(tiny_fashion):
     assert ucounts[0] > ucounts[-1] * 20
 
 
+def test_top_coverage_accuracy_ranks_by_confidence_with_row_ties():
+    import retrain
+    conf = np.array([0.9, 0.5, 0.9, 0.7, 0.5, 0.1])
+    labels = np.array([1, 2, 0, 3, 2, 5])
+    truth = np.array([1, 0, 9, 3, 2, 5])  # right: rows 0, 3, 4, 5
+    # ceil(0.5 * 6) = 3 rows: 0 and 2 (0.9, by row), then 3 (0.7)
+    assert retrain.top_coverage_accuracy(conf, labels, truth, 0.5) == (2 / 3, 3)
+    # 4 rows: the 0.5 tie between rows 1 (wrong) and 4 (right) goes to row 1
+    assert retrain.top_coverage_accuracy(conf, labels, truth, 4 / 6) == (2 / 4, 4)
+    # q = k/N exactly takes k rows; any more takes the next
+    assert retrain.top_coverage_accuracy(conf, labels, truth, 1 / 6) == (1.0, 1)
+    assert retrain.top_coverage_accuracy(conf, labels, truth, 1 / 6 + 0.01) == (0.5, 2)
+    assert retrain.top_coverage_accuracy(conf, labels, truth, 1.0) == (4 / 6, 6)
+    assert retrain.top_coverage_accuracy(conf, labels, truth, 0.0) == (None, 0)
+    # an abstained row ranks after every labeled one whatever its confidence, and counts as wrong
+    abst = labels.copy()
+    abst[0] = -1
+    assert retrain.top_coverage_accuracy(conf, abst, truth, 1 / 6) == (0.0, 1)  # row 2
+    assert retrain.top_coverage_accuracy(conf, abst, truth, 1.0) == (3 / 6, 6)
+    with pytest.raises(ValueError):
+        retrain.top_coverage_accuracy(conf, labels, truth[:5], 0.5)
+
+
+def test_selective_comparison_uses_the_pseudo_label_coverage():
+    import retrain
+    truth = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    soft = np.array([0.99, 0.97, 0.96, 0.5, 0.4, 0.3, 0.2, 0.2, 0.1, 0.1])  # 3 rows >= 0.95
+    pseudo = np.array([0, 0, 2, 3, 4, 5, 6, 7, 8, 9])                      # 2 of those 3 right
+    hconf = np.array([0.2, 0.9, 0.8, 0.7, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    hl = truth.copy()
+    hl[0] = 1
+    s = retrain.selective_comparison(soft, pseudo, hconf, hl, truth, 0.95)
+    eq = s["equal_coverage"]
+    assert eq["coverage"] == 0.3 and eq["rows"] == 3
+    assert eq["classifier_acc"] == 2 / 3 and eq["hdl_acc"] == 1.0  # HDL takes rows 1, 2, 3
+    assert s["at"]["0.5"] == {"rows": 5, "classifier_acc": 4 / 5, "hdl_acc": 4 / 5}
+    assert set(s["at"]) == {"0.4", "0.5", "0.7"}
+    md = retrain.table([{"budget": 4, "balance": "balanced", "selective": s,
+                         **{k: {"acc": 0.5, "f1": 0.5, "acc_covered": 0.5, "coverage": 0.5, "acc_all": 0.5}
+                            for k in ("supervised", "fixmatch", "control", "hdl_1", "pseudo", "hdl")}}], 3)
+    assert "| 4 | balanced | 66.7 / 30.0 | 100.0 | 33.3 (HDL ahead in 1/1) | 75.0 / 75.0 | 80.0 / 80.0 |" in md
+
+
 def test_retrain_end_to_end(tmp_path, tiny_fashion):
     needs_hdlabel()
     out = tmp_path / "run"
@@ -76,6 +119,10 @@ def test_retrain_end_to_end(tmp_path, tiny_fashion):
     for k in ("supervised", "fixmatch", "linear_seeds", "linear_seeds_hdl"):
         assert 0 <= res[k]["acc"] <= 1
     assert res["hdl"]["coverage"] > 0 and res["labeled"] == 40
+    eq = res["selective"]["equal_coverage"]
+    assert eq["coverage"] == res["pseudo"]["coverage"]
+    if eq["rows"]:  # the top-q rows by max softmax are exactly the thresholded ones
+        assert eq["classifier_acc"] == pytest.approx(res["pseudo"]["acc_covered"])
     # the saved EMA weights work with embed.py's own-model path (the paper's setting: a layer of the SSL model)
     import retrain
     xtr, _, _, _ = retrain.load_fashion(str(tiny_fashion))
@@ -94,6 +141,7 @@ def test_retrain_end_to_end(tmp_path, tiny_fashion):
     # the markdown table renders from a result
     md = retrain.table([res], 2)
     assert "+ HDL (2 rounds)" in md and "| 4 | balanced | 1 |" in md
+    assert "HDL top-q at the same coverage: acc" in md
 
 
 @pytest.mark.skipif(shutil.which("mpirun") is None, reason="mpirun not installed")
