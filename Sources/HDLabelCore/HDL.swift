@@ -39,6 +39,10 @@ public enum HDL {
     public static let errorWhenDone = 0.01
     /// Folds of the seed cross-validation behind the evidence choice and the pilot estimate.
     public static let pilotFolds = 5
+    /// `--k-min auto` floors k at `provisionalK` when the largest class has fewer seeds than this.
+    public static let kFloorBelowSeeds = 3
+    /// Sinkhorn steps of `LabelingConfig.balanceClasses`.
+    public static let balanceIterations = 10
     /// Seeds count as balanced (uniform prior at first, refinement on under `auto`) when the largest class has at
     /// most this many times the seeds of the smallest.
     public static let balancedSeedRatio = 2
@@ -108,7 +112,7 @@ public enum HDL {
         let kFloor: Int
         switch config.kMin {
         case let .fixed(v): kFloor = v
-        case .auto: kFloor = (classCounts(seeds, numClasses: c).max() ?? 0) < HDL.pilotFolds ? HDL.provisionalK : 0
+        case .auto: kFloor = (classCounts(seeds, numClasses: c).max() ?? 0) < HDL.kFloorBelowSeeds ? HDL.provisionalK : 0
         }
         if kFloor > 0, case .auto = config.k { log?("HDL: adaptive k floored at \(min(kFloor, graph.k)) (--k-min \(config.kMin))") }
         var k = try chooseK(nil)
@@ -178,7 +182,15 @@ public enum HDL {
         if refine && t > 0 {
             // Dynamic labels: one more posterior from every label (seeds clamped, accepted labels as sources); a
             // propagated or fallback label changes when that posterior names another class.
-            let rp = try ev.posterior(anchors: labels, k: k, mode: mode, clampTo: seeds)
+            var rp = try ev.posterior(anchors: labels, k: k, mode: mode, clampTo: seeds)
+            if config.balanceClasses {
+                // Sinkhorn-style: the non-seed rows' class totals pulled to the seeds' class shares (off by default:
+                // right when the unlabeled data have the seeds' class shares, wrong when they do not — docs/method.md).
+                let cnt = classCounts(seeds, numClasses: c), tot = Double(cnt.reduce(0, +))
+                try Scores.balanceColumns(&rp, n: graph.n, c: c, target: cnt.map { Double($0) / tot }, rowActive: comm.rows.map { seeds[$0] < 0 },
+                                          iterations: HDL.balanceIterations, power: 1, threads: config.threads, comm: comm)
+                log?("HDL: refinement posterior balanced to the seeds' class shares (\(HDL.balanceIterations) Sinkhorn steps)")
+            }
             if config.propagationBlend > 0 { finalPosterior = rp }
             let (arg, share) = try argShare(rp)
             var changed = 0

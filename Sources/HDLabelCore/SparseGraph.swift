@@ -289,6 +289,34 @@ public struct NormalizedAffinity: Sendable {
 
 /// Helpers over `n × C` row-major score blocks.
 enum Scores {
+    /// Sinkhorn-style balancing of a posterior block towards class shares `target` (sums to 1): `iterations` times,
+    /// every class column of the active rows is scaled by (target share / column share)^power, then each active row is
+    /// renormalised. Column sums are exact over every process's rows (`Reduction.dots`), so the result is the same for
+    /// any split over processes and threads. Inactive rows (seeds) and all-zero rows are left as they are. O(iterations · n · c).
+    static func balanceColumns(_ p: inout [Float], n: Int, c: Int, target: [Double], rowActive: [Bool], iterations: Int, power: Double,
+                               threads: Int, comm: RowCollectives) throws {
+        var mask = [Float](repeating: 0, count: n * c)
+        for i in 0 ..< n where rowActive[i] { var t: Float = 0; for j in 0 ..< c { t += max(p[i * c + j], 0) }; if t > 0 { for j in 0 ..< c { mask[i * c + j] = 1 } } }
+        for _ in 0 ..< iterations {
+            let col = try p.withUnsafeBufferPointer { pb in try mask.withUnsafeBufferPointer { mb in
+                try Reduction.dots(pb.baseAddress!, mb.baseAddress!, rows: n, columns: c, threads: threads, comm: comm)
+            } }
+            let total = col.reduce(0, +)
+            guard total > 0 else { return }
+            let scale = (0 ..< c).map { j -> Float in col[j] > 0 && target[j] > 0 ? Float(pow(target[j] * total / col[j], power)) : 1 }
+            p.withUnsafeMutableBufferPointer { pb in
+                let pp = pb.baseAddress!
+                Parallel.forBlocks(rows: n, threads: threads) { lo, hi in
+                    for i in lo ..< hi where mask[i * c] != 0 {
+                        var t: Float = 0
+                        for j in 0 ..< c { pp[i * c + j] = max(pp[i * c + j], 0) * scale[j]; t += pp[i * c + j] }
+                        if t > 0 { for j in 0 ..< c { pp[i * c + j] /= t } }
+                    }
+                }
+            }
+        }
+    }
+
     /// Row-wise softmax in place over an `n × c` block of log-scores. Classes with `classIncluded(j) == false` get
     /// probability 0 (and do not enter the row max); rows with `rowActive(i) == false` become all 0. O(n·c).
     /// Rows are independent, so `threads` (0 = every core) does not change the result.

@@ -57,8 +57,11 @@ struct LabelingOptions: ParsableArguments {
     @Flag(name: .long, inversion: .prefixedNo, help: "Give leftovers a fallback label (otherwise they stay unlabeled, -1).")
     var fallback: Bool = LabelingConfig().fallback
 
-    @Option(name: .customLong("k-min"), help: "HDL --k auto: the least k the clusterability choice may return: an integer (0 = no floor) or 'auto' (10 when the largest class has fewer than 5 seeds, else none).")
+    @Option(name: .customLong("k-min"), help: "HDL --k auto: the least k the clusterability choice may return: an integer (0 = no floor) or 'auto' (10 when the largest class has fewer than 3 seeds, else none).")
     var kMin: KFloor = LabelingConfig().kMin
+
+    @Flag(name: .customLong("balance-classes"), help: "HDL: pull the refinement posterior's class totals to the seeds' class shares (Sinkhorn); right only when the unlabeled data have the seeds' class shares.")
+    var balanceClasses: Bool = false
 
     @Option(name: .customLong("propagation-blend"), help: "HDL: weight of the one-shot propagation posterior (seeds as sources, k = 10) blended into every non-seed label at the end, 0 (off) ... 1.")
     var propagationBlend: Double = LabelingConfig().propagationBlend
@@ -129,6 +132,7 @@ struct LabelingOptions: ParsableArguments {
         c.classPrior = classPrior; c.priorFlattening = priorFlattening; c.refine = refine; c.shrinkageFloor = shrinkageFloor
         c.cgTolerance = cgTolerance; c.warmStart = warmStart; c.pilotIterations = pilotIterations; c.threads = threads
         c.calibration = calibration; c.minConfidence = minConfidence; c.kMin = kMin; c.propagationBlend = propagationBlend
+        c.balanceClasses = balanceClasses
         return c
     }
 

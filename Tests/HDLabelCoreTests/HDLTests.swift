@@ -285,7 +285,7 @@ final class GeometryTests: XCTestCase {
     }
 
     /// `kMin` and `propagationBlend`: a k floor is obeyed by every layer; `auto` floors k only when the largest class
-    /// has fewer than 5 seeds and is the unfloored run bit for bit otherwise; the blend at w = 0 is no blend, at w = 1
+    /// has fewer than 3 seeds and is the unfloored run bit for bit otherwise; the blend at w = 0 is no blend, at w = 1
     /// the propagation baseline's labels; seeds never change; the thread count changes no bit.
     func testKMinAndPropagationBlend() throws {
         let (x, y) = clusteredData(c: 4, perClass: 120, d: 10, spread: 1.4, seed: 41)
@@ -306,10 +306,10 @@ final class GeometryTests: XCTestCase {
         let floored = try run { $0.kMin = .fixed(25) }
         XCTAssertGreaterThanOrEqual(floored.chosenK, 25)
         for rec in floored.layers { XCTAssertGreaterThanOrEqual(rec.k, 25) }
-        // auto: 2 seeds per class (< 5 pilot folds) floor k at 10; with 5 per class no floor (the plain run's k).
+        // auto: 2 seeds per class (< HDL.kFloorBelowSeeds) floor k at 10; with 3 per class no floor (the plain run's k).
         let autoFew = try run { $0.kMin = .auto }
         for rec in autoFew.layers { XCTAssertGreaterThanOrEqual(rec.k, HDL.provisionalK) }
-        let many = seedsFrom(y, per: 5, classes: 4)
+        let many = seedsFrom(y, per: HDL.kFloorBelowSeeds, classes: 4)
         var cfg = LabelingConfig(); cfg.kMin = .fixed(0)
         let manyPlain = try Labeling.run(graph: graph, seeds: many, numClasses: 4, config: cfg, embeddings: xn)
         cfg.kMin = .auto
@@ -328,5 +328,36 @@ final class GeometryTests: XCTestCase {
         XCTAssertThrowsError(try bad.validate(n: 100))
         bad = LabelingConfig(); bad.kMin = .fixed(-1)
         XCTAssertThrowsError(try bad.validate(n: 100))
+    }
+
+    /// `balanceClasses`: the balancing itself pulls the active rows' column totals to the target and keeps rows
+    /// normalised (inactive rows untouched); in HDL it changes only the refinement's relabeling, seeds stay, the thread
+    /// count changes no bit, and it is off by default.
+    func testBalanceClasses() throws {
+        var p: [Float] = [0.7, 0.2, 0.1, 0.6, 0.3, 0.1, 0.8, 0.1, 0.1, 0.5, 0.4, 0.1, 1, 0, 0]
+        let active = [true, true, true, true, false]
+        let before = p
+        try Scores.balanceColumns(&p, n: 5, c: 3, target: [1.0 / 3, 1.0 / 3, 1.0 / 3], rowActive: active, iterations: 200, power: 1,
+                                  threads: 1, comm: LocalRows(n: 5))
+        for j in 0 ..< 3 {
+            let col = (0 ..< 4).reduce(Float(0)) { $0 + p[$1 * 3 + j] }
+            XCTAssertEqual(col, 4.0 / 3, accuracy: 1e-3, "column \(j)")
+        }
+        for i in 0 ..< 4 { XCTAssertEqual(p[i * 3] + p[i * 3 + 1] + p[i * 3 + 2], 1, accuracy: 1e-5) }
+        XCTAssertEqual(Array(p[12 ..< 15]), Array(before[12 ..< 15]))
+        XCTAssertFalse(LabelingConfig().balanceClasses)
+
+        let (x, y) = clusteredData(c: 4, perClass: 120, d: 10, spread: 1.6, seed: 43)
+        let seeds = seedsFrom(y, per: 4, classes: 4)
+        let xn = x.l2Normalized()
+        let graph = try KNNGraphBuilder.build(xn, options: GraphOptions(k: LabelingConfig().graphK(n: xn.rows), tile: 64))
+        func run(_ edit: (inout LabelingConfig) -> Void) throws -> LabelingResult {
+            var cfg = LabelingConfig(); edit(&cfg)
+            return try Labeling.run(graph: graph, seeds: seeds, numClasses: 4, config: cfg, embeddings: xn)
+        }
+        let off = try run { _ in }, on1 = try run { $0.balanceClasses = true; $0.threads = 1 }, on3 = try run { $0.balanceClasses = true; $0.threads = 3 }
+        XCTAssertEqual(on1, on3)
+        XCTAssertEqual(on1.layers, off.layers)   // the layers are untouched; only the refinement reads the balanced posterior
+        for i in 0 ..< y.count where seeds[i] >= 0 { XCTAssertEqual(on1.labels[i], seeds[i]) }
     }
 }
