@@ -66,18 +66,10 @@ public enum ClassPrior: String, Sendable, CaseIterable, Codable { case auto, uni
 /// HDL's final refinement pass: `auto` (when the seeds are balanced), `on`, `off`.
 public enum RefineChoice: String, Sendable, CaseIterable, Codable { case auto, on, off }
 
-/// Neighbourhood size: chosen from label clusterability (`auto`) or fixed by the user.
-public enum KChoice: Sendable, Equatable, CustomStringConvertible {
-    case auto
-    case fixed(Int)
-    public init?(_ text: String) {
-        if text == "auto" { self = .auto } else if let v = Int(text), v >= 1 { self = .fixed(v) } else { return nil }
-    }
-    public var description: String { if case let .fixed(v) = self { return "\(v)" } else { return "auto" } }
-}
-
-/// Least k of HDL's adaptive choice: a fixed floor (0 = none) or `auto` (see `LabelingConfig.kMin`).
-public enum KFloor: Sendable, Equatable, CustomStringConvertible {
+/// A neighbourhood count that is either `auto` (the method decides) or a number the user fixed: the neighbourhood
+/// size `LabelingConfig.k` (auto = chosen from label clusterability) and its floor `LabelingConfig.kMin`. Parsing
+/// accepts `auto` or an integer ≥ 0; `LabelingConfig.validate` applies each option's own range (k ≥ 1, floor ≥ 0).
+public enum KSetting: Sendable, Equatable, CustomStringConvertible {
     case auto
     case fixed(Int)
     public init?(_ text: String) {
@@ -91,7 +83,7 @@ public enum KFloor: Sendable, Equatable, CustomStringConvertible {
 public struct LabelingConfig: Sendable, Equatable {
     public var method: LabelMethod = .hdl
     /// Neighbourhood size used for voting / graph edges.
-    public var k: KChoice = .auto
+    public var k: KSetting = .auto
     /// Largest k that `auto` may choose; the graph is built with this many neighbours.
     public var kMax: Int = 30
     /// HDL, `k = auto`: the least k the clusterability choice may return (capped at the graph's k). `.fixed(0)` = no
@@ -99,7 +91,7 @@ public struct LabelingConfig: Sendable, Equatable {
     /// `HDL.kFloorBelowSeeds` (3) seeds, else none. With 1–2 seeds per class the provisional labeling is diffuse and the
     /// bound prefers the purest, smallest neighbourhoods (k = 3), which trails one-shot propagation at k = 10; at 4 per
     /// class a floor cost WordNet 7.5 points (docs/method.md, "Never trailing one-shot propagation").
-    public var kMin: KFloor = .auto
+    public var kMin: KSetting = .auto
     /// Seed for any random choice (none of the default methods uses randomness; kept for provenance).
     public var seed: UInt64 = 0
     /// Label spreading / propagation: weight of the graph term (Zhou et al. α).

@@ -93,7 +93,7 @@ func runJobMode(_ a: [String]) -> Int32 {
             case "--distributed-labeling": o.distributedLabeling = true; i += 1; continue
             case "--evidence": o.config.evidence = try parsed(flag, value) { EvidenceMode(rawValue: $0) }
             case "--tile": o.tile = try parsed(flag, value) { Int($0) }
-            case "--k": o.config.k = try parsed(flag, value) { KChoice($0) }
+            case "--k": o.config.k = try parsed(flag, value) { KSetting($0) }
             case "--k-max": o.config.kMax = try parsed(flag, value) { Int($0) }
             case "--method": o.config.method = try parsed(flag, value) { LabelMethod(rawValue: $0) }
             case "--timings": o.timingsPath = value

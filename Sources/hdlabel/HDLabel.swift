@@ -40,7 +40,7 @@ struct LabelingOptions: ParsableArguments {
     var method: LabelMethod = .hdl
 
     @Option(name: .customLong("k"), help: "Neighbourhood size: 'auto' (chosen from label clusterability) or an integer >= 1.")
-    var k: KChoice = .auto
+    var k: KSetting = .auto
 
     @Option(name: .customLong("k-max"), help: "Largest k that --k auto may choose (graph width).")
     var kMax: Int = LabelingConfig().kMax
@@ -58,7 +58,7 @@ struct LabelingOptions: ParsableArguments {
     var fallback: Bool = LabelingConfig().fallback
 
     @Option(name: .customLong("k-min"), help: "HDL --k auto: the least k the clusterability choice may return: an integer (0 = no floor) or 'auto' (10 when the largest class has fewer than 3 seeds, else none).")
-    var kMin: KFloor = LabelingConfig().kMin
+    var kMin: KSetting = LabelingConfig().kMin
 
     @Flag(name: .customLong("balance-classes"), help: "HDL: pull the refinement posterior's class totals to the seeds' class shares (Sinkhorn); right only when the unlabeled data have the seeds' class shares.")
     var balanceClasses: Bool = false

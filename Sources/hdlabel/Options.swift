@@ -139,11 +139,7 @@ struct RawShape: ExpressibleByArgument {
     static var defaultCompletionKind: CompletionKind { .default }
 }
 
-extension KChoice: ExpressibleByArgument {
-    public init?(argument: String) { self.init(argument) }
-}
-
-extension KFloor: ExpressibleByArgument {
+extension KSetting: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
 }
 
