@@ -259,6 +259,10 @@ final class QualityBenchTests: XCTestCase {
         var bad = records[0]; bad.accuracy = .nan
         var low = records[1]; low.accuracy = 0.1
         XCTAssertEqual(QualityBench.failures([bad, low, records[2]]).count, 2)
+        // A scikit-learn reference below chance is a result (kept in the table), NaN still fails.
+        var peerLow = records[1]; peerLow.method = "selftrain"; peerLow.accuracy = 0.01
+        var peerNaN = peerLow; peerNaN.accuracy = .nan
+        XCTAssertEqual(QualityBench.failures([peerLow, peerNaN]).count, 1)
         XCTAssertNoThrow(try QualityBench.jsonEncoder().encode([bad]))
     }
 
