@@ -5,11 +5,13 @@
 # and 3-5 (held out). Writes benchmarks/results/quality.md and the records under benchmarks/results/quality/.
 #   Scripts/quality.sh            # the full grid (about 35 min on 2 cores)
 #   PARTS="f20 wordnet" Scripts/quality.sh   # some parts only (f5 f20 f70 wordnet), the others' tables kept
+#   PARTS=none Scripts/quality.sh            # only reassemble quality.md from the tables already there
 # Needs: swift, the venv made by Scripts/venv.sh (scikit-learn; found as .venv/bin/python), Debian
 # dataset-fashion-mnist, and the WordNet embeddings (Scripts/embed_wordnet.py, cached under data/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PARTS=${PARTS:-"f5 f20 f70 wordnet"}
+[ "$PARTS" = none ] && PARTS=""
 OUT=benchmarks/results/quality
 RUNS=${RUNS:-runs/quality}
 mkdir -p "$OUT" "$RUNS"
@@ -61,14 +63,18 @@ lines = ["# Label quality: HDL against every baseline (real data, held-out groun
          "(Zhou et al. 2004), `propagation` (Iscen et al. 2019 style); scikit-learn `spreading-sk`, `logreg` (few-shot",
          "logistic regression), `selftrain` (`SelfTrainingClassifier`, threshold 0.9: logits-based pseudo-labeling).", ""]
 losses = []
+rowsTotal = 0
+summaries = []
+short = {"f5": "5k", "f20": "20k", "f70": "70k", "wordnet": "WordNet"}
 for key, title in parts:
     for first, group in (("0", "seeds 0–2"), ("3", "held-out seeds 3–5")):
         tag = f"{key}-s{first}"
         t = os.path.join(out, f"table-{tag}.md")
         if not os.path.exists(t): continue
         cmd = open(os.path.join(out, f"command-{tag}.txt")).read().strip()
-        lines += [f"## {title} ({group})", "", f"`hdlabel bench quality {cmd} --seeds 3 --first-seed {first}`", "",
-                  open(t).read().strip(), ""]
+        text = open(t).read().strip()
+        lines += [f"## {title} ({group})", "", f"`hdlabel bench quality {cmd} --seeds 3 --first-seed {first}`", "", text, ""]
+        summaries += [f"- {title}, {group}: " + l[len("Over all "):] for l in text.split("\n") if l.startswith("Over all ")]
         rows = {}
         for r in csv.DictReader(open(os.path.join(out, f"records-{tag}.csv"))):
             if r["error"]: continue
@@ -76,15 +82,20 @@ for key, title in parts:
             rows.setdefault(k, {}).setdefault(r["method"], []).append((float(r["accuracy"]), float(r["macro_f1"])))
         for k, by in rows.items():
             if "hdl" not in by: continue
+            rowsTotal += 1
             for idx, metric in ((0, "accuracy"), (1, "macro-F1")):
                 mean = {m: statistics.mean(v[idx] for v in vs) for m, vs in by.items()}
                 best = max((m for m in mean if m != "hdl"), key=lambda m: mean[m], default=None)
                 if best and mean[best] > mean["hdl"]:
-                    losses.append(f"| {group} | {' | '.join(k)} | {metric} | {100*mean['hdl']:.1f} | {best} {100*mean[best]:.1f} | "
+                    losses.append(f"| {short[key]} | {group} | {' | '.join(k)} | {metric} | {100*mean['hdl']:.1f} | {best} {100*mean[best]:.1f} | "
                                   f"{100*(mean['hdl']-mean[best]):+.1f} |")
-lines += ["## Where HDL is not best", "",
-          f"Every row (dataset × balance × budget × seed group) where some method's mean beats HDL's, by metric: {len(losses)} of them.", "",
-          "| seeds | dataset | balance | budget | metric | HDL | best other | margin (points) |", "|---|---|---|---|---|---|---|---|"] + losses + [""]
+accLoss = sum(1 for l in losses if "| accuracy |" in l); f1Loss = len(losses) - accLoss
+lines += ["## Confidence and estimates over the grid", "", "ECE of HDL's `confidence` column, the pilot estimate's error and the estimate after labeling, per part "
+          "(every run; the per-row numbers are in each part's second table):", ""] + summaries + ["",
+          "## Where HDL is not best", "",
+          f"Of {rowsTotal} rows (set × dataset × balance × budget × seed group), HDL has the best mean accuracy on {rowsTotal - accLoss} and the best "
+          f"mean macro-F1 on {rowsTotal - f1Loss}. Every row and metric where some method's mean beats HDL's ({len(losses)}):", "",
+          "| set | seeds | dataset | balance | budget | metric | HDL | best other | margin (points) |", "|---|---|---|---|---|---|---|---|---|"] + losses + [""]
 open(os.path.join(out, "..", "quality.md"), "w").write("\n".join(lines) + "\n")
 print("\n".join(lines[-len(losses) - 4:]))
 PY
