@@ -284,18 +284,25 @@ final class GeometryTests: XCTestCase {
         }
     }
 
+    /// The normalised rows, their graph (tile 64) and a runner of `Labeling.run` on them with an edited default config
+    /// (4 classes).
+    static func labeler(_ x: Embeddings, seeds: [Int32]) throws
+        -> (Embeddings, KNNGraph, ((inout LabelingConfig) -> Void) throws -> LabelingResult) {
+        let xn = x.l2Normalized()
+        let graph = try KNNGraphBuilder.build(xn, options: GraphOptions(k: LabelingConfig().graphK(n: xn.rows), tile: 64))
+        return (xn, graph, { edit in
+            var cfg = LabelingConfig(); edit(&cfg)
+            return try Labeling.run(graph: graph, seeds: seeds, numClasses: 4, config: cfg, embeddings: xn)
+        })
+    }
+
     /// `kMin` and `propagationBlend`: a k floor is obeyed by every layer; `auto` floors k only when the largest class
     /// has fewer than 3 seeds and is the unfloored run bit for bit otherwise; the blend at w = 0 is no blend, at w = 1
     /// the propagation baseline's labels; seeds never change; the thread count changes no bit.
     func testKMinAndPropagationBlend() throws {
         let (x, y) = clusteredData(c: 4, perClass: 120, d: 10, spread: 1.4, seed: 41)
         let seeds = seedsFrom(y, per: 2, classes: 4)
-        let xn = x.l2Normalized()
-        let graph = try KNNGraphBuilder.build(xn, options: GraphOptions(k: LabelingConfig().graphK(n: xn.rows), tile: 64))
-        func run(_ edit: (inout LabelingConfig) -> Void) throws -> LabelingResult {
-            var cfg = LabelingConfig(); edit(&cfg)
-            return try Labeling.run(graph: graph, seeds: seeds, numClasses: 4, config: cfg, embeddings: xn)
-        }
+        let (xn, graph, run) = try Self.labeler(x, seeds: seeds)
         // The blend at weight 0 is no blend (bit for bit).
         let plain = try run { $0.kMin = .fixed(0) }
         let explicitOff = try run { $0.kMin = .fixed(0); $0.propagationBlend = 0 }
@@ -349,12 +356,7 @@ final class GeometryTests: XCTestCase {
 
         let (x, y) = clusteredData(c: 4, perClass: 120, d: 10, spread: 1.6, seed: 43)
         let seeds = seedsFrom(y, per: 4, classes: 4)
-        let xn = x.l2Normalized()
-        let graph = try KNNGraphBuilder.build(xn, options: GraphOptions(k: LabelingConfig().graphK(n: xn.rows), tile: 64))
-        func run(_ edit: (inout LabelingConfig) -> Void) throws -> LabelingResult {
-            var cfg = LabelingConfig(); edit(&cfg)
-            return try Labeling.run(graph: graph, seeds: seeds, numClasses: 4, config: cfg, embeddings: xn)
-        }
+        let (_, _, run) = try Self.labeler(x, seeds: seeds)
         let off = try run { _ in }, on1 = try run { $0.balanceClasses = true; $0.threads = 1 }, on3 = try run { $0.balanceClasses = true; $0.threads = 3 }
         XCTAssertEqual(on1, on3)
         XCTAssertEqual(on1.layers, off.layers)   // the layers are untouched; only the refinement reads the balanced posterior
