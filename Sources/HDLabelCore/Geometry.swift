@@ -58,9 +58,22 @@ public enum ClassGeometry {
         precondition(n == comm.rows.count && anchors.count == n)
         var cntLocal = [Int](repeating: 0, count: c)
         var sums = [Int128](repeating: 0, count: c * d)
-        for i in 0 ..< n where anchors[first + i] >= 0 {
-            let l = Int(anchors[first + i]); cntLocal[l] += 1
-            for j in 0 ..< d { sums[l * d + j] += fixed(Double(x.data[i * d + j])) }
+        // Class sums over row chunks on every core: integer (fixed-point) partials, so their sum is exact and the same
+        // for any number of workers.
+        let sumLock = NSLock()
+        x.data.withUnsafeBufferPointer { xb in
+            let xp = xb.baseAddress!
+            Parallel.forBlocks(rows: n, threads: 0) { lo, hi in
+                var cl = [Int](repeating: 0, count: c), sl = [Int128](repeating: 0, count: c * d)
+                for i in lo ..< hi where anchors[first + i] >= 0 {
+                    let l = Int(anchors[first + i]); cl[l] += 1
+                    for j in 0 ..< d { sl[l * d + j] += fixed(Double(xp[i * d + j])) }
+                }
+                sumLock.lock()
+                for l in 0 ..< c { cntLocal[l] += cl[l] }
+                for e in 0 ..< c * d { sums[e] += sl[e] }
+                sumLock.unlock()
+            }
         }
         let cnt = try comm.sum(cntLocal)
         sums = try comm.sumExact(sums)
