@@ -223,8 +223,7 @@ public enum ClusterJob {
                 m.parameters.merge(graphFacts, uniquingKeysWith: { _, new in new })
                 m.n = n; m.dimensions = d; m.classes = classNames; m.chosenK = chosenK; m.layers = layers
                 m.timingsSeconds = timings.maxSeconds; m.ranks = comm.size
-                m.evidence = result?.evidence; m.pilotAccuracy = result?.pilotAccuracy
-                if let r = result { m.record(calibration: r.calibration, minConfidence: o.config.minConfidence); m.record(estimatesOf: r) }
+                if let r = result { m.record(labeling: r, minConfidence: o.config.minConfidence) }
                 staged.append(try AtomicFile.stage(try m.json(), for: RunManifest.path(for: o.output)))
             }
             if rank == 0, let path = o.timingsPath { staged.append(try AtomicFile.stage(try timings.json(), for: path)) }

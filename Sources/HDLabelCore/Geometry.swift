@@ -60,10 +60,11 @@ public enum ClassGeometry {
         var sums = [Int128](repeating: 0, count: c * d)
         // Class sums over row chunks on every core: integer (fixed-point) partials, so their sum is exact and the same
         // for any number of workers.
+        let lanes = Parallel.resolve(0)
         let sumLock = NSLock()
         x.data.withUnsafeBufferPointer { xb in
             let xp = xb.baseAddress!
-            Parallel.forBlocks(rows: n, threads: 0) { lo, hi in
+            Parallel.forBlocks(rows: n, threads: lanes) { lo, hi in
                 var cl = [Int](repeating: 0, count: c), sl = [Int128](repeating: 0, count: c * d)
                 for i in lo ..< hi where anchors[first + i] >= 0 {
                     let l = Int(anchors[first + i]); cl[l] += 1
@@ -85,7 +86,6 @@ public enum ClassGeometry {
         let block = Reduction.block
         // Blocks in parallel (each block's ssyrk has the same shape whatever the split; the fixed-point partials of
         // the chunks add exactly, so the sum does not depend on the number of workers).
-        let lanes = Parallel.resolve(0)
         let savedBLAS = BLASThreads.current
         if lanes > 1 { BLASThreads.set(1) }
         defer { if lanes > 1 { BLASThreads.set(savedBLAS) } }

@@ -481,7 +481,7 @@ struct Evidence {
         var cal = [EvidenceMode: [(row: Int, score: Float, ok: Bool)]](), excluded = [EvidenceMode: Int]()
         // The estimate of final accuracy: held-out seeds whose class kept an anchor in their fold (a class with one
         // seed cannot be held out and still be predicted; the final run has every class's seeds).
-        var scored = [EvidenceMode: AccuracyEstimate]()
+        var scored = Dictionary(uniqueKeysWithValues: modes.map { ($0, AccuracyEstimate(samples: 0, correct: 0)) })
         for f in 0 ..< folds {
             var anchors = seeds
             var hidden: [Int] = []
@@ -503,12 +503,10 @@ struct Evidence {
                     let q = Scores.argmaxShare(try posterior(anchors: provisional, k: k, mode: m, clampTo: anchors, pilot: true), n: graph.n, c: numClasses)
                     carg = try comm.allgather(q.labels); cshare = try comm.allgather(q.share)
                 }
-                for i in hidden where anchored[Int(seeds[i])] {
-                    scored[m, default: AccuracyEstimate(samples: 0, correct: 0)].samples += 1
-                    if arg[i] == seeds[i] { scored[m]!.correct += 1 }
-                }
                 for i in hidden {
-                    if anchored[Int(seeds[i])] && carg[i] >= 0 { cal[m, default: []].append((i, cshare[i], carg[i] == seeds[i])) }
+                    let kept = anchored[Int(seeds[i])]
+                    if kept { scored[m]!.samples += 1; if arg[i] == seeds[i] { scored[m]!.correct += 1 } }
+                    if kept && carg[i] >= 0 { cal[m, default: []].append((i, cshare[i], carg[i] == seeds[i])) }
                     else { excluded[m, default: 0] += 1 }
                 }
             }
@@ -527,7 +525,6 @@ struct Evidence {
             let l = (cal[m] ?? []).sorted { $0.row < $1.row }
             samples[m] = CalibrationSamples(scores: l.map(\.score), correct: l.map(\.ok), excluded: excluded[m] ?? 0, classes: numClasses)
         }
-        for m in modes where scored[m] == nil { scored[m] = AccuracyEstimate(samples: 0, correct: 0) }
         return Pilot(accuracy: acc, best: best, z: z, samples: samples, estimate: scored)
     }
 }

@@ -87,17 +87,18 @@ public struct TopKAccumulator: Sendable {
         return KNNGraph(n: rows, k: k, neighbors: ids, similarities: sims)
     }
 
+    /// The largest of the 8 scores at `p` (the top-k scans skip 8 scores at once when this is below their cut).
+    /// `@inlinable` so that the inlinable `merge` may call it.
+    @inlinable @inline(__always) static func max8(_ p: UnsafePointer<Float>) -> Float {
+        max(max(max(p[0], p[1]), max(p[2], p[3])), max(max(p[4], p[5]), max(p[6], p[7])))
+    }
+
     /// Merges a score tile: `scores[r*ldScores + c]` is the `sgemm` similarity of local query row `qStart + r`
     /// (row `queries + (qStart + r) * d`) with global database id `dbStart + c` (row `database + c * d`), for
     /// `r < qCount`, `c < dbCount`. Skips self (same global id). A score within `CanonicalSimilarity.slack(d:)` of
     /// the row's current k-th similarity is re-scored with `CanonicalSimilarity.dot` and ranked by that value, ties
     /// by the smaller global id, so the result depends neither on merge order nor on the BLAS kernel.
     @inlinable
-    /// The largest of the 8 scores at `p` (the top-k scans skip 8 scores at once when this is below their cut).
-    @inline(__always) static func max8(_ p: UnsafePointer<Float>) -> Float {
-        max(max(max(p[0], p[1]), max(p[2], p[3])), max(max(p[4], p[5]), max(p[6], p[7])))
-    }
-
     public mutating func merge(scores: UnsafePointer<Float>, ldScores: Int, qStart: Int, qCount: Int, dbStart: Int, dbCount: Int,
                                queries: UnsafePointer<Float>, database: UnsafePointer<Float>, d: Int) {
         let k = self.k, first = self.firstRow

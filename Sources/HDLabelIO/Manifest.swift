@@ -34,25 +34,24 @@ public struct RunManifest: Codable, Sendable {
     public var created: String
 
     public init(command: String, method: String, parameters: [String: String], inputs: [String: String], n: Int,
-                dimensions: Int, classes: [String], chosenK: Int, layers: [LayerRecord], evidence: String? = nil, pilotAccuracy: Double? = nil,
+                dimensions: Int, classes: [String], chosenK: Int, layers: [LayerRecord],
                 timingsSeconds: [String: Double], ranks: Int) {
-        self.evidence = evidence; self.pilotAccuracy = pilotAccuracy
         self.command = command; self.method = method; self.parameters = parameters; self.inputs = inputs; self.n = n
         self.dimensions = dimensions; self.classes = classes; self.chosenK = chosenK; self.layers = layers
         self.timingsSeconds = timingsSeconds; self.ranks = ranks
         created = ISO8601DateFormatter().string(from: Date())
     }
 
-    /// Records HDL's accuracy estimates (the pilot's with its interval, and the estimate after labeling).
-    public mutating func record(estimatesOf r: LabelingResult) {
+    /// Records what a labeling run says about itself: the evidence used, HDL's accuracy estimates (the pilot's with
+    /// its interval, and the estimate after labeling), the calibration map and the abstention threshold. One call for
+    /// every command that writes labels (single process and cluster).
+    public mutating func record(labeling r: LabelingResult, minConfidence: Double) {
+        evidence = r.evidence
         pilotAccuracy = r.pilotAccuracy
         pilotInterval = r.pilotEstimate.map { [$0.interval.lower, $0.interval.upper] }
         pilotSamples = r.pilotEstimate?.samples
         estimatedAccuracy = r.estimatedAccuracy
-    }
-
-    /// Records the run's calibration map and abstention threshold.
-    public mutating func record(calibration map: CalibrationMap, minConfidence: Double) {
+        let map = r.calibration
         calibration = map.method.rawValue
         calibrationReason = map.method == .none ? map.reason : nil
         calibrationParameters = map.method == .none ? nil : map.parameters

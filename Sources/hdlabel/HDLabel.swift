@@ -225,10 +225,8 @@ struct LabelCommand: ParsableCommand {
                 inputs: ["embeddings": embeddings, "embeddings_hash": (try? EmbeddingFiles.open(embeddings).fileHash) ?? RunManifest.fileHash(embeddings),
                          "labels": labels, "labels_hash": RunManifest.fileHash(labels)],
                 n: x.rows, dimensions: x.cols, classes: seeds.classNames, chosenK: result.chosenK, layers: result.layers,
-                evidence: result.evidence, pilotAccuracy: result.pilotAccuracy,
                 timingsSeconds: timer.seconds, ranks: 1)
-            m.record(calibration: result.calibration, minConfidence: config.minConfidence)
-            m.record(estimatesOf: result)
+            m.record(labeling: result, minConfidence: config.minConfidence)
             let files = [(LabelsIO.encode(result, classNames: seeds.classNames, for: output), output), (try m.json(), RunManifest.path(for: output))]
             try timer.time("write") { try AtomicFile.write(files) }
             let abst = result.labels.filter { $0 < 0 }.count
