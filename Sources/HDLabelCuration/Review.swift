@@ -58,6 +58,25 @@ public struct RunLabels: Sendable, Equatable {
     }
 }
 
+extension RunLabels {
+    /// The run with its classes named by `classes` (id order): labels that are class ids 0..<C take the listed names,
+    /// labels that are already listed names keep them (re-indexed to the list's order). Anything else is an error.
+    public func named(_ classes: [String]) throws -> RunLabels {
+        let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, Int32($0)) })
+        var map = [Int32](repeating: -1, count: classNames.count)
+        let allIds = classNames.allSatisfy { Int($0).map { $0 >= 0 && $0 < classes.count } ?? false }
+        for (c, name) in classNames.enumerated() {
+            if let i = index[name], !allIds || Int(name) == nil { map[c] = i } else if allIds, let id = Int(name) { map[c] = Int32(id) } else {
+                throw HDLError.invalidInput("label '\(name)' of the run is neither one of the \(classes.count) listed classes nor a class id 0..<\(classes.count)")
+            }
+        }
+        var r = self
+        r.labels = labels.map { $0 >= 0 ? map[Int($0)] : -1 }
+        r.classNames = classes
+        return r
+    }
+}
+
 /// How `Review.select` ranks the samples to review.
 public enum ReviewRanking: String, Sendable, CaseIterable, Codable {
     /// Lowest labeling confidence first (abstentions count as confidence 0).
@@ -81,6 +100,17 @@ public struct ReviewItem: Sendable, Equatable, Codable {
     public var confidence: Float
     public var score: Double
     public var rank: Int
+}
+
+/// What an exported task shows besides the sample's label: the item (image URL or text), its context and, for
+/// images, the nearest labeled sample's image URL.
+public struct ReviewShown: Sendable, Equatable {
+    public var item: String?
+    public var context: ReviewContext?
+    public var seedImage: String?
+    public init(item: String? = nil, context: ReviewContext? = nil, seedImage: String? = nil) {
+        self.item = item; self.context = context; self.seedImage = seedImage
+    }
 }
 
 /// A reviewer's answer: the sample id and the class name they chose.
@@ -168,44 +198,82 @@ public enum Review {
         }
     }
 
-    /// CSV `id,label,confidence,score,rank,corrected` — reviewers fill `corrected` (empty = not reviewed).
-    public static func encodeCSV(_ items: [ReviewItem]) -> Data {
-        var s = "id,label,confidence,score,rank,corrected\n"
-        for it in items {
-            s += "\(it.id),\(LabelsIO.csvField(it.label)),\(String(format: "%.4f", it.confidence)),\(String(format: "%.4f", it.score)),\(it.rank),\n"
+    /// CSV `id,label,confidence,score,rank,item,context,corrected` — reviewers fill `corrected` (empty = not
+    /// reviewed). `item` is the image URL or text a reviewer looks at (empty without `--items`), `context` the
+    /// nearest labeled samples and the neighbours' current labels. `shown` is nil or one entry per item.
+    public static func encodeCSV(_ items: [ReviewItem], shown: [ReviewShown]? = nil) -> Data {
+        var s = "id,label,confidence,score,rank,item,context,corrected\n"
+        for (p, it) in items.enumerated() {
+            let sh = shown?[p]
+            s += "\(it.id),\(LabelsIO.csvField(it.label)),\(String(format: "%.4f", it.confidence)),\(String(format: "%.4f", it.score)),\(it.rank),"
+                + "\(LabelsIO.csvField(sh?.item ?? "")),\(LabelsIO.csvField(sh?.context?.summary ?? "")),\n"
         }
         return Data(s.utf8)
     }
 
-    /// Label Studio import JSON: a list of tasks `{"id", "data": {"sample_id", "text", "current_label", "confidence",
-    /// "rank"}, "predictions": [{"model_version", "score", "result": [{"from_name", "to_name", "type": "choices",
-    /// "value": {"choices": [label]}}]}]}`. The current label is a pre-annotation the reviewer accepts or changes.
-    /// `text` shows the sample; `extraData` (per id) may add fields such as an image URL.
-    public static func encodeLabelStudio(_ items: [ReviewItem], fromName: String = "label", toName: String = "text",
+    /// Label Studio import JSON: a list of tasks `{"id", "data": {...}, "predictions": [{"model_version", "score",
+    /// "result": [{"from_name", "to_name", "type": "choices", "value": {"choices": [label]}}]}]}`. The current label is
+    /// a pre-annotation the reviewer accepts or changes. `data` holds `sample_id`, `current_label`, `confidence`,
+    /// `rank`, `summary` (one line: sample, current label, confidence, rank), `context` (nearest labeled samples and
+    /// the neighbours' labels), and the item: `image` (URL) or `text` for `kind`; without items (`kind` nil) `text` is
+    /// the summary. For images, `seed_image` / `seed_caption` show the nearest labeled sample. `shown` is nil or one
+    /// entry per item; `extraData` (per id) may add fields.
+    public static func encodeLabelStudio(_ items: [ReviewItem], shown: [ReviewShown]? = nil, kind: ItemKind? = nil,
+                                         fromName: String = "label", toName: String? = nil,
                                          extraData: [Int: [String: String]] = [:]) throws -> Data {
+        let to = toName ?? (kind ?? .text).rawValue
         var tasks: [[String: Any]] = []
-        for it in items {
+        for (p, it) in items.enumerated() {
+            let sh = shown?[p]
+            let current = it.label.isEmpty ? "none" : it.label
+            let summary = "sample \(it.id) · current label: \(current) · confidence \(String(format: "%.2f", it.confidence)) · review rank \(it.rank)"
             var data: [String: Any] = ["sample_id": it.id, "current_label": it.label, "confidence": Double(it.confidence), "rank": it.rank,
-                                       "text": "sample \(it.id) (current label: \(it.label.isEmpty ? "none" : it.label), confidence \(String(format: "%.2f", it.confidence)))"]
+                                       "summary": summary, "context": sh?.context?.summary ?? ""]
+            switch kind {
+            case .image?:
+                data["image"] = sh?.item ?? ""
+                data["seed_image"] = sh?.seedImage ?? ""
+                data["seed_caption"] = sh?.context?.nearestSeeds.first.map {
+                    "nearest labeled sample (\($0.id)): \($0.label), similarity \(String(format: "%.2f", $0.similarity))"
+                } ?? "no labeled sample"
+            case .text?:
+                data["text"] = sh?.item ?? ""
+            case nil:
+                data["text"] = "sample \(it.id) (current label: \(current), confidence \(String(format: "%.2f", it.confidence)))"
+            }
             for (k, v) in extraData[it.id] ?? [:] { data[k] = v }
             var task: [String: Any] = ["id": it.id, "data": data]
             if !it.label.isEmpty {
                 task["predictions"] = [["model_version": "hdlabel", "score": Double(it.confidence),
-                                        "result": [["from_name": fromName, "to_name": toName, "type": "choices", "value": ["choices": [it.label]]]]]]
+                                        "result": [["from_name": fromName, "to_name": to, "type": "choices", "value": ["choices": [it.label]]]]]]
             }
             tasks.append(task)
         }
-        return try JSONSerialization.data(withJSONObject: tasks, options: [.prettyPrinted, .sortedKeys])
+        return try JSONSerialization.data(withJSONObject: tasks, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
     }
 
-    /// The Label Studio labeling configuration matching `encodeLabelStudio`.
-    public static func labelStudioConfig(classNames: [String], fromName: String = "label", toName: String = "text") -> String {
+    /// The Label Studio labeling configuration matching `encodeLabelStudio` for the same `kind`: the summary line,
+    /// the item (`<Image>` or `<Text>`), the class choices (names as given), the context line and, for images, the
+    /// nearest labeled sample's image.
+    public static func labelStudioConfig(classNames: [String], kind: ItemKind? = nil, fromName: String = "label", toName: String? = nil) -> String {
         func esc(_ s: String) -> String {
             s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "\"", with: "&quot;")
                 .replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
         }
-        return "<View>\n  <Text name=\"\(toName)\" value=\"$text\"/>\n  <Choices name=\"\(fromName)\" toName=\"\(toName)\" choice=\"single\" showInline=\"true\">\n"
-            + classNames.map { "    <Choice value=\"\(esc($0))\"/>\n" }.joined() + "  </Choices>\n</View>\n"
+        let to = esc(toName ?? (kind ?? .text).rawValue)
+        var v = "<View>\n  <Header value=\"$summary\" size=\"5\"/>\n"
+        if kind == .image {
+            v += "  <Image name=\"\(to)\" value=\"$image\" width=\"280px\" zoom=\"true\"/>\n"
+        } else {
+            v += "  <Text name=\"\(to)\" value=\"$text\"/>\n"
+        }
+        v += "  <Choices name=\"\(esc(fromName))\" toName=\"\(to)\" choice=\"single\" showInline=\"true\">\n"
+            + classNames.map { "    <Choice value=\"\(esc($0))\"/>\n" }.joined() + "  </Choices>\n"
+        v += "  <Header value=\"$context\" size=\"6\"/>\n"
+        if kind == .image {
+            v += "  <Header value=\"$seed_caption\" size=\"6\"/>\n  <Image name=\"nearest_labeled\" value=\"$seed_image\" width=\"140px\"/>\n"
+        }
+        return v + "</View>\n"
     }
 
     /// Reads corrections: CSV (`id,label` or the review CSV with a filled `corrected` column; empty answers are

@@ -26,7 +26,15 @@ public enum LabelsIO {
             if let bad = ints.firstIndex(where: { $0 < -1 }) {
                 throw HDLError.invalidInput("label \(ints[bad]) of row \(bad) in '\(path)' is negative (only -1 marks unlabeled)")
             }
-            raw = ints.map { $0 == -1 ? nil : String($0) }
+            if let classes {
+                // A .npy holds class ids: with a class list they index it (names may look like anything).
+                if let bad = ints.firstIndex(where: { $0 >= classes.count }) {
+                    throw HDLError.invalidInput("label \(ints[bad]) of row \(bad) in '\(path)' is not a class id of the \(classes.count) listed classes")
+                }
+                raw = ints.map { $0 == -1 ? nil : classes[$0] }
+            } else {
+                raw = ints.map { $0 == -1 ? nil : String($0) }
+            }
         } else {
             raw = try readCSV(path: path, n: n)
         }
@@ -126,13 +134,31 @@ public enum LabelsIO {
         }
     }
 
-    /// The one parser of a `--classes` value: a file with one class name per line when `text` names an existing
-    /// file, otherwise a comma-separated list. Names are trimmed; empty names and repeated names are errors.
+    /// The one parser of a `--classes` value: a file with one class name per line (or a names CSV with the header
+    /// `id,name` and ids 0..<C) when `text` names an existing file, otherwise a comma-separated list. Names are trimmed; empty names and repeated names are errors.
     public static func parseClassList(_ text: String) throws -> [String] {
-        let names: [String]
+        var names: [String]
         if FileManager.default.fileExists(atPath: text) {
             guard let body = try? String(contentsOfFile: text, encoding: .utf8) else { throw HDLError.io(path: text, reason: "cannot read the class list") }
-            names = body.split(separator: "\n", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+            let lines = body.split(separator: "\n", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+            if let first = lines.first, splitCSVLine(first).map({ $0.lowercased() }) == ["id", "name"] {
+                // A names CSV `id,name`: every id 0..<C once.
+                var byId: [Int: String] = [:]
+                for (no, line) in lines.enumerated().dropFirst() {
+                    let f = splitCSVLine(line)
+                    guard f.count == 2, let id = Int(f[0]), id >= 0 else {
+                        throw HDLError.format(path: text, reason: "line \(no + 1): expected 'id,name' with a class id >= 0")
+                    }
+                    guard byId[id] == nil else { throw HDLError.format(path: text, reason: "line \(no + 1): class id \(id) appears twice") }
+                    byId[id] = f[1]
+                }
+                guard !byId.isEmpty, byId.keys.max()! == byId.count - 1 else {
+                    throw HDLError.format(path: text, reason: "class ids must be 0..<C, each once (found \(byId.count) ids up to \(byId.keys.max() ?? -1))")
+                }
+                names = (0 ..< byId.count).map { byId[$0]! }
+            } else {
+                names = lines
+            }
         } else {
             names = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         }

@@ -11,7 +11,7 @@ struct HDLabel: ParsableCommand {
         commandName: "hdlabel",
         abstract: "Label a whole dataset from a few seed labels and embeddings (Hierarchical Dynamic Labeling).",
         version: RunManifest.version,
-        subcommands: [LabelCommand.self, ClusterLabelCommand.self, EvaluateCommand.self, PrepareCommand.self, IssuesCommand.self,
+        subcommands: [LabelCommand.self, ClusterLabelCommand.self, EvaluateCommand.self, PrepareCommand.self, ItemsCommand.self, IssuesCommand.self,
                       ReviewCommand.self, BenchCommand.self, ReportCommand.self, GraphCommand.self]
     )
 

@@ -145,3 +145,4 @@ extension KSetting: ExpressibleByArgument {
 
 extension IssueRule: ExpressibleByArgument {}
 extension ReviewRanking: ExpressibleByArgument {}
+extension ItemKind: ExpressibleByArgument {}

@@ -115,3 +115,85 @@ struct PreparedSplit: Codable {
     var version: String
     var split: Split
 }
+
+/// `hdlabel items DATA_DIR -o DIR`: what reviewers look at for a prepared data set — one PNG per row and an items
+/// CSV (`id,image`) for `review export --items`.
+struct ItemsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "items",
+        abstract: "Write reviewable items for a prepared data set: one PNG per row and DIR/items.csv (id,image).",
+        discussion: """
+        DATA_DIR: a directory written by 'hdlabel prepare' (its split.json says which data-set row each row is). \
+        Fashion-MNIST images are read from the Debian package's IDX files (as 'prepare' reads them) and written as \
+        grayscale PNGs, each pixel --scale × --scale. DIR/items.csv lists every row (images/ID.png, relative to DIR); \
+        with --ids FILE (a review CSV or any CSV/list whose first column is a row id) only those rows' PNGs and the \
+        seeded rows' (the context a review export shows) are written — 'review export' reports listed images that are missing. Every file is written atomically.
+        """
+    )
+    @Argument(help: "Directory written by 'hdlabel prepare'.") var dataDir: String
+    @Option(name: [.short, .customLong("output")], help: "Output directory (images/ and items.csv).") var output: String
+    @Option(help: "Pixel repetition: each image is 28·scale pixels wide (1...16).") var scale = 4
+    @Option(help: "Write PNGs only for the row ids in this file (first column; a header line is skipped) and the seeded rows.") var ids: String?
+
+    func validate() throws { try Check.int("--scale", scale, 1 ... 16, "an integer in 1...16") }
+
+    func run() throws {
+        try runReportingErrors {
+            func log(_ s: String) { FileHandle.standardError.write(Data(("hdlabel: " + s + "\n").utf8)) }
+            let started = Date()
+            let splitPath = dataDir + "/split.json"
+            guard let data = FileManager.default.contents(atPath: splitPath) else {
+                throw HDLError.io(path: splitPath, reason: "no such file: DATA_DIR must be a directory written by 'hdlabel prepare'")
+            }
+            let record: PreparedSplit
+            do { record = try JSONDecoder().decode(PreparedSplit.self, from: data) } catch {
+                throw HDLError.format(path: splitPath, reason: "not a split written by 'hdlabel prepare' (\(error))")
+            }
+            guard record.dataset == "fashion-mnist" else {
+                throw HDLError.invalidInput("'\(splitPath)' is data set '\(record.dataset)'; items can be written for fashion-mnist only")
+            }
+            let rows = record.split.indices
+            guard rows.count == record.rows else { throw HDLError.format(path: splitPath, reason: "split lists \(rows.count) rows, header says \(record.rows)") }
+            var wanted = Array(0 ..< rows.count)
+            if let ids {
+                guard let body = FileManager.default.contents(atPath: ids).flatMap({ String(data: $0, encoding: .utf8) }) else {
+                    throw HDLError.io(path: ids, reason: "no such file or not UTF-8 text")
+                }
+                var set = Set<Int>()
+                for (no, line) in body.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
+                    let f = LabelsIO.splitCSVLine(line.trimmingCharacters(in: .whitespaces))
+                    guard let first = f.first, !first.isEmpty else { continue }
+                    guard let id = Int(first) else {
+                        if no == 0 { continue }  // header
+                        throw HDLError.format(path: ids, reason: "line \(no + 1): '\(first)' is not a row id")
+                    }
+                    guard id >= 0 && id < rows.count else { throw HDLError.invalidInput("'\(ids)' line \(no + 1): id \(id) outside 0..<\(rows.count)") }
+                    set.insert(id)
+                }
+                // The seeds' images too: an export shows each sample's nearest labeled sample beside it.
+                for p in record.split.labeled { set.insert(p) }
+                wanted = set.sorted()
+            }
+            let img = try FashionMNIST.rawImages()
+            if let bad = rows.first(where: { $0 < 0 || $0 >= img.count }) {
+                throw HDLError.format(path: splitPath, reason: "data-set row \(bad) outside the \(img.count) images")
+            }
+            let dir = output.hasSuffix("/") && output.count > 1 ? String(output.dropLast()) : output
+            try FileManager.default.createDirectory(atPath: dir + "/images", withIntermediateDirectories: true)
+            let d = img.rows * img.cols
+            var last = Date()
+            for (p, id) in wanted.enumerated() {
+                let src = rows[id] * d
+                let png = try PNG.encodeGray(width: img.cols, height: img.rows, pixels: Array(img.pixels[src ..< src + d]), scale: scale)
+                try AtomicFile.write(Data(png), to: "\(dir)/images/\(id).png")
+                if Date().timeIntervalSince(last) > 5 { log("  \(p + 1) / \(wanted.count) images"); last = Date() }
+            }
+            var csv = "id,image\n"
+            csv.reserveCapacity(rows.count * 20)
+            for id in 0 ..< rows.count { csv += "\(id),images/\(id).png\n" }
+            try AtomicFile.write(Data(csv.utf8), to: dir + "/items.csv")
+            log("wrote \(wanted.count) PNGs (\(img.cols * scale) × \(img.rows * scale)) to \(dir)/images and \(dir)/items.csv (\(rows.count) rows) in "
+                + String(format: "%.1fs", Date().timeIntervalSince(started)))
+        }
+    }
+}

@@ -21,9 +21,15 @@ struct ReviewExport: ParsableCommand {
         RUN: the CSV written by 'hdlabel label' (id,label,confidence,layer,source). Seeds are never proposed. \
         Default ranking 'central' (uncertainty × graph centrality: uncertain points whose label reaches many others) \
         with one sample per neighbourhood, chosen by measurement (benchmarks/results/review.md).
-        -o review.csv: id,label,confidence,score,rank,corrected — fill 'corrected' and import it.
-        -o review.json: Label Studio tasks (data.sample_id, data.text, the current label as a prediction); the matching \
-        labeling configuration is written to review.json.config.xml.
+        --items ITEMS: what a reviewer looks at, one per row: a CSV 'id,image' (paths or URLs) or 'id,text', or a \
+        plain text file with one item per line in row order. Relative image paths are relative to ITEMS' directory; \
+        --local-files-root or --image-url-prefix turns them into URLs Label Studio serves (docs/review.md). Missing \
+        image files are reported (count and first few) without stopping the export.
+        --classes: class names in id order (comma list, a file with one name per line, or a CSV 'id,name'); the \
+        choices and current labels then show names. Give the same --classes to 'review import'.
+        -o review.csv: id,label,confidence,score,rank,item,context,corrected — fill 'corrected' and import it.
+        -o review.json: Label Studio tasks (data.sample_id, data.image or data.text, data.summary, data.context, the \
+        current label as a prediction); the matching labeling configuration is written to review.json.config.xml.
         """
     )
     @Argument(help: "Labels CSV of a run.") var runFile: String
@@ -32,33 +38,87 @@ struct ReviewExport: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output .csv or .json (Label Studio).") var output: String
     @Option(help: "Ranking: \(ReviewRanking.allCases.map(\.rawValue).joined(separator: ", ")).") var ranking = ReviewRanking.central
     @Flag(inversion: .prefixedNo, help: "At most one sample per neighbourhood in a batch.") var diverse = true
-    @Option(help: "Neighbours that vote in the disagreement score.") var neighbors = 10
+    @Option(help: "Neighbours that vote in the disagreement score and show in the context.") var neighbors = 10
     @Option(help: "Random seed (ranking 'random').") var seed: UInt64 = 0
+    @Option(help: "Items file: CSV 'id,image' / 'id,text', or one item per line in row order.") var items: String?
+    @Option(help: "Kind of item in a plain items file or an 'id,item' CSV: \(ItemKind.allCases.map(\.rawValue).joined(separator: ", ")).") var itemKind: ItemKind?
+    @Option(help: "Class names in id order: comma list, one-per-line file, or CSV 'id,name'.") var classes: String?
+    @Option(help: "Label Studio's LOCAL_FILES_DOCUMENT_ROOT: local images become /data/local-files/?d=PATH under it.") var localFilesRoot: String?
+    @Option(help: "URL prefix that serves the items file's directory (local images become PREFIX/relative/path).") var imageUrlPrefix: String?
+    @Option(help: "Nearest labeled samples shown as context.") var contextSeeds = 3
     @Option(help: "Label Studio: name of the Choices tag.") var fromName = "label"
-    @Option(help: "Label Studio: name of the object tag.") var toName = "text"
+    @Option(help: "Label Studio: name of the object tag (default: image or text).") var toName: String?
 
     func validate() throws {
         if !(output.hasSuffix(".csv") || output.hasSuffix(".json")) { throw OptionError("-o", output, "a file ending in .csv or .json") }
         try Check.int("--count", count, 1..., "an integer >= 1")
         try Check.int("--neighbors", neighbors, 1 ... LabelingConfig.maxK, "an integer in 1...\(LabelingConfig.maxK)")
+        try Check.int("--context-seeds", contextSeeds, 0 ... 50, "an integer in 0...50")
+        if localFilesRoot != nil && imageUrlPrefix != nil {
+            throw OptionError("--image-url-prefix", imageUrlPrefix!, "not both --local-files-root and --image-url-prefix")
+        }
+        if (localFilesRoot != nil || imageUrlPrefix != nil || itemKind != nil) && items == nil {
+            throw OptionError("--items", "(none)", "an items file when --local-files-root, --image-url-prefix or --item-kind is given")
+        }
+        if let root = localFilesRoot {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else {
+                throw OptionError("--local-files-root", root, "an existing directory")
+            }
+        }
     }
 
     func run() throws {
         try runReportingErrors {
-            let r = try RunLabels.read(path: runFile)
+            func say(_ s: String) { FileHandle.standardError.write(Data(("hdlabel: " + s + "\n").utf8)) }
+            var r = try RunLabels.read(path: runFile)
+            if let classes { r = try r.named(LabelsIO.parseClassList(classes)) }
             let x = try EmbeddingFiles.open(embeddings).read()
             guard x.rows == r.n else { throw HDLError.invalidInput("run '\(runFile)' has \(r.n) rows but '\(embeddings)' has \(x.rows)") }
             try x.validate()
-            let graph = try KNNGraphBuilder.build(x.l2Normalized(), options: GraphOptions(k: min(max(neighbors, 5), x.rows - 1)))
-            let items = Review.select(run: r, graph: graph, count: count, ranking: ranking, k: neighbors,
-                                      diverse: diverse, seed: seed)
-            if output.hasSuffix(".json") {
-                try AtomicFile.write(try Review.encodeLabelStudio(items, fromName: fromName, toName: toName), to: output)
-                try AtomicFile.write(Data(Review.labelStudioConfig(classNames: r.classNames, fromName: fromName, toName: toName).utf8), to: output + ".config.xml")
-            } else {
-                try AtomicFile.write(Review.encodeCSV(items), to: output)
+            let itemFile = try items.map { try ReviewItems.read(path: $0, rows: r.n, kind: itemKind) }
+            let xn = x.l2Normalized()
+            let graph = try KNNGraphBuilder.build(xn, options: GraphOptions(k: min(max(neighbors, 5), x.rows - 1)))
+            let chosen = Review.select(run: r, graph: graph, count: count, ranking: ranking, k: neighbors,
+                                       diverse: diverse, seed: seed)
+            let context = Review.context(of: chosen, run: r, graph: graph, x: xn, seeds: contextSeeds, neighbours: neighbors)
+            var shown = context.map { ReviewShown(context: $0) }
+            if let f = itemFile {
+                let locator = ItemLocator(localFilesRoot: localFilesRoot, urlPrefix: imageUrlPrefix)
+                var refs: [String] = []
+                for (p, it) in chosen.enumerated() {
+                    let v = f.values[it.id]
+                    if f.kind == .image {
+                        refs.append(v)
+                        shown[p].item = try locator.url(v, base: f.baseDirectory)
+                        if let s = context[p].nearestSeeds.first {
+                            refs.append(f.values[s.id])
+                            shown[p].seedImage = try locator.url(f.values[s.id], base: f.baseDirectory)
+                        }
+                    } else {
+                        shown[p].item = v
+                    }
+                }
+                if f.kind == .image {
+                    let missing = ItemLocator.missing(refs, base: f.baseDirectory)
+                    if !missing.isEmpty {
+                        say("warning: \(missing.count) of \(Set(refs).count) image files of this batch do not exist (exported anyway): "
+                            + missing.prefix(5).joined(separator: ", ") + (missing.count > 5 ? ", …" : ""))
+                    }
+                    if localFilesRoot == nil && imageUrlPrefix == nil && refs.contains(where: { !ItemLocator.isURL($0) }) {
+                        say("note: images are local paths; Label Studio shows them only through --local-files-root (its local-files storage) or --image-url-prefix (docs/review.md)")
+                    }
+                }
             }
-            FileHandle.standardError.write(Data("hdlabel: \(items.count) samples to review -> \(output)\n".utf8))
+            if output.hasSuffix(".json") {
+                let kind = itemFile?.kind
+                try AtomicFile.write(try Review.encodeLabelStudio(chosen, shown: shown, kind: kind, fromName: fromName, toName: toName), to: output)
+                try AtomicFile.write(Data(Review.labelStudioConfig(classNames: r.classNames, kind: kind, fromName: fromName, toName: toName).utf8),
+                                     to: output + ".config.xml")
+            } else {
+                try AtomicFile.write(Review.encodeCSV(chosen, shown: shown), to: output)
+            }
+            say("\(chosen.count) samples to review -> \(output)" + (output.hasSuffix(".json") ? " (+ \(output).config.xml)" : ""))
         }
     }
 }
@@ -81,7 +141,7 @@ struct ReviewImportCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "New seed file (.csv or .npy).") var output: String
     @Option(help: "Number of rows (needed when SEEDS is a CSV and --embeddings is not given).") var rows: Int?
     @Option(help: "Embeddings file, to take the number of rows from (when SEEDS is a CSV).") var embeddings: String?
-    @Option(help: "Comma-separated class names in id order (as given to 'label').") var classes: String?
+    @Option(help: "Class names in id order (as given to 'label' or 'review export'): comma list, one-per-line file, or CSV 'id,name'.") var classes: String?
     @Flag(help: "Let answers overwrite existing seed labels that they contradict.") var force = false
 
     func validate() throws {
@@ -111,7 +171,7 @@ struct ReviewImportCommand: ParsableCommand {
                 throw HDLError.invalidInput("\(r.conflicts.count) answer(s) contradict existing seeds (listed above); nothing written. Check them, or use --force to let the answers win")
             }
             if output.hasSuffix(".npy") {
-                guard r.seeds.classNames.enumerated().allSatisfy({ $0.element == String($0.offset) }) else {
+                guard classList != nil || r.seeds.classNames.enumerated().allSatisfy({ $0.element == String($0.offset) }) else {
                     throw HDLError.invalidInput("class names \(r.seeds.classNames.prefix(5)) are not the ids 0..<C; write a .csv instead")
                 }
                 try NPY.write(ints: r.seeds.seeds.map(Int.init), to: output)

@@ -289,3 +289,23 @@ final class QualityBenchTests: XCTestCase {
         XCTAssertThrowsError(try LabeledDataset.load(spec: "toy=\(dir)/e.npy,\(dir)/bad.npy"))
     }
 }
+
+/// The PNG writer behind `hdlabel items`: pixels survive a round trip, scaling repeats them, headers and CRCs are right.
+final class PNGTests: XCTestCase {
+    func testGrayRoundTripAndScale() throws {
+        let px: [UInt8] = [0, 50, 100, 150, 200, 255]  // 3 wide, 2 high
+        let png = try PNG.encodeGray(width: 3, height: 2, pixels: px)
+        XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        XCTAssertTrue(PNG.size(of: png)! == (3, 2))
+        let d = try PNG.decodeGray(png)
+        XCTAssertEqual(d.width, 3); XCTAssertEqual(d.height, 2); XCTAssertEqual(d.pixels, px)
+        let big = try PNG.decodeGray(try PNG.encodeGray(width: 3, height: 2, pixels: px, scale: 2))
+        XCTAssertEqual(big.width, 6); XCTAssertEqual(big.height, 4)
+        XCTAssertEqual(Array(big.pixels[0 ..< 6]), [0, 0, 50, 50, 100, 100]); XCTAssertEqual(Array(big.pixels[18 ..< 24]), [150, 150, 200, 200, 255, 255])
+        XCTAssertEqual(try PNG.encodeGray(width: 3, height: 2, pixels: px), png, "deterministic bytes")
+        var corrupt = png; corrupt[30] ^= 0xff
+        XCTAssertThrowsError(try PNG.decodeGray(corrupt))
+        XCTAssertThrowsError(try PNG.encodeGray(width: 3, height: 3, pixels: px))
+        XCTAssertNil(PNG.size(of: [1, 2, 3]))
+    }
+}

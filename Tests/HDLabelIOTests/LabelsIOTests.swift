@@ -21,6 +21,21 @@ final class LabelsIOTests: XCTestCase {
         XCTAssertThrowsError(try LabelsIO.read(path: np, n: 4)) { XCTAssertTrue("\($0)".contains("does not match row count")) }
     }
 
+    /// `--classes` as a names CSV; a .npy of class ids read with a class list (ids index the list).
+    func testClassNamesCSVAndIdsWithAList() throws {
+        let p = tempPath("names-\(UUID().uuidString.prefix(6)).csv")
+        try AtomicFile.write("id,name\n1,Trouser\n0,T-shirt/top\n2,\"Bag, small\"\n", to: p)
+        XCTAssertEqual(try LabelsIO.parseClassList(p), ["T-shirt/top", "Trouser", "Bag, small"])
+        try AtomicFile.write("id,name\n0,a\n2,b\n", to: p)
+        XCTAssertThrowsError(try LabelsIO.parseClassList(p)) { XCTAssertTrue("\($0)".contains("0..<C"), "\($0)") }
+        try AtomicFile.write("id,name\n0,a\n0,b\n", to: p)
+        XCTAssertThrowsError(try LabelsIO.parseClassList(p)) { XCTAssertTrue("\($0)".contains("twice"), "\($0)") }
+        let np = tempPath("ids-\(UUID().uuidString.prefix(6)).npy"); try NPY.write(ints: [1, -1, 0], to: np)
+        let s = try LabelsIO.read(path: np, n: 3, classes: ["cat", "dog"])
+        XCTAssertEqual(s.seeds, [1, -1, 0]); XCTAssertEqual(s.classNames, ["cat", "dog"])
+        XCTAssertThrowsError(try LabelsIO.read(path: np, n: 3, classes: ["cat"])) { XCTAssertTrue("\($0)".contains("not a class id"), "\($0)") }
+    }
+
     func testOutputCSVRoundTrip() throws {
         let r = LabelingResult(labels: [0, 1, -1], confidence: [1, 0.5, 0], layer: [0, 2, -1], source: [.seed, .propagated, .unlabeled], layers: [], chosenK: 5)
         let p = tempPath("out.csv")

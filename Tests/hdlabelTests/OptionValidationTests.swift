@@ -12,6 +12,7 @@ final class OptionValidationTests: CLITestCase {
         "issues": ["e.npy", "l.npy", "-o", "o.csv"], "review export": ["r.csv", "e.npy", "-o", "o.csv"],
         "review import": ["c.csv", "s.npy", "-o", "o.csv"], "report": ["rundir", "-o", "o.html"],
         "bench quality": [], "bench graph": [], "bench noise": [], "bench review": [], "graph": ["e.npy", "-o", "g"],
+        "items": ["datadir", "-o", "out"],
     ]
 
     /// Options shared by every command that labels (`LabelingOptions`).
@@ -44,7 +45,9 @@ final class OptionValidationTests: CLITestCase {
             "--gamma": ["nan", "inf", "-1"], "--threshold-cap": ["nan", "0", "1.5"],
         ]) { $1 }
         t["prepare"] = ["--pca": ["0", "785"], "--n": ["10", "80000"], "--per-class": ["0"], "--imbalance": ["nan", "inf", "0.5"], "--seed": ["-1"]]
-        t["review export"] = ["--count": ["0", "nan"], "--neighbors": ["0", "5000"], "--ranking": ["bogus"], "--seed": ["-1"]]
+        t["review export"] = ["--count": ["0", "nan"], "--neighbors": ["0", "5000"], "--ranking": ["bogus"], "--seed": ["-1"],
+                              "--item-kind": ["bogus"], "--context-seeds": ["-1", "51", "nan"]]
+        t["items"] = ["--scale": ["0", "17", "nan"]]
         t["review import"] = ["--rows": ["0", "nan"]]
         t["report"] = ["--seconds-per-label": ["nan", "inf", "-1"]]
         t["bench noise"] = ["--fashion-n": ["50"], "--pca": ["0"], "--rates": ["nan", "0", "1.5", "x"], "--kinds": ["bogus"],
@@ -65,7 +68,7 @@ final class OptionValidationTests: CLITestCase {
         "--output", "--classes", "--timings", "--checkpoint", "--dataset", "--python", "--script", "--out", "--embeddings",
         "--from-name", "--to-name", "--truth", "--budget-table", "--budget-balance", "--budget-dataset", "--main",
         "--knn-graph", "--input", "--json",
-        "report --seeds",
+        "report --seeds", "--items", "--image-url-prefix", "--local-files-root", "items --ids",
     ]
 
     /// Every option the binary declares (from its own help dump), per command path.

@@ -45,6 +45,34 @@ final class PrepareTests: CLITestCase {
         XCTAssertTrue(ev.stdout.hasPrefix("accuracy 0.") && ev.stdout.contains("(2900 unlabeled rows, "), ev.stdout)
     }
 
+    /// `hdlabel items`: the PNG of a row is that row's Fashion-MNIST image (through the split), scaled; the items CSV
+    /// lists every row; --ids writes the listed rows and the seeds only.
+    func testItemsWritesEachRowsImage() throws {
+        if let reason = FashionMNIST.unavailableReason() { throw XCTSkip(reason) }
+        XCTAssertEqual(try run(["prepare", "fashion-mnist", "-o", dir, "--n", "2000", "--per-class", "2", "--imbalance", "10"]).code, 0)
+        let ids = dir + "/ids.csv"
+        try "id,label\n7,x\n700,y\n".write(toFile: ids, atomically: true, encoding: .utf8)
+        let r = try run(["items", dir, "-o", dir + "/items", "--ids", ids, "--scale", "2"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let seeds = try NPY.readInts(path: dir + "/seeds.npy")
+        let expected = Set([7, 700] + seeds.indices.filter { seeds[$0] >= 0 })
+        let written = try FileManager.default.contentsOfDirectory(atPath: dir + "/items/images")
+        XCTAssertEqual(Set(written), Set(expected.map { "\($0).png" }))
+        let csv = try String(contentsOfFile: dir + "/items/items.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.count, 1 + seeds.count); XCTAssertEqual(csv[0], "id,image"); XCTAssertEqual(csv[8], "7,images/7.png")
+        // Row 700 of the long-tailed split is data-set row split.indices[700]: its pixels, each repeated 2 × 2.
+        let split = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/split.json"))) as! [String: Any]
+        let source = ((split["split"] as! [String: Any])["indices"] as! [Int])[700]
+        let raw = try FashionMNIST.rawImages()
+        let png = try PNG.decodeGray([UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/items/images/700.png"))))
+        XCTAssertEqual(png.width, 56); XCTAssertEqual(png.height, 56)
+        for y in 0 ..< 56 { for x in 0 ..< 56 where png.pixels[y * 56 + x] != raw.pixels[source * 784 + (y / 2) * 28 + x / 2] {
+            return XCTFail("pixel (\(x), \(y)) of row 700 is not data-set row \(source)'s")
+        } }
+        let bad = try run(["items", dir + "/nowhere", "-o", dir + "/x"])
+        XCTAssertNotEqual(bad.code, 0); XCTAssertTrue(bad.stderr.contains("written by 'hdlabel prepare'"), bad.stderr)
+    }
+
     func testPrepareLongTail() throws {
         if let reason = FashionMNIST.unavailableReason() { throw XCTSkip(reason) }
         let r = try run(["prepare", "fashion-mnist", "-o", dir, "--n", "3000", "--per-class", "10", "--imbalance", "10"])
