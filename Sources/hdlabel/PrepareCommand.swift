@@ -156,7 +156,8 @@ struct ItemsCommand: ParsableCommand {
             guard rows.count == record.rows else { throw HDLError.format(path: splitPath, reason: "split lists \(rows.count) rows, header says \(record.rows)") }
             var wanted = Array(0 ..< rows.count)
             if let ids {
-                guard let body = FileManager.default.contents(atPath: ids).flatMap({ String(data: $0, encoding: .utf8) }) else {
+                // Through a file handle, so a pipe (`--ids <(cut -d, -f1 review.csv)`) works as well as a file.
+                guard let body = FileHandle(forReadingAtPath: ids).flatMap({ try? $0.readToEnd() }).flatMap({ String(data: $0, encoding: .utf8) }) else {
                     throw HDLError.io(path: ids, reason: "no such file or not UTF-8 text")
                 }
                 var set = Set<Int>()
