@@ -187,7 +187,7 @@ public struct QualityBench {
                                     var by: [String: Double] = [:]
                                     for cm in CalibrationMethod.allCases where cm != .auto {
                                         let map = Calibration.fit(cm, res.calibrationSamples)
-                                        by[cm.rawValue] = ece(res.rawConfidence.map { map($0) })
+                                        by[cm.rawValue] = ece(res.rawConfidence.indices.map { map(res.rawConfidence[$0], logOdds: res.rawLogOdds.isEmpty ? nil : res.rawLogOdds[$0]) })
                                     }
                                     r.eceByCalibration = by
                                 }

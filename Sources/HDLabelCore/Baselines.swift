@@ -88,7 +88,7 @@ public enum Baselines {
 
     static func finish(_ f: [Float], comm: RowCollectives, seeds: [Int32], numClasses c: Int, k: Int) throws -> LabelingResult {
         let n = seeds.count
-        let (lab0, share0) = Scores.argmaxShare(f, n: comm.rows.count, c: c)
+        let (lab0, share0, _) = Scores.argmaxShare(f, n: comm.rows.count, c: c)
         let lab = try comm.allgather(lab0), share = try comm.allgather(share0)
         var labels = lab, conf = share
         var layer = lab.map { $0 >= 0 ? Int32(1) : -1 }, source = lab.map { $0 >= 0 ? LabelSource.propagated : .unlabeled }

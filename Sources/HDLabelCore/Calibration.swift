@@ -11,7 +11,8 @@ public enum CalibrationMethod: String, Sendable, CaseIterable, Codable {
     case auto
     /// Raw confidence (no map).
     case none
-    /// Platt scaling on the logit of the raw confidence: σ(a · logit(s) + b), a > 0.
+    /// Platt scaling on the log-odds of the raw confidence: σ(a · z + b), a > 0 (z = logit(s), read from the posterior
+    /// row so that shares rounding to 1 keep their order).
     case platt
     /// Multi-class temperature scaling with one parameter: the posterior's shares raised to the power a and renormalised,
     /// read on the top share with the other C − 1 classes taken as equal: σ(a · (logit(s) + L) − L), L = log(C − 1)
@@ -37,9 +38,13 @@ public struct CalibrationSamples: Sendable, Equatable {
     public var excluded: Int
     /// Classes of the posterior the scores are top shares of (≥ 2; `temperature` reads the other C − 1 as equal).
     public var classes: Int
-    public init(scores: [Float] = [], correct: [Bool] = [], excluded: Int = 0, classes: Int = 2) {
-        precondition(scores.count == correct.count)
+    /// The scores' log-odds, log(top) − log(rest), from the posterior rows (`Scores.argmaxShare`): what the logistic
+    /// maps are fitted on, so shares that round to 1 in Float keep their order. Default: the logit of each score.
+    public var logOdds: [Float]
+    public init(scores: [Float] = [], correct: [Bool] = [], excluded: Int = 0, classes: Int = 2, logOdds: [Float]? = nil) {
+        precondition(scores.count == correct.count && (logOdds?.count ?? scores.count) == scores.count)
         self.scores = scores; self.correct = correct; self.excluded = excluded; self.classes = max(2, classes)
+        self.logOdds = logOdds ?? scores.map { Float(Calibration.logit(Double($0))) }
     }
     public var count: Int { scores.count }
 }
@@ -92,13 +97,16 @@ public struct CalibrationMap: Sendable, Equatable {
     /// The identity, with the reason no map was fitted.
     public static func none(_ reason: String) -> CalibrationMap { CalibrationMap(method: .none, samples: 0, reason: reason) }
 
-    /// Calibrated confidence of raw confidence `s` (clamped to [0, 1] first). O(1) for the logistic maps,
-    /// O(log knots) for the piecewise-linear ones.
-    public func callAsFunction(_ s: Float) -> Float {
+    /// Calibrated confidence of raw confidence `s` (clamped to [0, 1] first). The logistic maps read `logOdds` (the
+    /// share's log-odds from its posterior row, see `Scores.argmaxShare`) when given, else the logit of `s` (clamped
+    /// to [ε, 1 − ε]). O(1) for the logistic maps, O(log knots) for the piecewise-linear ones.
+    public func callAsFunction(_ s: Float, logOdds: Float? = nil) -> Float {
         let x = min(max(Double(s.isNaN ? 0 : s), 0), 1)
         switch method {
         case .none, .auto: return Float(x)
-        case .platt, .temperature: return Float(Calibration.sigmoid(slope * Calibration.logit(x) + intercept))
+        case .platt, .temperature:
+            let z = logOdds.map { Calibration.clampLogOdds(Double($0)) } ?? Calibration.logit(x)
+            return Float(Calibration.sigmoid(slope * z + intercept))
         case .histogram, .isotonic: return Float(Calibration.interpolate(x, knotX, knotY))
         }
     }
@@ -142,6 +150,12 @@ public enum Calibration {
     /// Held-out seeds per bin of `histogram` (between 2 and 10 bins).
     public static let samplesPerBin = 20
 
+    /// Largest |log-odds| a raw confidence carries (a share within e⁻⁴⁰ of 1 is as sure as it gets).
+    public static let logOddsLimit = 40.0
+
+    static func clampLogOdds(_ z: Double) -> Double { z.isNaN ? -logOddsLimit : min(logOddsLimit, max(-logOddsLimit, z)) }
+
+    /// log(s / (1 − s)) with s clamped to [ε, 1 − ε] (a share without its posterior row).
     static func logit(_ s: Double) -> Double {
         let p = min(max(s, logitEpsilon), 1 - logitEpsilon)
         return log(p / (1 - p))
@@ -160,16 +174,17 @@ public enum Calibration {
                 + "their fold); at least \(minSamples) are needed, i.e. 2 or more seeds per class")
         }
         let s = samples.scores.map { min(max(Double($0.isNaN ? 0 : $0), 0), 1) }
+        let z = samples.logOdds.map { clampLogOdds(Double($0)) }
         let y = samples.correct.map { $0 ? 1.0 : 0.0 }
         switch method {
         case .none, .auto: fatalError("handled above")
         case .platt:
-            let (a, b) = logistic(z: s.map(logit), y: y, fitIntercept: true)
+            let (a, b) = logistic(z: z, y: y, fitIntercept: true)
             return CalibrationMap(method: method, samples: m, slope: a, intercept: b)
         case .temperature:
-            // u = a · (logit s + L) − L = a · logit s + (a − 1) · L: a slope on the shifted logit, the intercept tied to it.
+            // u = a · (z + L) − L = a · z + (a − 1) · L: a slope on the shifted log-odds, the intercept tied to it.
             let l = log(Double(samples.classes - 1))
-            let (a, _) = logistic(z: s.map { logit($0) + l }, y: y, fitIntercept: false, offset: -l)
+            let (a, _) = logistic(z: z.map { $0 + l }, y: y, fitIntercept: false, offset: -l)
             return CalibrationMap(method: method, samples: m, slope: a, intercept: (a - 1) * l)
         case .histogram, .isotonic:
             let (kx, ky) = method == .histogram ? histogramKnots(s, y) : isotonicKnots(s, y)

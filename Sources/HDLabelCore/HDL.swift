@@ -83,6 +83,8 @@ public enum HDL {
             + (ev.priorExponent < 1 && balanced ? " (balanced seeds: uniform at first, then the labeled pool's)" : ""))
         var labels = seeds
         var conf = seeds.map { $0 >= 0 ? Float(1) : 0 }
+        // Log-odds of each row's confidence, from the posterior row it was read from (calibration reads these).
+        var odds = seeds.map { $0 >= 0 ? Float(Calibration.logOddsLimit) : Float(-Calibration.logOddsLimit) }
         var layer = seeds.map { $0 >= 0 ? Int32(0) : -1 }
         var source = seeds.map { $0 >= 0 ? LabelSource.seed : .unlabeled }
         var remaining = (0 ..< n).filter { seeds[$0] < 0 }
@@ -91,8 +93,13 @@ public enum HDL {
         // k: fixed, or chosen from clusterability of the provisional labeling.
         // Argmax class and share of every row (local rows computed here, the rest allgathered).
         func argShare(_ post: [Float]) throws -> (labels: [Int32], share: [Float]) {
-            let (a, s) = Scores.argmaxShare(post, n: graph.n, c: c, threads: config.threads)
+            let (a, s, _) = Scores.argmaxShare(post, n: graph.n, c: c, threads: config.threads)
             return (try comm.allgather(a), try comm.allgather(s))
+        }
+        /// The same with each share's log-odds (for the confidences a row keeps).
+        func argShareOdds(_ post: [Float]) throws -> (labels: [Int32], share: [Float], logOdds: [Float]) {
+            let (a, s, z) = Scores.argmaxShare(post, n: graph.n, c: c, threads: config.threads)
+            return (try comm.allgather(a), try comm.allgather(s), try comm.allgather(z))
         }
         func chooseK(_ post: [Float]?) throws -> Int {
             if case let .fixed(v) = config.k { return min(v, graph.k) }
@@ -142,7 +149,7 @@ public enum HDL {
         var t = 0
         var post = try ev.posterior(anchors: labels, k: k, mode: mode)
         while !remaining.isEmpty && t < config.maxLayers {
-            let (arg, share) = try argShare(post)
+            let (arg, share, z) = try argShareOdds(post)
             var cand = remaining.filter { arg[$0] >= 0 && Double(share[$0]) >= tau }
             if cand.count < minAdd {
                 if tau - config.tauStep >= config.tauMin - 1e-9 {
@@ -154,7 +161,7 @@ public enum HDL {
             }
             cand = select(cand, arg: arg, share: share, remaining: remaining, numClasses: c, config: config, minAdd: minAdd)
             t += 1
-            for i in cand { labels[i] = arg[i]; conf[i] = share[i]; layer[i] = Int32(t); source[i] = .propagated }
+            for i in cand { labels[i] = arg[i]; conf[i] = share[i]; odds[i] = z[i]; layer[i] = Int32(t); source[i] = .propagated }
             var accepted = [Bool](repeating: false, count: n)
             for i in cand { accepted[i] = true }
             remaining.removeAll { accepted[$0] }
@@ -165,11 +172,11 @@ public enum HDL {
         }
         if !remaining.isEmpty {
             if config.fallback {
-                let (arg, share) = try argShare(post)
+                let (arg, share, z) = try argShareOdds(post)
                 var unreachable = 0
                 for i in remaining {
                     if arg[i] < 0 { unreachable += 1; continue }
-                    labels[i] = arg[i]; conf[i] = share[i]; layer[i] = Int32(t + 1); source[i] = .fallback
+                    labels[i] = arg[i]; conf[i] = share[i]; odds[i] = z[i]; layer[i] = Int32(t + 1); source[i] = .fallback
                 }
                 log?("HDL: \(remaining.count - unreachable) leftovers labeled by the final posterior (fallback)")
                 if unreachable > 0 { log?("HDL: warning: \(unreachable) points are in graph components with no labeled point and stay unlabeled (-1); a larger --k-max connects more of the graph") }
@@ -192,11 +199,11 @@ public enum HDL {
                 log?("HDL: refinement posterior balanced to the seeds' class shares (\(HDL.balanceIterations) Sinkhorn steps)")
             }
             if config.propagationBlend > 0 { finalPosterior = rp }
-            let (arg, share) = try argShare(rp)
+            let (arg, share, z) = try argShareOdds(rp)
             var changed = 0
             for i in 0 ..< n where (source[i] == .propagated || source[i] == .fallback) && arg[i] >= 0 {
                 if arg[i] != labels[i] { changed += 1; labels[i] = arg[i] }
-                conf[i] = share[i]
+                conf[i] = share[i]; odds[i] = z[i]
             }
             log?("HDL: refinement: \(changed) labels changed by the posterior of all labels")
         }
@@ -206,7 +213,7 @@ public enum HDL {
             let w = Float(config.propagationBlend)
             let p = try ev.oneShotPropagation(seeds: seeds, k: min(HDL.blendK, graph.k))
             let own = comm.rows
-            var lab = Array(labels[own]), cf = Array(conf[own])
+            var lab = Array(labels[own]), cf = Array(conf[own]), cz = Array(odds[own])
             for (r, i) in own.enumerated() where source[i] == .propagated || source[i] == .fallback || (source[i] == .unlabeled && config.fallback) {
                 var tot: Float = 0
                 for j in 0 ..< c { tot += max(p[r * c + j], 0) }
@@ -221,19 +228,23 @@ public enum HDL {
                     if tq > 0 && Int32(best) == labels[i] { q = (0 ..< c).map { max(fp[r * c + $0], 0) / tq } }
                 }
                 var best = -1, bv = -Float.infinity
+                var v = [Float](repeating: 0, count: c)
                 for j in 0 ..< c {
                     let hj = q?[j] ?? (j == Int(labels[i]) ? h : rest)
-                    let v = (1 - w) * hj + w * max(p[r * c + j], 0) / tot
-                    if v > bv { bv = v; best = j }
+                    v[j] = (1 - w) * hj + w * max(p[r * c + j], 0) / tot
+                    if v[j] > bv { bv = v[j]; best = j }
                 }
+                var others = 0.0
+                for j in 0 ..< c where j != best { others += Double(v[j]) }
                 lab[r] = Int32(best); cf[r] = bv
+                cz[r] = Float(others > 0 ? Calibration.clampLogOdds(Foundation.log(Double(bv)) - Foundation.log(others)) : Calibration.logOddsLimit)
             }
-            let newLabels = try comm.allgather(lab), newConf = try comm.allgather(cf)
+            let newLabels = try comm.allgather(lab), newConf = try comm.allgather(cf), newOdds = try comm.allgather(cz)
             var changed = 0
             for i in 0 ..< n where newLabels[i] != labels[i] || newConf[i] != conf[i] {
                 if newLabels[i] != labels[i] { changed += 1 }
                 if source[i] == .unlabeled { source[i] = .fallback; layer[i] = Int32(t + 1) }
-                labels[i] = newLabels[i]; conf[i] = newConf[i]
+                labels[i] = newLabels[i]; conf[i] = newConf[i]; odds[i] = newOdds[i]
             }
             log?("HDL: propagation blend (w = \(config.propagationBlend)): \(changed) labels changed by the one-shot propagation posterior")
         }
@@ -246,7 +257,7 @@ public enum HDL {
             : Calibration.fit(config.calibration, samples)
         log?("HDL: calibration: " + map.description)
         let raw = conf
-        for i in 0 ..< n where source[i] == .propagated || source[i] == .fallback { conf[i] = map(conf[i]) }
+        for i in 0 ..< n where source[i] == .propagated || source[i] == .fallback { conf[i] = map(conf[i], logOdds: odds[i]) }
         let estimate = AccuracyEstimates.combine(pilot: pilotEstimate, confidence: conf, source: source)
         if let e = estimate.estimated {
             log?("HDL: estimated accuracy " + String(format: "%.3f", e) + " (the pilot's held-out seeds and the mean calibrated confidence "
@@ -256,7 +267,7 @@ public enum HDL {
         }
         return LabelingResult(labels: labels, confidence: conf, layer: layer, source: source, layers: records, chosenK: chosenK0,
                               evidence: mode.rawValue, pilotEstimate: pilotEstimate, estimatedAccuracy: estimate.estimated,
-                              calibration: map, calibrationSamples: samples, rawConfidence: raw)
+                              calibration: map, calibrationSamples: samples, rawConfidence: raw, rawLogOdds: odds)
     }
 
     /// Reliable first: all candidates, or at most `layerFraction` of the remaining points (per class with `classQuota`).
@@ -464,7 +475,8 @@ struct Evidence {
     /// labels, so every process holds the same samples.
     /// - refined: the calibration samples come from a refinement-like posterior of the fold (the fold's one-shot
     ///   argmax labels as sources, its anchors clamped), the kind of posterior the final confidences are read from
-    ///   when HDL refines; one more posterior per fold and mode.
+    ///   when HDL refines; one more posterior per fold, for the mode the labeling uses only (a second pass after the
+    ///   choice, from each fold's kept local argmax: n/P Int32 per fold and mode on every process).
     mutating func pilot(seeds: [Int32], k: Int, refined: Bool = false) throws -> Pilot {
         // `both` is not a candidate: the geometry posterior is far more peaked than the graph's, so the product
         // follows the geometry (measured in docs/method.md); it stays available as an explicit choice.
@@ -478,36 +490,41 @@ struct Evidence {
         var correct = [EvidenceMode: Int](), total = 0
         // Paired outcomes of graph vs geometry on the same held-out seeds (for the McNemar margin).
         var geoOnly = 0, graphOnly = 0
-        var cal = [EvidenceMode: [(row: Int, score: Float, ok: Bool)]](), excluded = [EvidenceMode: Int]()
+        var cal = [EvidenceMode: [(row: Int, score: Float, z: Float, ok: Bool)]](), excluded = [EvidenceMode: Int]()
         // The estimate of final accuracy: held-out seeds whose class kept an anchor in their fold (a class with one
         // seed cannot be held out and still be predicted; the final run has every class's seeds).
         var scored = Dictionary(uniqueKeysWithValues: modes.map { ($0, AccuracyEstimate(samples: 0, correct: 0)) })
-        for f in 0 ..< folds {
+        // A fold's anchors (its hidden seeds removed), the hidden seeds, and which classes kept an anchor.
+        func foldAnchors(_ f: Int) -> (anchors: [Int32], hidden: [Int], anchored: [Bool]) {
             var anchors = seeds
             var hidden: [Int] = []
             for i in 0 ..< seeds.count where fold[i] == f { anchors[i] = -1; hidden.append(i) }
+            return (anchors, hidden, classCounts(anchors, numClasses: numClasses).map { $0 > 0 })
+        }
+        // The calibration samples of one fold and mode from a posterior's (all rows') argmax, share and log-odds.
+        func collect(_ m: EvidenceMode, hidden: [Int], anchored: [Bool], arg: [Int32], share: [Float], z: [Float]) {
+            for i in hidden {
+                if anchored[Int(seeds[i])] && arg[i] >= 0 { cal[m, default: []].append((i, share[i], z[i], arg[i] == seeds[i])) }
+                else { excluded[m, default: 0] += 1 }
+            }
+        }
+        // Pass 1: every mode's one-shot posterior per fold (accuracy, the paired outcomes, the estimate; without
+        // `refined` also the calibration samples). With `refined`, each fold's local argmax is kept for pass 2.
+        var localArgs = [EvidenceMode: [Int: [Int32]]]()
+        for f in 0 ..< folds {
+            let (anchors, hidden, anchored) = foldAnchors(f)
             if hidden.isEmpty { continue }
             total += hidden.count
-            let anchored = classCounts(anchors, numClasses: numClasses).map { $0 > 0 }
             var right = [EvidenceMode: [Bool]]()
             for m in modes {
                 let p = try posterior(anchors: anchors, k: k, mode: m, pilot: true)
                 let local = Scores.argmaxShare(p, n: graph.n, c: numClasses)
-                let arg = try comm.allgather(local.labels), share = try comm.allgather(local.share)
+                let arg = try comm.allgather(local.labels)
                 right[m] = hidden.map { arg[$0] == seeds[$0] }
                 correct[m, default: 0] += right[m]!.filter { $0 }.count
-                var (carg, cshare) = (arg, share)
-                if refined {
-                    var provisional = anchors
-                    for i in 0 ..< seeds.count where anchors[i] < 0 && arg[i] >= 0 { provisional[i] = arg[i] }
-                    let q = Scores.argmaxShare(try posterior(anchors: provisional, k: k, mode: m, clampTo: anchors, pilot: true), n: graph.n, c: numClasses)
-                    carg = try comm.allgather(q.labels); cshare = try comm.allgather(q.share)
-                }
-                for i in hidden {
-                    let kept = anchored[Int(seeds[i])]
-                    if kept { scored[m]!.samples += 1; if arg[i] == seeds[i] { scored[m]!.correct += 1 } }
-                    if kept && carg[i] >= 0 { cal[m, default: []].append((i, cshare[i], carg[i] == seeds[i])) }
-                    else { excluded[m, default: 0] += 1 }
+                for i in hidden where anchored[Int(seeds[i])] { scored[m]!.samples += 1; if arg[i] == seeds[i] { scored[m]!.correct += 1 } }
+                if refined { localArgs[m, default: [:]][f] = local.labels } else {
+                    collect(m, hidden: hidden, anchored: anchored, arg: arg, share: try comm.allgather(local.share), z: try comm.allgather(local.logOdds))
                 }
             }
             if let g = right[.graph], let e = right[.geometry] {
@@ -520,10 +537,26 @@ struct Evidence {
         // margin 0, any win).
         let z = geoOnly + graphOnly > 0 ? Double(geoOnly - graphOnly) / Double(geoOnly + graphOnly).squareRoot() : 0
         let best: EvidenceMode = modes.contains(.geometry) && geoOnly > graphOnly && z > config.evidenceMargin ? .geometry : .graph
+        // Pass 2 (`refined`): the refinement-like posterior of each fold (the fold's one-shot argmax labels as sources,
+        // its anchors clamped) for the mode the labeling will use only — the other mode's would never be read.
+        if refined {
+            let used = config.evidence == .auto ? best : config.evidence
+            for f in 0 ..< folds {
+                let (anchors, hidden, anchored) = foldAnchors(f)
+                guard !hidden.isEmpty, let la = localArgs[used]?[f] else { continue }
+                let arg = try comm.allgather(la)
+                var provisional = anchors
+                for i in 0 ..< seeds.count where anchors[i] < 0 && arg[i] >= 0 { provisional[i] = arg[i] }
+                let q = Scores.argmaxShare(try posterior(anchors: provisional, k: k, mode: used, clampTo: anchors, pilot: true), n: graph.n, c: numClasses)
+                collect(used, hidden: hidden, anchored: anchored, arg: try comm.allgather(q.labels), share: try comm.allgather(q.share),
+                        z: try comm.allgather(q.logOdds))
+            }
+        }
         var samples = [EvidenceMode: CalibrationSamples]()
         for m in modes {
             let l = (cal[m] ?? []).sorted { $0.row < $1.row }
-            samples[m] = CalibrationSamples(scores: l.map(\.score), correct: l.map(\.ok), excluded: excluded[m] ?? 0, classes: numClasses)
+            samples[m] = CalibrationSamples(scores: l.map(\.score), correct: l.map(\.ok), excluded: excluded[m] ?? 0, classes: numClasses,
+                                            logOdds: l.map(\.z))
         }
         return Pilot(accuracy: acc, best: best, z: z, samples: samples, estimate: scored)
     }

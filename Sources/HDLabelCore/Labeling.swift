@@ -43,15 +43,19 @@ public struct LabelingResult: Sendable, Equatable {
     public var calibrationSamples: CalibrationSamples
     /// The confidence of every row before the calibration map (equal to `confidence` when the map is the identity).
     public var rawConfidence: [Float]
+    /// The log-odds of `rawConfidence` from each row's posterior (what the logistic maps read; `CalibrationMap`);
+    /// empty when not carried (baselines): then the logit of `rawConfidence`.
+    public var rawLogOdds: [Float]
 
     public init(labels: [Int32], confidence: [Float], layer: [Int32], source: [LabelSource], layers: [LayerRecord], chosenK: Int,
                 evidence: String = "", pilotEstimate: AccuracyEstimate? = nil, estimatedAccuracy: Double? = nil,
                 calibration: CalibrationMap = .none("the method has no seed cross-validation to fit on"),
-                calibrationSamples: CalibrationSamples = CalibrationSamples(), rawConfidence: [Float]? = nil) {
+                calibrationSamples: CalibrationSamples = CalibrationSamples(), rawConfidence: [Float]? = nil, rawLogOdds: [Float]? = nil) {
         self.labels = labels; self.confidence = confidence; self.layer = layer; self.source = source
         self.layers = layers; self.chosenK = chosenK; self.evidence = evidence; self.pilotEstimate = pilotEstimate
         self.estimatedAccuracy = estimatedAccuracy
         self.calibration = calibration; self.calibrationSamples = calibrationSamples; self.rawConfidence = rawConfidence ?? confidence
+        self.rawLogOdds = rawLogOdds ?? []
     }
 }
 

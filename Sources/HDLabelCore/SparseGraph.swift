@@ -337,13 +337,17 @@ enum Scores {
         }
     }
 
-    /// Row argmax (ties → smaller class id) and the row's share of positive mass in [0, 1]; -1 where a row has no positive mass.
-    static func argmaxShare(_ f: [Float], n: Int, c: Int, threads: Int = 1) -> (labels: [Int32], share: [Float]) {
-        var lab = [Int32](repeating: 0, count: n), sh = [Float](repeating: 0, count: n)
-        lab.withUnsafeMutableBufferPointer { lb in sh.withUnsafeMutableBufferPointer { sb in f.withUnsafeBufferPointer { fb in
-        let lab = lb.baseAddress!, sh = sb.baseAddress!, f = fb.baseAddress!
-        Parallel.forBlocks(rows: n, threads: threads) { lo, hi in
-        for i in lo ..< hi {
+    /// Row argmax (ties → smaller class id), the row's share of positive mass in [0, 1], and the share's log-odds
+    /// log(top) − log(Σ of the other positive entries), computed from the entries themselves (so a share that rounds
+    /// to 1 in Float keeps its margin), clamped to ±`Calibration.logOddsLimit`; label -1, share 0 and log-odds
+    /// −limit where a row has no positive mass. O(n · C).
+    static func argmaxShare(_ f: [Float], n: Int, c: Int, threads: Int = 1) -> (labels: [Int32], share: [Float], logOdds: [Float]) {
+        var lab = [Int32](repeating: 0, count: n), sh = [Float](repeating: 0, count: n), lo = [Float](repeating: 0, count: n)
+        let limit = Calibration.logOddsLimit
+        lab.withUnsafeMutableBufferPointer { lb in sh.withUnsafeMutableBufferPointer { sb in lo.withUnsafeMutableBufferPointer { ob in f.withUnsafeBufferPointer { fb in
+        let lab = lb.baseAddress!, sh = sb.baseAddress!, lo = ob.baseAddress!, f = fb.baseAddress!
+        Parallel.forBlocks(rows: n, threads: threads) { lo_, hi in
+        for i in lo_ ..< hi {
             var best = 0; var bv = -Float.infinity; var tot: Float = 0
             for j in 0 ..< c {
                 let v = f[i * c + j]
@@ -351,10 +355,15 @@ enum Scores {
                 tot += max(v, 0)
             }
             // No positive mass: no labeled point reaches i through the graph (-1, abstain).
-            if tot > 0 && bv > 0 { lab[i] = Int32(best); sh[i] = bv / tot } else { lab[i] = -1; sh[i] = 0 }
+            if tot > 0 && bv > 0 {
+                lab[i] = Int32(best); sh[i] = bv / tot
+                var rest = 0.0
+                for j in 0 ..< c where j != best { rest += Double(max(f[i * c + j], 0)) }
+                lo[i] = Float(rest > 0 ? min(limit, max(-limit, log(Double(bv)) - log(rest))) : limit)
+            } else { lab[i] = -1; sh[i] = 0; lo[i] = Float(-limit) }
         }
         }
-        } } }
-        return (lab, sh)
+        } } } }
+        return (lab, sh, lo)
     }
 }

@@ -183,7 +183,10 @@ final class CalibrationTests: XCTestCase {
             XCTAssertEqual(r.calibration.method, method == .auto ? .temperature : method)   // balanced seeds: auto refines, so temperature
             XCTAssertEqual(r.calibration.samples, 32)
             for i in 0 ..< y.count {
-                XCTAssertEqual(r.confidence[i], seeds[i] >= 0 ? 1 : r.calibration(raw.confidence[i]), "\(method) row \(i)")
+                XCTAssertEqual(r.confidence[i], seeds[i] >= 0 ? 1 : r.calibration(raw.confidence[i], logOdds: r.rawLogOdds[i]), "\(method) row \(i)")
+                // The carried log-odds are the raw share's logit wherever the share is not within 10⁻³ of 0 or 1.
+                let s = Double(raw.confidence[i])
+                if seeds[i] < 0 && s > 1e-3 && s < 1 - 1e-3 { XCTAssertEqual(Double(r.rawLogOdds[i]), log(s / (1 - s)), accuracy: 1e-3) }
             }
         }
     }
@@ -221,5 +224,31 @@ final class CalibrationTests: XCTestCase {
             var cfg = LabelingConfig(); cfg.minConfidence = bad
             XCTAssertThrowsError(try cfg.validate(), "\(bad)")
         }
+    }
+
+    /// Shares that round to 1 in Float keep their order through the log-odds read off the posterior row, and the
+    /// logistic maps are fitted on those log-odds: a temperature fitted on saturated but often wrong held-out seeds
+    /// spreads them out instead of leaving one tied value.
+    func testSaturatedSharesKeepTheirOrder() throws {
+        let rows: [Float] = [1, 1e-12, 2e-12,   // share 1.0 in Float, log-odds log(1/3e-12) ≈ 26.5
+                             1, 1e-20, 0,       // share 1.0, log-odds 46 → clamped to the limit 40
+                             0.5, 0.25, 0.25,   // log-odds 0
+                             0, 0, 0]           // no mass: label -1
+        let (lab, share, z) = Scores.argmaxShare(rows, n: 4, c: 3)
+        XCTAssertEqual(lab, [0, 0, 0, -1]); XCTAssertEqual(share[0], 1); XCTAssertEqual(share[1], 1)
+        XCTAssertEqual(Double(z[0]), log(1 / 3e-12), accuracy: 1e-3)
+        XCTAssertEqual(Double(z[1]), Calibration.logOddsLimit); XCTAssertEqual(z[2], 0); XCTAssertEqual(Double(z[3]), -Calibration.logOddsLimit)
+        // 40 held-out seeds, every share 1.0 in Float; log-odds 10…29.5; the lower half are wrong a third of the time.
+        let zs = (0 ..< 40).map { Float(10 + $0) * 0.5 + 5 }
+        let ok = (0 ..< 40).map { $0 >= 20 || $0 % 3 != 0 }
+        let samples = CalibrationSamples(scores: [Float](repeating: 1, count: 40), correct: ok, classes: 10, logOdds: zs)
+        let t = Calibration.fit(.temperature, samples)
+        XCTAssertLessThan(t.slope, 1, "overconfident log-odds get a temperature above 1")
+        let mapped = zs.map { t(1, logOdds: $0) }
+        XCTAssertEqual(Set(mapped).count, 40, "no ties among distinct log-odds")
+        XCTAssertEqual(mapped, mapped.sorted(), "order kept")
+        XCTAssertLessThan(mapped[0], 0.99)
+        // Without the log-odds every share 1.0 is one value (the old behaviour this replaces).
+        XCTAssertEqual(Set(zs.map { _ in t(1) }).count, 1)
     }
 }

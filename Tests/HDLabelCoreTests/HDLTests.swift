@@ -155,6 +155,32 @@ final class GeometryTests: XCTestCase {
         }
     }
 
+    /// The pilot computes the refinement-like fold posteriors (the calibration samples) for the mode the labeling uses
+    /// only: with the geometry used, its graph solves are the 5 folds' one-shot solves; with the graph used, 5 more;
+    /// the samples of the used mode are the same whichever other modes were tried.
+    func testPilotRefinesOnlyTheUsedMode() throws {
+        let (x, y) = clusteredData(c: 4, perClass: 80, d: 12, spread: 1.0, seed: 34)
+        let seeds = seedsFrom(y, per: 6, classes: 4)
+        let xn = x.l2Normalized()
+        let graph = try KNNGraphBuilder.build(xn, options: GraphOptions(k: 20, tile: 64))
+        let comm = LocalRows(n: graph.n)
+        func pilot(_ mode: EvidenceMode, geometry: Bool = true) throws -> (Evidence.Pilot, Int) {
+            var cfg = LabelingConfig(); cfg.evidence = mode
+            var ev = Evidence(graph: graph, comm: comm, geometry: geometry ? RowGeometry(x: xn, comm: comm) : nil, numClasses: 4, config: cfg)
+            let p = try ev.pilot(seeds: seeds, k: 10, refined: true)
+            return (p, ev.tally.solves)
+        }
+        let (geo, geoSolves) = try pilot(.geometry), (gr, grSolves) = try pilot(.graph)
+        XCTAssertEqual(geoSolves, HDL.pilotFolds, "one-shot graph solves only")
+        XCTAssertEqual(grSolves, 2 * HDL.pilotFolds, "one-shot and refinement-like graph solves")
+        XCTAssertEqual(geo.samples[.geometry]?.count, 24); XCTAssertEqual(geo.samples[.graph]?.count ?? 0, 0)
+        XCTAssertEqual(gr.samples[.graph]?.count, 24); XCTAssertEqual(gr.samples[.geometry]?.count ?? 0, 0)
+        // Without geometry evidence the graph's samples are the same bits.
+        let (only, _) = try pilot(.graph, geometry: false)
+        XCTAssertEqual(only.samples[.graph], gr.samples[.graph])
+        XCTAssertEqual(only.accuracy[.graph], gr.accuracy[.graph])
+    }
+
     func testEvidenceMarginDecidesAutoChoice() throws {
         // Overlapping clusters: the seed cross-validation could favour either mode.
         let (x, y) = clusteredData(c: 5, perClass: 60, d: 20, spread: 1.1, seed: 33)
