@@ -4,8 +4,10 @@ import Foundation
 /// the row's label is right. Every map is fitted on the pilot's held-out seeds only (never on hidden truth) and is
 /// non-decreasing, so it never changes a label and keeps the order of the rows' confidences.
 public enum CalibrationMethod: String, Sendable, CaseIterable, Codable {
-    /// The default: `temperature` where HDL refines (its confidences are then shares of the refinement posterior, the
-    /// kind of posterior the pilot's refined folds give), `none` where it does not (a long-tailed run's confidences
+    /// The default: where HDL refines (its confidences are then shares of the refinement posterior, the kind of
+    /// posterior the pilot's refined folds give) `temperature` or `platt`, whichever has the lower 5-fold
+    /// cross-validated log-loss on the held-out seeds (`Calibration.fitAuto`; temperature below 20 seeds or unless
+    /// Platt is better by 10⁻³ nats per seed); `none` where it does not refine (a long-tailed run's confidences
     /// are acceptance shares of later layers, which no pilot posterior resembles; every map made them worse on the
     /// development seeds, docs/method.md "Calibration").
     case auto
@@ -87,6 +89,8 @@ public struct CalibrationMap: Sendable, Equatable {
     public var knotY: [Double]
     /// Why the map is the identity (empty for a fitted map).
     public var reason: String
+    /// How `auto` chose this map (empty otherwise): the families compared and their cross-validated log-loss.
+    public var choice: String = ""
 
     public init(method: CalibrationMethod, samples: Int, slope: Double = 1, intercept: Double = 0, knotX: [Double] = [],
                 knotY: [Double] = [], reason: String = "") {
@@ -113,10 +117,11 @@ public struct CalibrationMap: Sendable, Equatable {
 
     /// One line for logs and manifests: `platt on 100 held-out seeds (slope 1.84, intercept 0.52)` or `none: why`.
     public var description: String {
+        let why = choice.isEmpty ? "" : "; auto: \(choice)"
         switch method {
         case .none, .auto: return "none (\(reason))"
-        case .platt: return "platt on \(samples) held-out seeds (slope \(fmt(slope)), intercept \(fmt(intercept)))"
-        case .temperature: return "temperature on \(samples) held-out seeds (slope \(fmt(slope)) = 1/T)"
+        case .platt: return "platt on \(samples) held-out seeds (slope \(fmt(slope)), intercept \(fmt(intercept))\(why))"
+        case .temperature: return "temperature on \(samples) held-out seeds (slope \(fmt(slope)) = 1/T\(why))"
         case .histogram, .isotonic: return "\(method.rawValue) on \(samples) held-out seeds (\(knotX.count) knots)"
         }
     }
@@ -167,7 +172,7 @@ public enum Calibration {
     /// `minSamples` samples. O(m log m) for m samples.
     public static func fit(_ method: CalibrationMethod, _ samples: CalibrationSamples) -> CalibrationMap {
         if method == .none { return .none("off (--calibration none)") }
-        if method == .auto { return fit(.temperature, samples) }   // HDL resolves `auto` before fitting (see the case)
+        if method == .auto { return fitAuto(samples) }   // HDL resolves `auto` to `none` without the refinement (see the case)
         let m = samples.count
         if m < minSamples {
             return .none("the pilot could score only \(m) held-out seeds (\(samples.excluded) left out: their class kept no anchor in "
@@ -190,6 +195,47 @@ public enum Calibration {
             let (kx, ky) = method == .histogram ? histogramKnots(s, y) : isotonicKnots(s, y)
             return CalibrationMap(method: method, samples: m, knotX: kx, knotY: ky)
         }
+    }
+
+    /// Folds of the comparison `fitAuto` makes (samples by position modulo the count).
+    public static let autoFolds = 5
+    /// How much lower (nats per held-out seed) Platt's cross-validated log-loss must be for `auto` to take it over the
+    /// one-parameter temperature.
+    public static let autoMargin = 1e-3
+
+    /// `auto`: the logistic family (`temperature` or `platt`) with the lower cross-validated log-loss on the samples
+    /// (`autoFolds` folds by position; each fold's map fitted on the others), refitted on all samples. Temperature
+    /// with fewer than 2 · `minSamples` samples or unless Platt is better by `autoMargin` (it has one parameter more).
+    /// O(folds · fit).
+    public static func fitAuto(_ samples: CalibrationSamples) -> CalibrationMap {
+        let m = samples.count
+        guard m >= 2 * minSamples else {
+            var t = fit(.temperature, samples)
+            if t.method == .temperature { t.choice = "temperature (fewer than \(2 * minSamples) held-out seeds to compare maps on)" }
+            return t
+        }
+        let lt = crossValidatedLogLoss(.temperature, samples), lp = crossValidatedLogLoss(.platt, samples)
+        var map = fit(lp < lt - autoMargin ? .platt : .temperature, samples)
+        map.choice = String(format: "%d-fold log-loss platt %.4f, temperature %.4f", autoFolds, lp, lt)
+        return map
+    }
+
+    /// Mean held-out negative log-likelihood of `method` over `autoFolds` folds of the samples (probabilities clamped
+    /// to [10⁻⁶, 1 − 10⁻⁶]).
+    static func crossValidatedLogLoss(_ method: CalibrationMethod, _ samples: CalibrationSamples) -> Double {
+        let m = samples.count
+        var total = 0.0
+        for f in 0 ..< autoFolds {
+            let train = (0 ..< m).filter { $0 % autoFolds != f }
+            let sub = CalibrationSamples(scores: train.map { samples.scores[$0] }, correct: train.map { samples.correct[$0] },
+                                         classes: samples.classes, logOdds: train.map { samples.logOdds[$0] })
+            let map = fit(method, sub)
+            for i in stride(from: f, to: m, by: autoFolds) {
+                let p = min(max(Double(map(samples.scores[i], logOdds: samples.logOdds[i])), 1e-6), 1 - 1e-6)
+                total -= samples.correct[i] ? log(p) : log(1 - p)
+            }
+        }
+        return total / Double(max(m, 1))
     }
 
     /// Logistic regression of `y` (0/1) on `z` with Platt's smoothed targets ((N₊ + 1)/(N₊ + 2) and 1/(N₋ + 2)) and a

@@ -342,12 +342,12 @@ enum Scores {
     /// to 1 in Float keeps its margin), clamped to ±`Calibration.logOddsLimit`; label -1, share 0 and log-odds
     /// −limit where a row has no positive mass. O(n · C).
     static func argmaxShare(_ f: [Float], n: Int, c: Int, threads: Int = 1) -> (labels: [Int32], share: [Float], logOdds: [Float]) {
-        var lab = [Int32](repeating: 0, count: n), sh = [Float](repeating: 0, count: n), lo = [Float](repeating: 0, count: n)
+        var lab = [Int32](repeating: 0, count: n), sh = [Float](repeating: 0, count: n), z = [Float](repeating: 0, count: n)
         let limit = Calibration.logOddsLimit
-        lab.withUnsafeMutableBufferPointer { lb in sh.withUnsafeMutableBufferPointer { sb in lo.withUnsafeMutableBufferPointer { ob in f.withUnsafeBufferPointer { fb in
-        let lab = lb.baseAddress!, sh = sb.baseAddress!, lo = ob.baseAddress!, f = fb.baseAddress!
-        Parallel.forBlocks(rows: n, threads: threads) { lo_, hi in
-        for i in lo_ ..< hi {
+        lab.withUnsafeMutableBufferPointer { lb in sh.withUnsafeMutableBufferPointer { sb in z.withUnsafeMutableBufferPointer { ob in f.withUnsafeBufferPointer { fb in
+        let lab = lb.baseAddress!, sh = sb.baseAddress!, odds = ob.baseAddress!, f = fb.baseAddress!
+        Parallel.forBlocks(rows: n, threads: threads) { lo, hi in
+        for i in lo ..< hi {
             var best = 0; var bv = -Float.infinity; var tot: Float = 0
             for j in 0 ..< c {
                 let v = f[i * c + j]
@@ -359,11 +359,11 @@ enum Scores {
                 lab[i] = Int32(best); sh[i] = bv / tot
                 var rest = 0.0
                 for j in 0 ..< c where j != best { rest += Double(max(f[i * c + j], 0)) }
-                lo[i] = Float(rest > 0 ? min(limit, max(-limit, log(Double(bv)) - log(rest))) : limit)
-            } else { lab[i] = -1; sh[i] = 0; lo[i] = Float(-limit) }
+                odds[i] = Float(rest > 0 ? min(limit, max(-limit, log(Double(bv)) - log(rest))) : limit)
+            } else { lab[i] = -1; sh[i] = 0; odds[i] = Float(-limit) }
         }
         }
         } } } }
-        return (lab, sh, lo)
+        return (lab, sh, z)
     }
 }

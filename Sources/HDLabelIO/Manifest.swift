@@ -24,8 +24,8 @@ public struct RunManifest: Codable, Sendable {
     public var pilotInterval: [Double]?
     public var pilotSamples: Int?
     public var estimatedAccuracy: Double?
-    /// The confidence calibration applied (`platt`, …, or `none`), why it is `none`, the fitted parameters, and the
-    /// `--min-confidence` threshold below which rows were abstained (0 = none).
+    /// The confidence calibration applied (`platt`, …, or `none`), why it is `none` (or how `auto` chose the map), the
+    /// fitted parameters, and the `--min-confidence` threshold below which rows were abstained (0 = none).
     public var calibration: String?
     public var calibrationReason: String?
     public var calibrationParameters: String?
@@ -53,7 +53,7 @@ public struct RunManifest: Codable, Sendable {
         estimatedAccuracy = r.estimatedAccuracy
         let map = r.calibration
         calibration = map.method.rawValue
-        calibrationReason = map.method == .none ? map.reason : nil
+        calibrationReason = map.method == .none ? map.reason : map.choice.isEmpty ? nil : "auto: " + map.choice
         calibrationParameters = map.method == .none ? nil : map.parameters
         calibrationSamples = map.samples
         self.minConfidence = minConfidence

@@ -117,7 +117,7 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .long, help: "Threads for the labeling kernels (0 = every core); labels are identical for any value.")
     var threads: Int = LabelingConfig().threads
 
-    @Option(name: .long, help: "HDL: map from raw to calibrated confidence, fitted on the pilot's held-out seeds: auto (default: temperature where HDL refines, none otherwise), temperature, platt, histogram, isotonic, none (raw).")
+    @Option(name: .long, help: "HDL: map from raw to calibrated confidence, fitted on the pilot's held-out seeds: auto (default: temperature or platt by cross-validated log-loss on those seeds where HDL refines, none otherwise), temperature, platt, histogram, isotonic, none (raw).")
     var calibration: CalibrationMethod = LabelingConfig().calibration
 
     @Option(name: .customLong("min-confidence"), help: "Abstain (label -1, source abstained) on non-seed rows whose confidence is below this, 0 ... 1 (0 = keep every label).")

@@ -26,6 +26,32 @@ final class CalibrationTests: XCTestCase {
         XCTAssertEqual(Double(map(0.8)), Calibration.sigmoid(2 * Calibration.logit(0.8) - 0.5), accuracy: 0.03)
     }
 
+    /// `auto` picks the family by cross-validated log-loss on the samples: data from a temperature model keep the
+    /// temperature; data whose intercept is far from the temperature's tied one (σ(0.3·z + 1.5); the tied one is −0.7·log 9) get Platt; fewer
+    /// than 20 samples keep the temperature and say why.
+    func testAutoChoosesTheFamilyByCrossValidation() {
+        var rng = TestRNG(9)
+        let c = 10, l = log(9.0)
+        var z: [Float] = [], okT: [Bool] = [], okP: [Bool] = []
+        for _ in 0 ..< 600 {
+            let zi = -4 + 12 * Double(rng.uniform())
+            z.append(Float(zi))
+            okT.append(Double(rng.uniform()) < Calibration.sigmoid(0.8 * (zi + l) - l))
+            okP.append(Double(rng.uniform()) < Calibration.sigmoid(0.3 * zi + 1.5))
+        }
+        let shares = z.map { Float(Calibration.sigmoid(Double($0))) }
+        let t = Calibration.fitAuto(CalibrationSamples(scores: shares, correct: okT, classes: c, logOdds: z))
+        XCTAssertEqual(t.method, .temperature, t.description)
+        let p = Calibration.fitAuto(CalibrationSamples(scores: shares, correct: okP, classes: c, logOdds: z))
+        XCTAssertEqual(p.method, .platt, p.description)
+        XCTAssertEqual(p.slope, 0.3, accuracy: 0.1); XCTAssertEqual(p.intercept, 1.5, accuracy: 0.6)
+        XCTAssertTrue(p.description.contains("auto: 5-fold log-loss platt"), p.description)
+        let few = Calibration.fitAuto(CalibrationSamples(scores: Array(shares.prefix(15)), correct: Array(okP.prefix(15)), classes: c,
+                                                         logOdds: Array(z.prefix(15))))
+        XCTAssertEqual(few.method, .temperature); XCTAssertTrue(few.choice.contains("fewer than 20"), few.choice)
+        XCTAssertEqual(Calibration.fitAuto(CalibrationSamples(scores: shares, correct: okP, classes: c, logOdds: z)), p, "deterministic")
+    }
+
     func testTemperatureFitsSlopeOnly() {
         // Truth σ(3·logit(s)): temperature finds slope ≈ 3 and never an intercept.
         var rng = TestRNG(2)
@@ -147,7 +173,7 @@ final class CalibrationTests: XCTestCase {
     }
 
     /// With several seeds per class every held-out seed keeps its class anchored: the pilot scores them all, and the
-    /// estimate after labeling exists. `auto` fits the temperature when HDL refines (balanced seeds) and keeps the raw
+    /// estimate after labeling exists. `auto` fits a logistic map when HDL refines (balanced seeds) and keeps the raw
     /// confidence of a long-tailed (unrefined) run, saying why.
     func testPilotEstimateAndAutoCalibration() throws {
         let (x, y) = clusteredData(c: 4, perClass: 120, d: 12, spread: 1.4, seed: 23)
@@ -155,7 +181,8 @@ final class CalibrationTests: XCTestCase {
         let r = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: LabelingConfig(), tile: 32).result
         XCTAssertEqual(r.pilotEstimate?.samples, 32)
         XCTAssertNotNil(r.estimatedAccuracy)
-        XCTAssertEqual(r.calibration.method, .temperature)
+        XCTAssertTrue([.temperature, .platt].contains(r.calibration.method), "\(r.calibration.method)")
+        XCTAssertTrue(r.calibration.choice.contains("5-fold log-loss"), r.calibration.choice)
         // A long tail: 8, 4, 2, 2 seeds (unbalanced, so no refinement).
         var tail = seeds
         var kept = [Int](repeating: 0, count: 4)
@@ -180,7 +207,8 @@ final class CalibrationTests: XCTestCase {
             let r = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: cfg, tile: 64).result
             XCTAssertEqual(r.labels, raw.labels, "\(method)"); XCTAssertEqual(r.layer, raw.layer); XCTAssertEqual(r.source, raw.source)
             XCTAssertEqual(r.rawConfidence, raw.confidence)
-            XCTAssertEqual(r.calibration.method, method == .auto ? .temperature : method)   // balanced seeds: auto refines, so temperature
+            if method == .auto { XCTAssertTrue([.temperature, .platt].contains(r.calibration.method)) }   // balanced seeds: auto refines
+            else { XCTAssertEqual(r.calibration.method, method) }
             XCTAssertEqual(r.calibration.samples, 32)
             for i in 0 ..< y.count {
                 XCTAssertEqual(r.confidence[i], seeds[i] >= 0 ? 1 : r.calibration(raw.confidence[i], logOdds: r.rawLogOdds[i]), "\(method) row \(i)")
