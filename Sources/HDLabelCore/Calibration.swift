@@ -160,6 +160,10 @@ public enum Calibration {
 
     static func clampLogOdds(_ z: Double) -> Double { z.isNaN ? -logOddsLimit : min(logOddsLimit, max(-logOddsLimit, z)) }
 
+    /// log(top) − log(rest), clamped to ±`logOddsLimit` (the limit when rest is 0): the log-odds of a posterior row's
+    /// top entry against the sum of the others, read off the entries so that a share rounding to 1 keeps its margin.
+    static func logOdds(top: Double, rest: Double) -> Double { rest > 0 ? clampLogOdds(log(top) - log(rest)) : logOddsLimit }
+
     /// log(s / (1 − s)) with s clamped to [ε, 1 − ε] (a share without its posterior row).
     static func logit(_ s: Double) -> Double {
         let p = min(max(s, logitEpsilon), 1 - logitEpsilon)

@@ -214,6 +214,7 @@ public enum HDL {
             let p = try ev.oneShotPropagation(seeds: seeds, k: min(HDL.blendK, graph.k))
             let own = comm.rows
             var lab = Array(labels[own]), cf = Array(conf[own]), cz = Array(odds[own])
+            var v = [Float](repeating: 0, count: c)   // one row's blended posterior, reused across rows
             for (r, i) in own.enumerated() where source[i] == .propagated || source[i] == .fallback || (source[i] == .unlabeled && config.fallback) {
                 var tot: Float = 0
                 for j in 0 ..< c { tot += max(p[r * c + j], 0) }
@@ -228,7 +229,6 @@ public enum HDL {
                     if tq > 0 && Int32(best) == labels[i] { q = (0 ..< c).map { max(fp[r * c + $0], 0) / tq } }
                 }
                 var best = -1, bv = -Float.infinity
-                var v = [Float](repeating: 0, count: c)
                 for j in 0 ..< c {
                     let hj = q?[j] ?? (j == Int(labels[i]) ? h : rest)
                     v[j] = (1 - w) * hj + w * max(p[r * c + j], 0) / tot
@@ -237,7 +237,7 @@ public enum HDL {
                 var others = 0.0
                 for j in 0 ..< c where j != best { others += Double(v[j]) }
                 lab[r] = Int32(best); cf[r] = bv
-                cz[r] = Float(others > 0 ? Calibration.clampLogOdds(Foundation.log(Double(bv)) - Foundation.log(others)) : Calibration.logOddsLimit)
+                cz[r] = Float(Calibration.logOdds(top: Double(bv), rest: others))
             }
             let newLabels = try comm.allgather(lab), newConf = try comm.allgather(cf), newOdds = try comm.allgather(cz)
             var changed = 0

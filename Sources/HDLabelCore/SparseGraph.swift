@@ -359,7 +359,7 @@ enum Scores {
                 lab[i] = Int32(best); sh[i] = bv / tot
                 var rest = 0.0
                 for j in 0 ..< c where j != best { rest += Double(max(f[i * c + j], 0)) }
-                odds[i] = Float(rest > 0 ? min(limit, max(-limit, log(Double(bv)) - log(rest))) : limit)
+                odds[i] = Float(Calibration.logOdds(top: Double(bv), rest: rest))
             } else { lab[i] = -1; sh[i] = 0; odds[i] = Float(-limit) }
         }
         }

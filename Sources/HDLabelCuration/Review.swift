@@ -66,7 +66,7 @@ extension RunLabels {
         var map = [Int32](repeating: -1, count: classNames.count)
         let allIds = classNames.allSatisfy { Int($0).map { $0 >= 0 && $0 < classes.count } ?? false }
         for (c, name) in classNames.enumerated() {
-            if let i = index[name], !allIds || Int(name) == nil { map[c] = i } else if allIds, let id = Int(name) { map[c] = Int32(id) } else {
+            if allIds { map[c] = Int32(Int(name)!) } else if let i = index[name] { map[c] = i } else {
                 throw HDLError.invalidInput("label '\(name)' of the run is neither one of the \(classes.count) listed classes nor a class id 0..<\(classes.count)")
             }
         }
