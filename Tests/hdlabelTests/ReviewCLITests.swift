@@ -17,6 +17,17 @@ final class ReviewCLITests: CLITestCase {
         return (e, y)
     }
 
+    /// The embeddings of `writeEmbeddings`, seeds on the first 6 rows, and the run `hdlabel label --k 5` wrote from them:
+    /// (embeddings path, true classes, seeds path, run CSV path).
+    func labeledRun() throws -> (String, [Int], String, String) {
+        let (emb, y) = try writeEmbeddings()
+        let seeds = dir + "/seeds.npy"
+        try NPY.write(ints: (0 ..< 120).map { $0 < 6 ? y[$0] : -1 }, to: seeds)
+        let runCSV = dir + "/run.csv"
+        XCTAssertEqual(try run(["label", emb, seeds, "-o", runCSV, "--k", "5"]).code, 0)
+        return (emb, y, seeds, runCSV)
+    }
+
     func testIssuesFindsPlantedFlips() throws {
         let (emb, y) = try writeEmbeddings()
         var noisy = y
@@ -43,11 +54,7 @@ final class ReviewCLITests: CLITestCase {
     }
 
     func testReviewExportImportRoundTripAndConflicts() throws {
-        let (emb, y) = try writeEmbeddings()
-        let seeds = dir + "/seeds.npy"
-        try NPY.write(ints: (0 ..< 120).map { $0 < 6 ? y[$0] : -1 }, to: seeds)
-        let runCSV = dir + "/run.csv"
-        XCTAssertEqual(try run(["label", emb, seeds, "-o", runCSV, "--k", "5"]).code, 0)
+        let (emb, y, seeds, runCSV) = try labeledRun()
 
         // Label Studio export: tasks with data + id, a prediction, and the labeling config beside it.
         let json = dir + "/review.json"
@@ -105,11 +112,7 @@ final class ReviewCLITests: CLITestCase {
     /// What reviewers see: items (text or images) in the tasks, class names as the choices, the answers back as
     /// seeds with the same --classes; an items file that does not match the run is one error and no output.
     func testReviewExportShowsItemsAndClassNames() throws {
-        let (emb, y) = try writeEmbeddings()
-        let seeds = dir + "/seeds.npy"
-        try NPY.write(ints: (0 ..< 120).map { $0 < 6 ? y[$0] : -1 }, to: seeds)
-        let runCSV = dir + "/run.csv"
-        XCTAssertEqual(try run(["label", emb, seeds, "-o", runCSV, "--k", "5"]).code, 0)
+        let (emb, y, seeds, runCSV) = try labeledRun()
         let names = ["red fox", "blue jay", "green frog"]
 
         // Text items, one per line in row order.
