@@ -5,10 +5,12 @@
 #   NO_SGEMM="200000x128x100" ...    # skip the sgemm run for these sizes (`bench graph` also builds the graph: 2x time)
 #   SUMMARY_SIZES="..." ...          # sizes in the table (default SIZES; runs of other sizes stay in $DATA/runs)
 #   GRAPH=approx ...                 # our graph builder (default exact: the same exact kNN graph as the peer's)
+#   SUMMARY_ONLY=1 ...               # rewrite the table from the runs kept in $DATA/runs (no new runs)
 # Per size and repeat, one after the other: `hdlabel label` (release, HDL defaults; phases from its manifest's
 # timingsSeconds, the labeling split into pilot / layers / refinement by the arrival times of its HDL log lines),
 # the peer (Scripts/label_peer.py: faiss IndexFlatIP exact kNN + 30 iterations of Zhou-style propagation in scipy,
-# the venv's python), and `hdlabel bench graph` (a plain cblas_sgemm of the same n x n x d products). Medians over
+# the venv's python), and `hdlabel bench graph` (a plain cblas_sgemm of all n x n x d products, and of the upper
+# triangle's only: what our builder multiplies, each unordered pair once). Medians over
 # repeats. Data: clustered synthetic float32 (label_peer.py gen), cached in $DATA (default /tmp/hdlabel-bench-label).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +29,7 @@ export OMP_WAIT_POLICY=PASSIVE   # faiss' OpenMP threads must not spin while the
 NO_SGEMM=${NO_SGEMM:-}
 SUMMARY_SIZES=${SUMMARY_SIZES:-$SIZES}
 runs="$DATA/runs"; mkdir -p "$runs"
+if [ -z "${SUMMARY_ONLY:-}" ]; then   # SUMMARY_ONLY=1: only rewrite the table from the runs kept in $DATA/runs
 for size in $SIZES; do rm -f "$runs"/*-"$size"-*; done
 
 # Runs a command, recording the arrival time of every stderr line (seconds since start) in $1.
@@ -62,6 +65,7 @@ for size in $SIZES; do
         "$BIN/hdlabel" bench graph --n "$n" --d "$d" --k 30 --repeats 1 | tee "$runs/sgemm-$size-$r.txt" >&2
     done
 done
+fi
 
 python3 - "$runs" "$OUT" "$REPEATS" "$SUMMARY_SIZES" "$BIN/hdlabel" "$(nproc)" "${OPENBLAS_CORETYPE:-(unset)}" <<'PY'
 import json, os, re, statistics, subprocess, sys
@@ -77,7 +81,7 @@ def truth_acc(size, r):
     return float((pred[un] == t[un]).mean())
 rows = []
 for size in sizes:
-    cols = {k: [] for k in ["total", "graph", "label", "pilot", "layers", "refine", "peer", "peer_graph", "peer_prop", "sgemm", "acc", "peer_acc", "solves", "iters"]}
+    cols = {k: [] for k in ["total", "graph", "label", "pilot", "layers", "refine", "peer", "peer_graph", "peer_prop", "sgemm", "half", "acc", "peer_acc", "solves", "iters"]}
     for r in range(1, repeats + 1):
         o = json.load(open(f"{runs}/ours-{size}-{r}.json"))
         man = json.load(open(f"{runs}/ours-{size}-{r}.csv.manifest.json"))
@@ -106,6 +110,7 @@ for size in sizes:
             txt = open(f"{runs}/sgemm-{size}-{r}.txt").read()
             row = [l for l in txt.splitlines() if l.startswith("| ") and l[2].isdigit()][0].split("|")
             cols["sgemm"].append(float(row[6]))
+            if len(row) > 11: cols["half"].append(float(row[10]))
         except (OSError, IndexError):
             pass
         cols["acc"].append(truth_acc(size, r))
@@ -113,7 +118,7 @@ for size in sizes:
     m = {k: med(v) for k, v in cols.items() if k not in ("solves", "iters")}
     rows.append((size, m, solves, iters, p))
 head = ("| n × d, classes | ours total s | graph s | labeling s (pilot / layers / refinement) | graph solves, CG iterations | "
-        "peer total s (faiss graph / propagation) | ours / peer | plain sgemm s | ours / sgemm | accuracy ours / peer |")
+        "peer total s (faiss graph / propagation) | ours / peer | plain sgemm s | ours / sgemm | sgemm n²/2 s | ours / sgemm n²/2 | accuracy ours / peer |")
 lines = ["# Labeling speed: `hdlabel label` against faiss + scipy, same run", "",
          "```sh", "Scripts/bench-label.sh   # defaults: SIZES=\"200000x128x100 50000x384x50\" REPEATS=1", "```", "",
          f"Machine: {cores} cores shared with other jobs (timings are noisy; medians of {repeats} interleaved repeat(s)). "
@@ -123,13 +128,16 @@ lines = ["# Labeling speed: `hdlabel label` against faiss + scipy, same run", ""
          "log lines (pilot = graph done → pilot line, refinement = last layer line → refinement line, layers = the rest). "
          "Peer: `Scripts/label_peer.py run` — faiss `IndexFlatIP` exact kNN (k = 10) on L2-normalised rows, "
          "30 iterations of F ← αSF + (1−α)Y in scipy (total excludes reading the file). Plain sgemm: `hdlabel bench "
-         "graph --n N --d D --k 30 --repeats 1`, one `cblas_sgemm` of every n × n × d product, no top-k.", "",
+         "graph --n N --d D --k 30 --repeats 1`, one `cblas_sgemm` of every n × n × d product, no top-k; sgemm n²/2: the "
+         "same command's upper-triangle products only (row slabs × the columns from the slab on), what our builder "
+         "multiplies since it scores each unordered pair once.", "",
          head, "|" + "---|" * (head.count("|") - 1)]
 for size, m, solves, iters, p in rows:
     n, d, c = size.split("x")
     lines.append(f"| {int(n):,} × {d}, {c} | {m['total']:.1f} | {m['graph']:.1f} | {m['label']:.1f} ({m['pilot']:.1f} / {m['layers']:.1f} / {m['refine']:.1f}) | "
                  f"{solves:.0f}, {iters:.0f} | {m['peer']:.1f} ({m['peer_graph']:.1f} / {m['peer_prop']:.1f}) | {m['total'] / m['peer']:.2f}× | "
                  + (f"{m['sgemm']:.1f} | {m['total'] / m['sgemm']:.2f}× | " if m['sgemm'] == m['sgemm'] else "not run | – | ")
+                 + (f"{m['half']:.1f} | {m['total'] / m['half']:.2f}× | " if m['half'] == m['half'] else "not run | – | ")
                  + f"{100 * m['acc']:.1f} / {100 * m['peer_acc']:.1f} |")
 lines += ["", f"faiss {p['faiss']} ({p['omp_threads']} OpenMP threads); ours: OpenBLAS threads = cores, labeling threads = cores."]
 open(out, "w").write("\n".join(lines) + "\n")

@@ -243,9 +243,10 @@ echo "fault-to-exit (s): ${FAULT_TIMES[*]}"
 
 # A rank killed mid-graph with --checkpoint: the rerun resumes the ring at the last step every rank saved and
 # writes the same labels as an uninterrupted run.
-timeout "$TIMEOUT" "${MPIRUN[@]}" -np 3 "$MT" job "$work/emb.npy" "$work/labels.npy" "$work/rs-ref.csv" --tile 64 >"$work/rs.log" 2>&1
-fault_case 3 kill 1 "graph" job --checkpoint "$work/ckpt-ring" --fault "kill:graph step 2:1"
-timeout "$TIMEOUT" "${MPIRUN[@]}" -np 3 "$MT" job "$work/emb.npy" "$work/labels.npy" "$work/rs.csv" --tile 64 --checkpoint "$work/ckpt-ring" >>"$work/rs.log" 2>&1
+# 4 ranks: steps 0, 1, 2 (each pair scored once: steps 0 ... P/2).
+timeout "$TIMEOUT" "${MPIRUN[@]}" -np 4 "$MT" job "$work/emb.npy" "$work/labels.npy" "$work/rs-ref.csv" --tile 64 >"$work/rs.log" 2>&1
+fault_case 4 kill 1 "graph" job --checkpoint "$work/ckpt-ring" --fault "kill:graph step 2:1"
+timeout "$TIMEOUT" "${MPIRUN[@]}" -np 4 "$MT" job "$work/emb.npy" "$work/labels.npy" "$work/rs.csv" --tile 64 --checkpoint "$work/ckpt-ring" >>"$work/rs.log" 2>&1
 if grep -q "resuming the ring at step 2 of 3" "$work/rs.log" && cmp -s "$work/rs-ref.csv" "$work/rs.csv"; then
     ok "rerun after a rank killed at ring step 2 resumes there; labels == uninterrupted run"
 else ko "ring resume after a killed rank"; tail -n 20 "$work/rs.log"; fi

@@ -142,13 +142,13 @@ selftest() {  # BIN: the built hdlabel and hdlabel-mpitest
         LOST_TOOK=$took; LOST_RC=$(cat "$work/$name.rc" 2>/dev/null || echo none)
     }
     echo previous >"$work/lost.csv"
-    lost_run lost h3 "graph step 2" "$work/lost.csv" --checkpoint "$work/ckpt"
+    lost_run lost h3 "graph step 1" "$work/lost.csv" --checkpoint "$work/ckpt"
     link up h3
     local ip3; ip3=$(ipof h3)
     if [ "$LOST_RC" != 0 ] && [ "$LOST_RC" != none ] && [ "$(echo "$LOST_TOOK <= $limit" | bc)" = 1 ] \
         && [ "$(cat "$work/lost.csv")" = previous ] && grep -q "lost communication" "$work/lost.log" && grep -q "$ip3" "$work/lost.log" \
         && grep -q "ranks per host: h1 0, h2 1, h3 2" "$work/lost.log"; then
-        ok "node h3 lost mid-graph (ring step 2 of 3): exit $LOST_RC ${LOST_TOOK}s after the cut, names $ip3 (h3, rank 2 in the job's placement line), output unchanged"
+        ok "node h3 lost mid-graph (ring step 1 of 2): exit $LOST_RC ${LOST_TOOK}s after the cut, names $ip3 (h3, rank 2 in the job's placement line), output unchanged"
     else ko "node h3 lost mid-graph: exit $LOST_RC after ${LOST_TOOK}s"; tail -n 25 "$work/lost.log"; fi
     echo "netns lost-node time-to-exit: ${LOST_TOOK}s after the cut (keepalive ${KEEPALIVE}s + 3 x 1s probes)"
     sleep 1
@@ -157,8 +157,8 @@ selftest() {  # BIN: the built hdlabel and hdlabel-mpitest
     # writes the same labels as the single process.
     RUN_TIMEOUT=300 run "$mt" job "$work/emb.npy" "$work/labels.npy" "$work/lost.csv" "${common[@]}" --checkpoint "$work/ckpt" >"$work/resume.log" 2>&1
     rc=$?
-    if [ $rc -eq 0 ] && grep -q "resuming the ring at step 2 of 3" "$work/resume.log" && cmp -s "$work/single.csv" "$work/lost.csv"; then
-        ok "rerun after link-up resumes the ring at step 2; labels == single process"
+    if [ $rc -eq 0 ] && grep -q "resuming the ring at step 1 of 2" "$work/resume.log" && cmp -s "$work/single.csv" "$work/lost.csv"; then
+        ok "rerun after link-up resumes the ring at step 1; labels == single process"
     else ko "checkpoint resume after the lost node (exit $rc)"; tail -n 10 "$work/resume.log"; fi
 
     # Lost after the graph was checkpointed (pause at the gather): the rerun reuses every rank's partial graph.

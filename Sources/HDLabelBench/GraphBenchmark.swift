@@ -8,11 +8,15 @@ public enum GraphBenchmark {
     public struct Row: Sendable {
         public var n: Int, d: Int, k: Int, tile: Int
         public var graphSeconds: Double
+        /// One `cblas_sgemm` of every n × n × d product (what a builder scoring every ordered pair multiplies).
         public var sgemmSeconds: Double
+        /// The upper triangle's products only (about n²/2: what our builder multiplies, each unordered pair once).
+        public var halfSgemmSeconds: Double
         /// sgemm time / graph time: 1.0 means the graph costs no more than the bare products.
         public var ratio: Double { sgemmSeconds / graphSeconds }
         public var graphGFLOPs: Double { 2 * Double(n) * Double(n) * Double(d) / graphSeconds / 1e9 }
         public var sgemmGFLOPs: Double { 2 * Double(n) * Double(n) * Double(d) / sgemmSeconds / 1e9 }
+        public var halfRatio: Double { halfSgemmSeconds / graphSeconds }
     }
 
     /// Random unit vectors (deterministic for `seed`).
@@ -26,8 +30,10 @@ public enum GraphBenchmark {
         return Embeddings(rows: n, cols: d, data: data).l2Normalized()
     }
 
-    /// Times the bare products: X·Xᵀ in `block`-row slabs (output block × n), best of `repeats`.
-    public static func sgemmSeconds(_ x: Embeddings, block: Int = 2048, repeats: Int) -> Double {
+    /// Times the bare products: X·Xᵀ in `block`-row slabs (output block × n), best of `repeats`. `half`: only the
+    /// upper triangle's slabs (slab rows × the columns from the slab on: about n²/2 products, what a builder that
+    /// scores each unordered pair once multiplies).
+    public static func sgemmSeconds(_ x: Embeddings, block: Int = 2048, repeats: Int, half: Bool = false) -> Double {
         let n = x.rows, d = x.cols
         var out = [Float](repeating: 0, count: min(block, n) * n)
         var best = Double.infinity
@@ -38,8 +44,9 @@ public enum GraphBenchmark {
                     var r0 = 0
                     while r0 < n {
                         let rc = min(block, n - r0)
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rc), Int32(n), Int32(d), 1,
-                                    xb.baseAddress! + r0 * d, Int32(d), xb.baseAddress!, Int32(d), 0, ob.baseAddress!, Int32(n))
+                        let c0 = half ? r0 : 0
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rc), Int32(n - c0), Int32(d), 1,
+                                    xb.baseAddress! + r0 * d, Int32(d), xb.baseAddress! + c0 * d, Int32(d), 0, ob.baseAddress!, Int32(n - c0))
                         r0 += rc
                     }
                 }
@@ -58,23 +65,28 @@ public enum GraphBenchmark {
             _ = try KNNGraphBuilder.build(x, options: GraphOptions(k: k, tile: tile))
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         }
-        return Row(n: n, d: d, k: k, tile: tile, graphSeconds: best, sgemmSeconds: sgemmSeconds(x, repeats: repeats))
+        return Row(n: n, d: d, k: k, tile: tile, graphSeconds: best, sgemmSeconds: sgemmSeconds(x, repeats: repeats),
+                   halfSgemmSeconds: sgemmSeconds(x, repeats: repeats, half: true))
     }
 }
 
 extension KNNGraphBuilder {
-    /// Seconds the exact builder takes for the first `rows` query rows against all rows (to extrapolate its full
-    /// time as `seconds · n / rows` when the full build is too long to run).
-    public static func timeExactRows(_ x: Embeddings, k: Int, rows: Int) -> Double {
-        let r = min(rows, x.rows), d = x.cols
+    /// Seconds the exact builder takes for its first row tiles (at least `rows` rows) and the share of all pairs
+    /// those tiles score (row tile I scores the tiles J ≥ I): the full build takes about `seconds / pairShare`.
+    public static func timeExactRows(_ x: Embeddings, k: Int, rows: Int) -> (seconds: Double, pairShare: Double) {
+        let n = x.rows, d = x.cols, tile = GraphOptions.defaultTile
+        let tiles = max(1, (min(rows, n) + tile - 1) / tile)
+        let r = min(n, tiles * tile)
         let t0 = DispatchTime.now().uptimeNanoseconds
-        var acc = TopKAccumulator(rows: r, k: k, firstRow: 0)
+        var acc = TopKAccumulator(rows: n, k: k, firstRow: 0)
         var scratch = [Float]()
         x.data.withUnsafeBufferPointer { xb in
-            accumulate(queries: Array(xb[0 ..< r * d]), database: xb.baseAddress!, dbStart: 0, dbCount: x.rows, d: d,
-                       tile: GraphOptions.defaultTile, into: &acc, scratch: &scratch)
+            accumulateSelf(x: xb.baseAddress!, rows: 0 ..< n, d: d, tile: tile, into: &acc, scratch: &scratch, rowTileLimit: tiles)
         }
-        return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        // Pairs (i, j), j >= i, with i < r, over all n(n+1)/2.
+        let done = Double(r) * Double(n) - Double(r) * Double(r - 1) / 2
+        return (seconds, done / (Double(n) * Double(n + 1) / 2))
     }
 }
 

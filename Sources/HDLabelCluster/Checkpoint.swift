@@ -122,7 +122,7 @@ public enum GraphCheckpoint {
 /// The ring's progress saved after every step, so a job lost in the middle of the graph phase (a killed rank, a
 /// lost node) resumes from the last step every rank finished instead of from the start.
 ///
-/// Files per rank r: `ring.rankR.doneS.{ids,sims}.npy` (the running top-k of all this rank's rows after S of the P
+/// Files per rank r: `ring.rankR.doneS.{ids,sims}.npy` (the running top-k of all this rank's rows after S of the ⌊P/2⌋ + 1
 /// ring steps) and `ring.rankR.doneS.json` (the `GraphCheckpoint.Key`, written last). Steps are saved in lockstep
 /// (every save is agreed before the next step starts), so the ranks' latest steps differ by at most one; the two
 /// latest generations are kept and the job resumes at the latest step all ranks have. A saved step made for another
@@ -137,6 +137,10 @@ public struct RingCheckpoint {
     public var log: (String) -> Void = { _ in }
 
     public init(dir: String, key: GraphCheckpoint.Key, embeddings: String) {
+        // A ring state is a partial top-k that only the same step schedule may resume (each pair scored once,
+        // steps 0 ... P/2): states of another schedule do not match.
+        var key = key
+        key.builder += " ring-pairs-once"
         self.dir = dir; self.key = key; self.embeddings = embeddings
     }
 

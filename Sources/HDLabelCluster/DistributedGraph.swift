@@ -2,19 +2,25 @@ import HDLabelIO
 import Foundation
 import HDLabelCore
 
-/// The exact kNN graph computed by all ranks together with a ring exchange of embedding blocks.
+/// The exact kNN graph computed by all ranks together with a ring exchange of embedding blocks, each unordered
+/// pair of rows scored once.
 ///
-/// In step `s` (0 ≤ s < P) rank r holds the block of rank `(r + s) mod P`, multiplies its own rows against it on the
-/// global tile grid (`KNNGraphBuilder.accumulate`) and merges into its running top-k. Meanwhile the block for step
-/// `s + 1` is already in flight: r receives it from rank `r + 1` and passes the current block to rank `r − 1`
-/// (double buffer, `MPI_Irecv`/`MPI_Isend`). Block sizes come from the shard table, so no size messages are needed.
+/// Steps `s = 0 … ⌊P/2⌋`. Step 0: rank r scores its own rows with each other (`KNNGraphBuilder.accumulateSelf`, tiles
+/// J ≥ I). Step s ≥ 1: rank r holds the block of rank `owner = (r + s) mod P`, scores its rows against it
+/// (`accumulateCross`: by rows into its own top-k, by columns into a top-k for the owner's rows), sends the owner
+/// that list and receives from rank `r − s` the list it scored for r's rows (`mergeLists`). For even P the last step
+/// meets every partner from both sides, so rank r < P/2 takes the owner's first half of rows and rank r ≥ P/2 its own
+/// second half: every pair once. Meanwhile the block for step `s + 1` is already in flight: r receives it from rank
+/// `r + 1` and passes the current block to rank `r − 1` (double buffer, `MPI_Irecv`/`MPI_Isend`). Block sizes come
+/// from the shard table, so no size messages are needed.
 ///
-/// Because shards start at multiples of `tile` and `accumulate` only ever multiplies whole grid tiles, every pair's
-/// similarity comes from the same `sgemm` call shape as in `KNNGraphBuilder.build`, and ties are broken by the
-/// smaller global id whatever the merge order: each rank's rows are bit-identical to the single-process graph.
+/// Every candidate is ranked by its canonical similarity (`CanonicalSimilarity`), ties by the smaller global id, and
+/// the top-k of disjoint candidate sets merges exactly, so each rank's rows are bit-identical to the single-process
+/// graph whatever the rank count, tile, thread count or BLAS kernel.
 ///
-/// Cost per rank: compute `(n/P) · n · d · 2` FLOPs, communication `(P − 1)` blocks of `(n/P) · d · 4` bytes;
-/// memory: own rows + two receive buffers of the largest shard + `(n/P) · k · 8` bytes of top-k.
+/// Cost per rank: compute about `(n/P) · n · d` FLOPs (half of scoring every ordered pair), communication ⌊P/2⌋
+/// blocks of `(n/P) · d · 4` bytes plus ⌊P/2⌋ lists of `(n/P) · k · 8` bytes; memory: own rows + two receive buffers
+/// of the largest shard + `(n/P) · k · 8` bytes of top-k and two such lists in flight.
 public enum DistributedGraph {
     /// **Collective.** Returns this rank's rows of the kNN graph (`shard.rows.count` rows, global neighbour ids).
     ///
@@ -36,17 +42,13 @@ public enum DistributedGraph {
             return nil
         }(), phase: "graph setup")
 
-        let tile = table.tile, counts = table.counts
-        // Query tiles of this rank, each with its own top-k (the same per-tile split KNNGraphBuilder.build uses).
-        var accs: [TopKAccumulator] = [], queries: [[Float]] = []
-        var q0 = 0
-        while q0 < shard.rows.count {
-            let qc = min(tile, shard.rows.count - q0)
-            accs.append(TopKAccumulator(rows: qc, k: k, firstRow: shard.rows.lowerBound + q0))
-            queries.append(Array(shard.x.data[q0 * d ..< (q0 + qc) * d]))
-            q0 += qc
-        }
+        let tile = table.tile, counts = table.counts, bounds = table.bounds
+        let own = shard.rows.count
+        var acc = TopKAccumulator(rows: own, k: k, firstRow: shard.rows.lowerBound)
         var scratch = [Float]()
+        // Steps 0 ... P/2: step 0 scores the shard with itself, step s the pairs with the shard of rank r + s; for
+        // even P the last step (s = P/2) meets each partner from both sides, so each side takes half (below).
+        let steps = p / 2 + 1
 
         // Double buffer, sized for the largest shard; the memory must outlive every pending request.
         let capacity = max(1, table.maxCount * d)
@@ -61,66 +63,94 @@ public enum DistributedGraph {
             let mine = try comm.together("checking checkpoint") { try ring.available() }
             let latest = try comm.allreduce(mine.max() ?? 0, .min)
             let everyone = try comm.allreduce(latest == 0 || mine.contains(latest) ? 1 : 0, .min) == 1
-            if latest > 0, everyone {
+            if latest > 0, latest < steps, everyone {
                 let owner = (r + latest) % p
-                try comm.together("resuming the ring") { () throws -> Bool in
+                _ = try comm.together("resuming the ring") { () throws -> Bool in
                     let (ids, sims) = try ring.load(done: latest)
-                    var off = 0
-                    for t in accs.indices {
-                        let m = accs[t].rows * k
-                        accs[t].ids = Array(ids[off ..< off + m]); accs[t].sims = Array(sims[off ..< off + m]); off += m
-                    }
+                    acc.ids = ids; acc.sims = sims
                     let block = try Shard.load(path: ring.embeddings, rows: table.rows(of: owner), d: d)
                     _ = block.x.data.withUnsafeBufferPointer { current.initialize(from: $0) }
                     return true
                 }
-                if comm.isRoot { ring.log("checkpoint: resuming the ring at step \(latest) of \(p) (steps 0..<\(latest) were saved)") }
+                if comm.isRoot { ring.log("checkpoint: resuming the ring at step \(latest) of \(steps) (steps 0..<\(latest) were saved)") }
                 first = latest
             }
         }
 
         let left = (r - 1 + p) % p, right = (r + 1) % p
-        for s in first ..< p {
+        for s in first ..< steps {
             try comm.point("graph step \(s)")
             let owner = (r + s) % p
             let count = counts[owner]
             var recv = MPIRequest.null, send = MPIRequest.null
-            if s < p - 1 {
+            if s < steps - 1 {
                 let incoming = counts[(owner + 1) % p]
-                recv = try comm.irecv(UnsafeMutableBufferPointer(rebasing: next[0 ..< incoming * d]), from: right, tag: s)
-                send = try comm.isend(UnsafeBufferPointer(rebasing: current[0 ..< count * d]), to: left, tag: s)
+                recv = try comm.irecv(UnsafeMutableBufferPointer(rebasing: next[0 ..< incoming * d]), from: right, tag: 3 * s)
+                send = try comm.isend(UnsafeBufferPointer(rebasing: current[0 ..< count * d]), to: left, tag: 3 * s)
                 timings.bytesSent += count * d * MemoryLayout<Float>.size
             }
-            if count > 0 {
-                for t in accs.indices {
-                    let t0 = WallClock.now()
-                    KNNGraphBuilder.accumulate(queries: queries[t], database: UnsafePointer(current.baseAddress!),
-                                               dbStart: table.bounds[owner], dbCount: count, d: d, tile: tile,
-                                               into: &accs[t], scratch: &scratch)
-                    let t1 = WallClock.now()
-                    // Nudge the transfers along between tiles (OpenMPI progresses them inside MPI calls).
-                    try comm.test(&recv); try comm.test(&send)
-                    timings.add(.compute, t1 - t0)
-                    timings.add(.commWait, WallClock.now() - t1)
+            let block = UnsafePointer(current.baseAddress!)
+            if s == 0 {
+                let t0 = WallClock.now()
+                shard.x.data.withUnsafeBufferPointer { xb in
+                    KNNGraphBuilder.accumulateSelf(x: xb.baseAddress!, rows: 0 ..< own, d: d, tile: tile, into: &acc,
+                                                   scratch: &scratch, rowTileDone: { _ in _ = try? comm.test(&recv); _ = try? comm.test(&send) })
                 }
+                timings.add(.compute, WallClock.now() - t0)
+            } else {
+                // The pairs (own row, row of `owner`) scored here; the owner's side of each goes back in `theirs`.
+                // Even P, s = P/2: rank r < P/2 takes the owner's first half of rows against all own rows, rank
+                // r >= P/2 its own second half against all the owner's rows: together every pair once.
+                var aRows = 0 ..< own, bRows = 0 ..< count
+                if p % 2 == 0 && s == p / 2 {
+                    if r < p / 2 { bRows = 0 ..< count / 2 } else { aRows = own / 2 ..< own }
+                }
+                var theirs = TopKAccumulator(rows: count, k: k, firstRow: bounds[owner])
+                let t0 = WallClock.now()
+                if !aRows.isEmpty && !bRows.isEmpty {
+                    shard.x.data.withUnsafeBufferPointer { xb in
+                        KNNGraphBuilder.accumulateCross(a: xb.baseAddress!, aRows: aRows, into: &acc, b: block, bRows: bRows,
+                                                        into: &theirs, d: d, tile: tile, scratch: &scratch)
+                    }
+                }
+                let t1 = WallClock.now()
+                timings.add(.compute, t1 - t0)
+                // Send `theirs` to the owner; receive from rank r - s the lists it scored for our rows.
+                let source = (r - s + p) % p
+                var gotIds = [Int32](repeating: -1, count: own * k), gotSims = [Float](repeating: -.infinity, count: own * k)
+                try timings.time(.commWait) {
+                    var rq = [MPIRequest](repeating: .null, count: 4)
+                    try gotIds.withUnsafeMutableBufferPointer { gi in
+                        try gotSims.withUnsafeMutableBufferPointer { gs in
+                            try theirs.ids.withUnsafeBufferPointer { ti in
+                                try theirs.sims.withUnsafeBufferPointer { ts in
+                                    rq[0] = try comm.irecv(gi, from: source, tag: 3 * s + 1)
+                                    rq[1] = try comm.irecv(gs, from: source, tag: 3 * s + 2)
+                                    rq[2] = try comm.isend(ti, to: owner, tag: 3 * s + 1)
+                                    rq[3] = try comm.isend(ts, to: owner, tag: 3 * s + 2)
+                                    for q in rq.indices { try comm.wait(&rq[q]) }
+                                }
+                            }
+                        }
+                    }
+                }
+                timings.bytesSent += count * k * (MemoryLayout<Int32>.size + MemoryLayout<Float>.size)
+                var got = TopKAccumulator(rows: own, k: k, firstRow: shard.rows.lowerBound)
+                got.ids = gotIds; got.sims = gotSims
+                let t2 = WallClock.now()
+                acc.mergeLists(got)
+                timings.add(.compute, WallClock.now() - t2)
             }
             try timings.time(.commWait) {
                 try comm.wait(&recv)
                 try comm.wait(&send)
             }
             swap(&current, &next)
-            if let ring, s + 1 < p {
-                let ids = accs.flatMap(\.ids), sims = accs.flatMap(\.sims)
+            if let ring, s + 1 < steps {
+                let ids = acc.ids, sims = acc.sims
                 try comm.together("saving ring checkpoint") { try ring.save(done: s + 1, ids: ids, sims: sims) }
             }
         }
-
-        let parts = accs.map { KNNGraph(n: $0.rows, k: k, neighbors: $0.ids, similarities: $0.sims) }
-        var all = TopKAccumulator(rows: shard.rows.count, k: k, firstRow: shard.rows.lowerBound)
-        if !parts.isEmpty {
-            let g = KNNGraph.concatenate(parts)
-            all.ids = g.neighbors; all.sims = g.similarities
-        }
-        return try comm.together("graph") { try all.finish() }
+        return try comm.together("graph") { try acc.finish() }
     }
 }

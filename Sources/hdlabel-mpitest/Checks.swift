@@ -87,7 +87,10 @@ func runChecks() -> Int32 {
             if g.n != rows.count { return "got \(g.n) rows, expected \(rows.count)" }
             if g.neighbors[...] != ref.neighbors[span] { return "neighbour ids differ" }
             if !sameBits(g.similarities[...], ref.similarities[span]) { return "similarities differ in bits" }
-            let expectBytes = p == 1 ? 0 : (0 ..< p - 1).reduce(0) { $0 + table.counts[(rank + $1) % p] * d * 4 }
+            // Steps 0 ... P/2: the blocks passed on (all but the last step's) and the lists sent back (steps >= 1).
+            let steps = p / 2 + 1
+            let expectBytes = (0 ..< steps - 1).reduce(0) { $0 + table.counts[(rank + $1) % p] * d * 4 }
+                + (1 ..< steps).reduce(0) { $0 + table.counts[(rank + $1) % p] * k * 8 }
             return t.bytesSent == expectBytes ? nil : "bytes sent \(t.bytesSent), expected \(expectBytes)"
         }
     }
@@ -334,7 +337,8 @@ func runChecks() -> Int32 {
         let ring = RingCheckpoint(dir: ringDir, key: key, embeddings: emb)
         let full = try DistributedGraph.build(shard: shard, table: table, k: 10, comm: comm, timings: &t, ring: ring)
         let saved = ((try? FileManager.default.contentsOfDirectory(atPath: ringDir)) ?? []).filter { $0.hasPrefix("ring.rank\(rank).") && $0.hasSuffix(".json") }.sorted()
-        let want = p == 1 ? [] : (max(1, p - 2) ..< p).map { "ring.rank\(rank).done\($0).json" }
+        let steps = p / 2 + 1   // the two latest of the saved steps 1 ..< steps
+        let want = p == 1 ? [] : (max(1, steps - 2) ..< steps).map { "ring.rank\(rank).done\($0).json" }
         if saved != want { return "saved \(saved), expected \(want)" }
         var t2 = PhaseTimings()
         let resumed = try DistributedGraph.build(shard: shard, table: table, k: 10, comm: comm, timings: &t2, ring: ring)

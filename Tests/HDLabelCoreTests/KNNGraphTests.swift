@@ -18,6 +18,64 @@ final class KNNGraphTests: XCTestCase {
         }
     }
 
+    /// The ring's pieces on one process: three row blocks, each scored with itself (`accumulateSelf`) and each pair
+    /// of blocks once (`accumulateCross`, one of them split in halves from both sides as the even-P last step does),
+    /// the partner's lists merged back (`mergeLists`): the reference graph bit for bit.
+    func testPairsOnceAcrossBlocksEqualsReference() throws {
+        let n = 211, d = 13, k = 6, tile = 16
+        let x = randomUnit(n: n, d: d, seed: 11)
+        let ref = KNNGraphBuilder.bruteForce(x, k: k)
+        let bounds = [0, 64, 80, 211]   // uneven blocks: 4 tiles, 1 tile, 9 tiles (the last one partial)
+        var accs = (0 ..< 3).map { TopKAccumulator(rows: bounds[$0 + 1] - bounds[$0], k: k, firstRow: bounds[$0]) }
+        var scratch = [Float]()
+        let blocks = (0 ..< 3).map { Array(x.data[bounds[$0] * d ..< bounds[$0 + 1] * d]) }
+        for b in 0 ..< 3 {
+            blocks[b].withUnsafeBufferPointer { xb in
+                KNNGraphBuilder.accumulateSelf(x: xb.baseAddress!, rows: 0 ..< accs[b].rows, d: d, tile: tile, into: &accs[b], scratch: &scratch)
+            }
+        }
+        func cross(_ a: Int, _ aRows: Range<Int>, _ b: Int, _ bRows: Range<Int>) {
+            var theirs = TopKAccumulator(rows: accs[b].rows, k: k, firstRow: bounds[b])
+            blocks[a].withUnsafeBufferPointer { ab in
+                blocks[b].withUnsafeBufferPointer { bb in
+                    KNNGraphBuilder.accumulateCross(a: ab.baseAddress!, aRows: aRows, into: &accs[a], b: bb.baseAddress!, bRows: bRows,
+                                                    into: &theirs, d: d, tile: tile, scratch: &scratch)
+                }
+            }
+            accs[b].mergeLists(theirs)
+        }
+        cross(0, 0 ..< 64, 1, 0 ..< 16)
+        cross(2, 0 ..< 131, 0, 0 ..< 64)
+        // Blocks 1 and 2 from both sides: block 1 against the first half of block 2, block 2's second half against block 1.
+        cross(1, 0 ..< 16, 2, 0 ..< 65)
+        cross(2, 65 ..< 131, 1, 0 ..< 16)
+        let g = KNNGraph.concatenate(try accs.map { try $0.finish() })
+        XCTAssertEqual(g, ref)
+        // Scoring a pair twice would repeat a neighbour: the builder's single-process graph equals it too.
+        XCTAssertEqual(try KNNGraphBuilder.build(x, options: GraphOptions(k: k, tile: tile)), ref)
+    }
+
+    /// Rows sorted by cluster, every row twice (exact ties throughout every list): the tile's
+    /// k-th-score floor (`candidateCut`) skips most of a cluster's candidates and must not change one id or bit,
+    /// for tiles smaller and larger than a cluster.
+    func testSortedClustersWithDuplicatesMatchReference() throws {
+        var rng = TestRNG(21)
+        let clusters = 6, per = 40, d = 32, k = 12
+        let centres = (0 ..< clusters * d).map { _ in rng.normal() }
+        var data: [Float] = []
+        for c in 0 ..< clusters {
+            for _ in 0 ..< per / 2 {
+                let row = (0 ..< d).map { centres[c * d + $0] + 0.05 * rng.normal() }
+                data += row; data += row   // duplicates: equal canonical similarities, ranked by id
+            }
+        }
+        let x = Embeddings(rows: clusters * per, cols: d, data: data).l2Normalized()
+        let ref = KNNGraphBuilder.bruteForce(x, k: k)
+        for tile in [8, 33, 128, 1024] {
+            XCTAssertEqual(try KNNGraphBuilder.build(x, options: GraphOptions(k: k, tile: tile)), ref, "tile \(tile)")
+        }
+    }
+
     func testSelfNeverANeighbourAndOrdering() throws {
         let x = randomUnit(n: 200, d: 8, seed: 2)
         let g = try KNNGraphBuilder.build(x, options: GraphOptions(k: 10, tile: 32))
