@@ -90,7 +90,7 @@ for size in sizes:
         def at(pat):
             hits = [t for t, l in lines if re.search(pat, l)]
             return hits[-1] if hits else None
-        g_end = at(r"kNN graph: (\d+)/\1 rows")
+        g_end = at(r"kNN graph: 100% ")
         p_end = at(r"HDL: pilot work")
         ref = at(r"HDL: refinement")
         end = at(r"HDL: work after the pilot")

@@ -71,22 +71,21 @@ public enum GraphBenchmark {
 }
 
 extension KNNGraphBuilder {
-    /// Seconds the exact builder takes for its first row tiles (at least `rows` rows) and the share of all pairs
-    /// those tiles score (row tile I scores the tiles J ≥ I): the full build takes about `seconds / pairShare`.
+    /// Seconds the exact builder takes for its first rounds of tile pairs (about `rows / n` of the rounds, at least
+    /// the diagonal round and one more) and the share of all tile pairs those rounds scored: the full build takes
+    /// about `seconds / pairShare`.
     public static func timeExactRows(_ x: Embeddings, k: Int, rows: Int) -> (seconds: Double, pairShare: Double) {
         let n = x.rows, d = x.cols, tile = GraphOptions.defaultTile
-        let tiles = max(1, (min(rows, n) + tile - 1) / tile)
-        let r = min(n, tiles * tile)
-        let t0 = DispatchTime.now().uptimeNanoseconds
+        let tiles = (n + tile - 1) / tile
+        let limit = 1 + max(1, Int((Double(min(rows, n)) / Double(n) * Double(tiles)).rounded(.up)))
         var acc = TopKAccumulator(rows: n, k: k, firstRow: 0)
-        var scratch = [Float]()
+        var last = (0, 1)
+        let t0 = DispatchTime.now().uptimeNanoseconds
         x.data.withUnsafeBufferPointer { xb in
-            accumulateSelf(x: xb.baseAddress!, rows: 0 ..< n, d: d, tile: tile, into: &acc, scratch: &scratch, rowTileLimit: tiles)
+            accumulateSelf(x: xb.baseAddress!, rows: 0 ..< n, d: d, tile: tile, into: &acc, pairsDone: { last = ($0, $1) }, roundLimit: limit)
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        // Pairs (i, j), j >= i, with i < r, over all n(n+1)/2.
-        let done = Double(r) * Double(n) - Double(r) * Double(r - 1) / 2
-        return (seconds, done / (Double(n) * Double(n + 1) / 2))
+        return (seconds, Double(last.0) / Double(last.1))
     }
 }
 

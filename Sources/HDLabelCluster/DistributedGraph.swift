@@ -45,7 +45,6 @@ public enum DistributedGraph {
         let tile = table.tile, counts = table.counts, bounds = table.bounds
         let own = shard.rows.count
         var acc = TopKAccumulator(rows: own, k: k, firstRow: shard.rows.lowerBound)
-        var scratch = [Float]()
         // Steps 0 ... P/2: step 0 scores the shard with itself, step s the pairs with the shard of rank r + s; for
         // even P the last step (s = P/2) meets each partner from both sides, so each side takes half (below).
         let steps = p / 2 + 1
@@ -93,8 +92,9 @@ public enum DistributedGraph {
             if s == 0 {
                 let t0 = WallClock.now()
                 shard.x.data.withUnsafeBufferPointer { xb in
+                    // Between rounds, nudge the block in flight along (OpenMPI progresses transfers inside MPI calls).
                     KNNGraphBuilder.accumulateSelf(x: xb.baseAddress!, rows: 0 ..< own, d: d, tile: tile, into: &acc,
-                                                   scratch: &scratch, rowTileDone: { _ in _ = try? comm.test(&recv); _ = try? comm.test(&send) })
+                                                   pairsDone: { _, _ in _ = try? comm.test(&recv); _ = try? comm.test(&send) })
                 }
                 timings.add(.compute, WallClock.now() - t0)
             } else {
@@ -110,7 +110,8 @@ public enum DistributedGraph {
                 if !aRows.isEmpty && !bRows.isEmpty {
                     shard.x.data.withUnsafeBufferPointer { xb in
                         KNNGraphBuilder.accumulateCross(a: xb.baseAddress!, aRows: aRows, into: &acc, b: block, bRows: bRows,
-                                                        into: &theirs, d: d, tile: tile, scratch: &scratch)
+                                                        into: &theirs, d: d, tile: tile,
+                                                        roundDone: { _ in _ = try? comm.test(&recv); _ = try? comm.test(&send) })
                     }
                 }
                 let t1 = WallClock.now()

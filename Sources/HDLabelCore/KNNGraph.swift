@@ -52,6 +52,8 @@ public struct KNNGraph: Sendable, Equatable {
 public struct GraphOptions: Sendable {
     public var k: Int
     public var tile: Int
+    /// Workers for the tile pairs (`KNNGraphBuilder.runRounds`); 0 = the OpenBLAS thread count at the call.
+    public var threads: Int = 0
     /// Default tile edge: 1024 measured faster than 512 at d = 50 and d = 384 (`hdlabel bench graph`).
     public static let defaultTile = 1024
     /// Tile edges accepted everywhere (one score block is tile² floats: 16 GiB at the top).
@@ -98,52 +100,63 @@ public struct TopKAccumulator: Sendable {
     /// the row's current k-th similarity is re-scored with `CanonicalSimilarity.dot` and ranked by that value, ties
     /// by the smaller global id, so the result depends neither on merge order nor on the BLAS kernel. When more than
     /// k of the tile's scores pass, the tile's own k-th best score bounds the row's final k-th similarity from below
-    /// (`candidateCut`), so only the scores near the top are re-scored (rows sorted by class would otherwise re-score
-    /// most of their class).
+    /// (`candidateCut`), so only the scores near the top are re-scored (the first tile a row meets, its k slots still
+    /// empty, would otherwise re-score every score of it).
+    /// `threads`: at most this many workers split the rows (1: on the calling thread).
     @inlinable
     public mutating func merge(scores: UnsafePointer<Float>, ldScores: Int, qStart: Int, qCount: Int, dbStart: Int, dbCount: Int,
-                               queries: UnsafePointer<Float>, database: UnsafePointer<Float>, d: Int) {
+                               queries: UnsafePointer<Float>, database: UnsafePointer<Float>, d: Int,
+                               threads: Int = TopKAccumulator.mergeThreads) {
         let k = self.k, first = self.firstRow
-        let slack = CanonicalSimilarity.slack(d: d)
         ids.withUnsafeMutableBufferPointer { idb in
             sims.withUnsafeMutableBufferPointer { smb in
-                let idp = idb.baseAddress!, smp = smb.baseAddress!
-                // Rows are independent: split them over threads (the merge is the sgemm's companion on the node's
-                // cores; each row's result does not depend on the split).
-                let chunks = qCount >= TopKAccumulator.rowsPerThread ? min(TopKAccumulator.mergeThreads, qCount / TopKAccumulator.rowsPerThread) : 1
-                let per = (qCount + chunks - 1) / chunks
-                DispatchQueue.concurrentPerform(iterations: chunks) { ch in
-                    let r0 = ch * per, r1 = min(qCount, r0 + per)
-                    if r0 >= r1 { return }
-                    let cand = UnsafeMutablePointer<Int32>.allocate(capacity: dbCount)
-                    let vals = UnsafeMutablePointer<Float>.allocate(capacity: dbCount)
-                    defer { cand.deallocate(); vals.deallocate() }
-                    for r in r0 ..< r1 {
-                        let lr = qStart + r
-                        let selfId = first + lr
-                        let rowIds = idp + lr * k, rowSims = smp + lr * k
-                        let sc = scores + r * ldScores
-                        let qRow = queries + lr * d
-                        var cut = rowSims[k - 1] - slack   // sgemm scores below this cannot reach the k-th canonical similarity
-                        // The scores that pass (self excluded), 8 skipped at once when none can.
-                        var m = 0, c = 0
-                        while c < dbCount {
-                            if c + 8 <= dbCount && TopKAccumulator.max8(sc + c) < cut { c += 8; continue }
-                            let end = min(dbCount, c + 8)
-                            for cc in c ..< end where sc[cc] >= cut && dbStart + cc != selfId { cand[m] = Int32(cc); m += 1 }
-                            c = end
-                        }
-                        if m == 0 { continue }
-                        let floor = TopKAccumulator.candidateCut(scores: sc, stride: 1, cand: cand, count: m, k: k, slack: slack, scratch: vals)
-                        cut = max(cut, floor)
-                        for t in 0 ..< m {
-                            let c = Int(cand[t])
-                            if sc[c] < cut { continue }
-                            let s = CanonicalSimilarity.dot(qRow, database + c * d, d)
-                            let (thr, _) = TopKAccumulator.insert(s, Int32(dbStart + c), rowIds: rowIds, rowSims: rowSims, k: k)
-                            cut = max(thr - slack, floor)
-                        }
-                    }
+                TopKAccumulator.mergeRows(ids: idb.baseAddress!, sims: smb.baseAddress!, k: k, firstRow: first, scores: scores,
+                                          ldScores: ldScores, qStart: qStart, qCount: qCount, dbStart: dbStart, dbCount: dbCount,
+                                          queries: queries, database: database, d: d, threads: threads)
+            }
+        }
+    }
+
+    /// `merge` on raw lists (`ids`/`sims`: the accumulator's `rows × k` arrays, local row 0 = global `firstRow`):
+    /// what workers call concurrently on disjoint rows.
+    @inlinable
+    static func mergeRows(ids idp: UnsafeMutablePointer<Int32>, sims smp: UnsafeMutablePointer<Float>, k: Int, firstRow first: Int,
+                          scores: UnsafePointer<Float>, ldScores: Int, qStart: Int, qCount: Int, dbStart: Int, dbCount: Int,
+                          queries: UnsafePointer<Float>, database: UnsafePointer<Float>, d: Int, threads: Int) {
+        let slack = CanonicalSimilarity.slack(d: d)
+        // Rows are independent: split them over threads (each row's result does not depend on the split).
+        let chunks = qCount >= TopKAccumulator.rowsPerThread ? max(1, min(threads, qCount / TopKAccumulator.rowsPerThread)) : 1
+        let per = (qCount + chunks - 1) / chunks
+        DispatchQueue.concurrentPerform(iterations: chunks) { ch in
+            let r0 = ch * per, r1 = min(qCount, r0 + per)
+            if r0 >= r1 { return }
+            let cand = UnsafeMutablePointer<Int32>.allocate(capacity: dbCount)
+            let vals = UnsafeMutablePointer<Float>.allocate(capacity: dbCount)
+            defer { cand.deallocate(); vals.deallocate() }
+            for r in r0 ..< r1 {
+                let lr = qStart + r
+                let selfId = first + lr
+                let rowIds = idp + lr * k, rowSims = smp + lr * k
+                let sc = scores + r * ldScores
+                let qRow = queries + lr * d
+                var cut = rowSims[k - 1] - slack   // sgemm scores below this cannot reach the k-th canonical similarity
+                // The scores that pass (self excluded), 8 skipped at once when none can.
+                var m = 0, c = 0
+                while c < dbCount {
+                    if c + 8 <= dbCount && TopKAccumulator.max8(sc + c) < cut { c += 8; continue }
+                    let end = min(dbCount, c + 8)
+                    for cc in c ..< end where sc[cc] >= cut && dbStart + cc != selfId { cand[m] = Int32(cc); m += 1 }
+                    c = end
+                }
+                if m == 0 { continue }
+                let floor = TopKAccumulator.candidateCut(scores: sc, stride: 1, cand: cand, count: m, k: k, slack: slack, scratch: vals)
+                cut = max(cut, floor)
+                for t in 0 ..< m {
+                    let c = Int(cand[t])
+                    if sc[c] < cut { continue }
+                    let s = CanonicalSimilarity.dot(qRow, database + c * d, d)
+                    let (thr, _) = TopKAccumulator.insert(s, Int32(dbStart + c), rowIds: rowIds, rowSims: rowSims, k: k)
+                    cut = max(thr - slack, floor)
                 }
             }
         }
@@ -207,59 +220,68 @@ extension TopKAccumulator {
     @inlinable
     public mutating func mergeColumns(scores: UnsafePointer<Float>, ldScores: Int, cStart: Int, cCount: Int,
                                       rowStart: Int, rowCount: Int, rowData: UnsafePointer<Float>,
-                                      mine: UnsafePointer<Float>, d: Int) {
+                                      mine: UnsafePointer<Float>, d: Int, threads: Int = TopKAccumulator.mergeThreads) {
         let k = self.k, first = self.firstRow
-        let slack = CanonicalSimilarity.slack(d: d)
         ids.withUnsafeMutableBufferPointer { idb in
             sims.withUnsafeMutableBufferPointer { smb in
-                let idp = idb.baseAddress!, smp = smb.baseAddress!
-                let chunks = cCount >= TopKAccumulator.rowsPerThread ? min(TopKAccumulator.mergeThreads, cCount / TopKAccumulator.rowsPerThread) : 1
-                // Strips of a multiple of 8 columns, so every strip but the last runs the vector path only.
-                let per = ((cCount + chunks - 1) / chunks + 7) / 8 * 8
-                DispatchQueue.concurrentPerform(iterations: chunks) { ch in
-                    let c0 = ch * per, c1 = min(cCount, c0 + per)
-                    if c0 >= c1 { return }
-                    let w = c1 - c0
-                    // Pass 1: per column, the score rows that pass its cut (self excluded), 8 columns compared at once.
-                    let cut = UnsafeMutablePointer<Float>.allocate(capacity: w + 8)
-                    let count = UnsafeMutablePointer<Int>.allocate(capacity: w)
-                    let lists = UnsafeMutablePointer<Int32>.allocate(capacity: w * rowCount)
-                    let vals = UnsafeMutablePointer<Float>.allocate(capacity: rowCount)
-                    defer { cut.deallocate(); count.deallocate(); lists.deallocate(); vals.deallocate() }
-                    for c in 0 ..< w { cut[c] = smp[(cStart + c0 + c) * k + k - 1] - slack; count[c] = 0 }
-                    for c in w ..< w + 8 { cut[c] = .infinity }
-                    for r in 0 ..< rowCount {
-                        let sc = scores + r * ldScores + c0
-                        let gid = rowStart + r
-                        var c = 0
-                        while c < w {
-                            if c + 8 <= w {
-                                let v = UnsafeRawPointer(sc + c).loadUnaligned(as: SIMD8<Float>.self)
-                                let cv = UnsafeRawPointer(cut + c).loadUnaligned(as: SIMD8<Float>.self)
-                                if !any(v .>= cv) { c += 8; continue }
-                            }
-                            let end = min(w, c + 8)
-                            for cc in c ..< end where sc[cc] >= cut[cc] && gid != first + cStart + c0 + cc {
-                                lists[cc * rowCount + count[cc]] = Int32(r); count[cc] += 1
-                            }
-                            c = end
-                        }
+                TopKAccumulator.mergeCols(ids: idb.baseAddress!, sims: smb.baseAddress!, k: k, firstRow: first, scores: scores,
+                                          ldScores: ldScores, cStart: cStart, cCount: cCount, rowStart: rowStart, rowCount: rowCount,
+                                          rowData: rowData, mine: mine, d: d, threads: threads)
+            }
+        }
+    }
+
+    /// `mergeColumns` on raw lists (see `mergeRows`).
+    @inlinable
+    static func mergeCols(ids idp: UnsafeMutablePointer<Int32>, sims smp: UnsafeMutablePointer<Float>, k: Int, firstRow first: Int,
+                          scores: UnsafePointer<Float>, ldScores: Int, cStart: Int, cCount: Int, rowStart: Int, rowCount: Int,
+                          rowData: UnsafePointer<Float>, mine: UnsafePointer<Float>, d: Int, threads: Int) {
+        let slack = CanonicalSimilarity.slack(d: d)
+        let chunks = cCount >= TopKAccumulator.rowsPerThread ? max(1, min(threads, cCount / TopKAccumulator.rowsPerThread)) : 1
+        // Strips of a multiple of 8 columns, so every strip but the last runs the vector path only.
+        let per = ((cCount + chunks - 1) / chunks + 7) / 8 * 8
+        DispatchQueue.concurrentPerform(iterations: chunks) { ch in
+            let c0 = ch * per, c1 = min(cCount, c0 + per)
+            if c0 >= c1 { return }
+            let w = c1 - c0
+            // Pass 1: per column, the score rows that pass its cut (self excluded), 8 columns compared at once.
+            let cut = UnsafeMutablePointer<Float>.allocate(capacity: w + 8)
+            let count = UnsafeMutablePointer<Int>.allocate(capacity: w)
+            let lists = UnsafeMutablePointer<Int32>.allocate(capacity: w * rowCount)
+            let vals = UnsafeMutablePointer<Float>.allocate(capacity: rowCount)
+            defer { cut.deallocate(); count.deallocate(); lists.deallocate(); vals.deallocate() }
+            for c in 0 ..< w { cut[c] = smp[(cStart + c0 + c) * k + k - 1] - slack; count[c] = 0 }
+            for c in w ..< w + 8 { cut[c] = .infinity }
+            for r in 0 ..< rowCount {
+                let sc = scores + r * ldScores + c0
+                let gid = rowStart + r
+                var c = 0
+                while c < w {
+                    if c + 8 <= w {
+                        let v = UnsafeRawPointer(sc + c).loadUnaligned(as: SIMD8<Float>.self)
+                        let cv = UnsafeRawPointer(cut + c).loadUnaligned(as: SIMD8<Float>.self)
+                        if !any(v .>= cv) { c += 8; continue }
                     }
-                    // Pass 2: per column, the tile's k-th best score bounds what is worth re-scoring (`candidateCut`).
-                    for cc in 0 ..< w where count[cc] > 0 {
-                        let m = count[cc], list = lists + cc * rowCount
-                        let col = scores + c0 + cc
-                        let lr = cStart + c0 + cc
-                        let floor = TopKAccumulator.candidateCut(scores: col, stride: ldScores, cand: list, count: m, k: k, slack: slack, scratch: vals)
-                        var cutc = max(cut[cc], floor)
-                        for t in 0 ..< m {
-                            let r = Int(list[t])
-                            if col[r * ldScores] < cutc { continue }
-                            let s = CanonicalSimilarity.dot(mine + lr * d, rowData + r * d, d)
-                            let (thr, _) = TopKAccumulator.insert(s, Int32(rowStart + r), rowIds: idp + lr * k, rowSims: smp + lr * k, k: k)
-                            cutc = max(thr - slack, floor)
-                        }
+                    let end = min(w, c + 8)
+                    for cc in c ..< end where sc[cc] >= cut[cc] && gid != first + cStart + c0 + cc {
+                        lists[cc * rowCount + count[cc]] = Int32(r); count[cc] += 1
                     }
+                    c = end
+                }
+            }
+            // Pass 2: per column, the tile's k-th best score bounds what is worth re-scoring (`candidateCut`).
+            for cc in 0 ..< w where count[cc] > 0 {
+                let m = count[cc], list = lists + cc * rowCount
+                let col = scores + c0 + cc
+                let lr = cStart + c0 + cc
+                let floor = TopKAccumulator.candidateCut(scores: col, stride: ldScores, cand: list, count: m, k: k, slack: slack, scratch: vals)
+                var cutc = max(cut[cc], floor)
+                for t in 0 ..< m {
+                    let r = Int(list[t])
+                    if col[r * ldScores] < cutc { continue }
+                    let s = CanonicalSimilarity.dot(mine + lr * d, rowData + r * d, d)
+                    let (thr, _) = TopKAccumulator.insert(s, Int32(rowStart + r), rowIds: idp + lr * k, rowSims: smp + lr * k, k: k)
+                    cutc = max(thr - slack, floor)
                 }
             }
         }
@@ -297,83 +319,143 @@ extension TopKAccumulator {
 /// n²·d multiply-adds for n rows, half of an all-pairs `sgemm`. Memory beyond the inputs: one `tile × tile` score
 /// block plus the `rows × k` result; never n².
 public enum KNNGraphBuilder {
+    /// Rounds of tile pairs `(I, J)`, `I ≤ J`, covering every pair of `tiles` tiles once, no tile twice in a round
+    /// (so the pairs of a round write disjoint rows): first the diagonal, then a round-robin tournament (circle
+    /// method: `tiles − 1` rounds for an even count, one more with a bye for an odd one).
+    static func selfRounds(tiles t: Int) -> [[(Int, Int)]] {
+        var rounds: [[(Int, Int)]] = [(0 ..< t).map { ($0, $0) }]
+        if t < 2 { return rounds }
+        let m = t % 2 == 0 ? t : t + 1   // tile m − 1 is the bye when t is odd
+        for r in 0 ..< m - 1 {
+            var round: [(Int, Int)] = []
+            func add(_ a: Int, _ b: Int) { if a < t && b < t { round.append((min(a, b), max(a, b))) } }
+            add(m - 1, r)
+            for i in 1 ..< m / 2 { add((r + i) % (m - 1), (r - i + m - 1) % (m - 1)) }
+            rounds.append(round)
+        }
+        return rounds
+    }
+
+    /// Rounds of tile pairs `(I, J)` of two disjoint tile sets (`ta` and `tb` tiles) covering every pair once, no
+    /// tile of either set twice in a round: round r pairs tile i of the smaller set with tile (i + r) mod (larger).
+    static func crossRounds(ta: Int, tb: Int) -> [[(Int, Int)]] {
+        if ta == 0 || tb == 0 { return [] }
+        return ta <= tb ? (0 ..< tb).map { r in (0 ..< ta).map { ($0, ($0 + r) % tb) } }
+                        : (0 ..< ta).map { r in (0 ..< tb).map { (($0 + r) % ta, $0) } }
+    }
+
+    /// Runs `rounds` of tile pairs: a round with at least `threads` pairs runs its pairs on `threads` workers, each
+    /// with one BLAS thread, its own score block and the merges on its own thread (`body(pair, scratch, 1, 1)`); a
+    /// smaller round runs its pairs one by one with `threads` BLAS threads and merge workers. Pairs of a round write
+    /// disjoint rows, and the merged lists do not depend on the order, so the graph is the same for any `threads`.
+    /// `roundDone(pairsDone)` is called on the calling thread after each round.
+    static func runRounds(_ rounds: [[(Int, Int)]], threads: Int, tile: Int,
+                          roundDone: ((Int) -> Void)?,
+                          body: @escaping @Sendable ((Int, Int), UnsafeMutablePointer<Float>, _ blasThreads: Int, _ mergeThreads: Int) -> Void) {
+        let workers = max(1, threads)
+        let blocks = UnsafeMutablePointer<Float>.allocate(capacity: workers * tile * tile)
+        defer { blocks.deallocate() }
+        let saved = BLASThreads.current
+        defer { BLASThreads.set(saved) }
+        nonisolated(unsafe) let bp = blocks
+        var done = 0
+        for round in rounds {
+            if workers > 1 && round.count >= workers {
+                BLASThreads.set(1)
+                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                    for p in stride(from: w, to: round.count, by: workers) { body(round[p], bp + w * tile * tile, 1, 1) }
+                }
+            } else {
+                BLASThreads.set(workers)
+                for pair in round { body(pair, bp, workers, workers) }
+            }
+            done += round.count
+            roundDone?(done)
+        }
+    }
+
     /// Scores every pair of rows `rows` (local rows of `acc`, whose embeddings are `x + localRow * d`) **once**: the
     /// tiles `(I, J)` with `J ≥ I` of the range's tile grid, one `cblas_sgemm` each, merged by rows into the rows of
     /// `I` and (for `J > I`) by columns into the rows of `J`. Half the products of scoring every ordered pair, the
-    /// same graph bit for bit (canonical similarities, ties by id). `rowTileDone(rowsDone)` is called when a row
-    /// tile is complete (its rows then have every pair of the range merged). `rowTileLimit` stops after that many
-    /// row tiles (timing a prefix of the triangle; the later rows are then incomplete).
+    /// same graph bit for bit (canonical similarities, ties by id). Tile pairs run in rounds of disjoint tiles on
+    /// `threads` workers (`runRounds`; 0 = the OpenBLAS thread count). `pairsDone(done, total)` after each round.
     public static func accumulateSelf(x: UnsafePointer<Float>, rows: Range<Int>, d: Int, tile: Int,
-                                      into acc: inout TopKAccumulator, scratch: inout [Float],
-                                      rowTileDone: ((Int) -> Void)? = nil, rowTileLimit: Int? = nil) {
-        if scratch.count < tile * tile { scratch = [Float](repeating: 0, count: tile * tile) }
-        var i0 = rows.lowerBound
-        var done = 0
-        while i0 < rows.upperBound && done < (rowTileLimit ?? Int.max) {
-            done += 1
-            let ic = min(tile, rows.upperBound - i0)
-            var j0 = i0
-            while j0 < rows.upperBound {
-                let jc = min(tile, rows.upperBound - j0)
-                scratch.withUnsafeMutableBufferPointer { sb in
+                                      into acc: inout TopKAccumulator, threads: Int = 0,
+                                      pairsDone: ((Int, Int) -> Void)? = nil, roundLimit: Int? = nil) {
+        let t = (rows.count + tile - 1) / tile
+        var rounds = selfRounds(tiles: t)
+        if let roundLimit { rounds = Array(rounds.prefix(roundLimit)) }
+        let total = t * (t + 1) / 2
+        let k = acc.k, first = acc.firstRow, lo = rows.lowerBound, hi = rows.upperBound
+        nonisolated(unsafe) let xp = x
+        acc.ids.withUnsafeMutableBufferPointer { idb in
+            acc.sims.withUnsafeMutableBufferPointer { smb in
+                nonisolated(unsafe) let idp = idb.baseAddress!, smp = smb.baseAddress!
+                runRounds(rounds, threads: threads > 0 ? threads : BLASThreads.current, tile: tile,
+                          roundDone: { pairsDone?($0, total) }) { pair, sb, blas, merge in
+                    let i0 = lo + pair.0 * tile, ic = min(tile, hi - i0)
+                    let j0 = lo + pair.1 * tile, jc = min(tile, hi - j0)
+                    if blas > 1 { BLASThreads.set(blas) }
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(ic), Int32(jc), Int32(d),
-                                1.0, x + i0 * d, Int32(d), x + j0 * d, Int32(d), 0.0, sb.baseAddress!, Int32(jc))
-                    acc.merge(scores: sb.baseAddress!, ldScores: jc, qStart: i0, qCount: ic, dbStart: acc.firstRow + j0,
-                              dbCount: jc, queries: x, database: x + j0 * d, d: d)
+                                1.0, xp + i0 * d, Int32(d), xp + j0 * d, Int32(d), 0.0, sb, Int32(jc))
+                    TopKAccumulator.mergeRows(ids: idp, sims: smp, k: k, firstRow: first, scores: sb, ldScores: jc, qStart: i0,
+                                              qCount: ic, dbStart: first + j0, dbCount: jc, queries: xp, database: xp + j0 * d,
+                                              d: d, threads: merge)
                     if j0 != i0 {
-                        acc.mergeColumns(scores: sb.baseAddress!, ldScores: jc, cStart: j0, cCount: jc,
-                                         rowStart: acc.firstRow + i0, rowCount: ic, rowData: x + i0 * d, mine: x, d: d)
+                        TopKAccumulator.mergeCols(ids: idp, sims: smp, k: k, firstRow: first, scores: sb, ldScores: jc, cStart: j0,
+                                                  cCount: jc, rowStart: first + i0, rowCount: ic, rowData: xp + i0 * d, mine: xp,
+                                                  d: d, threads: merge)
                     }
                 }
-                j0 += jc
             }
-            i0 += ic
-            rowTileDone?(i0 - rows.lowerBound)
         }
     }
 
     /// Scores every pair (row of `a`, row of `b`) once: local rows `aRows` of `accA` (embeddings `a + row * d`)
     /// against local rows `bRows` of `accB` (embeddings `b + row * d`), tile by tile, merged by rows into `accA`
     /// and by columns into `accB`. The two accumulators hold disjoint row sets (e.g. two ranks' shards). Used by
-    /// the ring (`DistributedGraph`): `accB` goes back to the rank that owns `b`'s rows (`mergeLists`).
+    /// the ring (`DistributedGraph`): `accB` goes back to the rank that owns `b`'s rows (`mergeLists`). Tile pairs
+    /// run in rounds as in `accumulateSelf`.
     public static func accumulateCross(a: UnsafePointer<Float>, aRows: Range<Int>, into accA: inout TopKAccumulator,
                                        b: UnsafePointer<Float>, bRows: Range<Int>, into accB: inout TopKAccumulator,
-                                       d: Int, tile: Int, scratch: inout [Float]) {
-        if scratch.count < tile * tile { scratch = [Float](repeating: 0, count: tile * tile) }
-        var i0 = aRows.lowerBound
-        while i0 < aRows.upperBound {
-            let ic = min(tile, aRows.upperBound - i0)
-            var j0 = bRows.lowerBound
-            while j0 < bRows.upperBound {
-                let jc = min(tile, bRows.upperBound - j0)
-                scratch.withUnsafeMutableBufferPointer { sb in
+                                       d: Int, tile: Int, threads: Int = 0, roundDone: ((Int) -> Void)? = nil) {
+        let ta = (aRows.count + tile - 1) / tile, tb = (bRows.count + tile - 1) / tile
+        let rounds = crossRounds(ta: ta, tb: tb)
+        let k = accA.k, firstA = accA.firstRow, firstB = accB.firstRow
+        let aLo = aRows.lowerBound, aHi = aRows.upperBound, bLo = bRows.lowerBound, bHi = bRows.upperBound
+        nonisolated(unsafe) let ap = a, bp = b
+        accA.ids.withUnsafeMutableBufferPointer { aib in accA.sims.withUnsafeMutableBufferPointer { asb in
+            accB.ids.withUnsafeMutableBufferPointer { bib in accB.sims.withUnsafeMutableBufferPointer { bsb in
+                nonisolated(unsafe) let aIds = aib.baseAddress!, aSims = asb.baseAddress!, bIds = bib.baseAddress!, bSims = bsb.baseAddress!
+                runRounds(rounds, threads: threads > 0 ? threads : BLASThreads.current, tile: tile, roundDone: roundDone) { pair, sb, blas, merge in
+                    let i0 = aLo + pair.0 * tile, ic = min(tile, aHi - i0)
+                    let j0 = bLo + pair.1 * tile, jc = min(tile, bHi - j0)
+                    if blas > 1 { BLASThreads.set(blas) }
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(ic), Int32(jc), Int32(d),
-                                1.0, a + i0 * d, Int32(d), b + j0 * d, Int32(d), 0.0, sb.baseAddress!, Int32(jc))
-                    accA.merge(scores: sb.baseAddress!, ldScores: jc, qStart: i0, qCount: ic, dbStart: accB.firstRow + j0,
-                               dbCount: jc, queries: a, database: b + j0 * d, d: d)
-                    accB.mergeColumns(scores: sb.baseAddress!, ldScores: jc, cStart: j0, cCount: jc,
-                                      rowStart: accA.firstRow + i0, rowCount: ic, rowData: a + i0 * d, mine: b, d: d)
+                                1.0, ap + i0 * d, Int32(d), bp + j0 * d, Int32(d), 0.0, sb, Int32(jc))
+                    TopKAccumulator.mergeRows(ids: aIds, sims: aSims, k: k, firstRow: firstA, scores: sb, ldScores: jc, qStart: i0,
+                                              qCount: ic, dbStart: firstB + j0, dbCount: jc, queries: ap, database: bp + j0 * d,
+                                              d: d, threads: merge)
+                    TopKAccumulator.mergeCols(ids: bIds, sims: bSims, k: k, firstRow: firstB, scores: sb, ldScores: jc, cStart: j0,
+                                              cCount: jc, rowStart: firstA + i0, rowCount: ic, rowData: ap + i0 * d, mine: bp,
+                                              d: d, threads: merge)
                 }
-                j0 += jc
-            }
-            i0 += ic
-        }
+            } }
+        } }
     }
 
     /// The exact kNN graph of all rows of `x` (already L2-normalised) on one process.
-    /// `progress(doneRows, totalRows)` is called after each row tile: rows `0 ..< doneRows` are complete. Row tile I
-    /// scores the tiles J ≥ I, so the early tiles take longest (the first half of the rows is about 3/4 of the work).
+    /// `progress(donePairs, totalPairs)` is called after each round of tile pairs (work done, in tile pairs).
     public static func build(_ x: Embeddings, options: GraphOptions, progress: ((Int, Int) -> Void)? = nil) throws -> KNNGraph {
         let n = x.rows, d = x.cols, k = options.k
         try KNNGraph.checkRowCount(n)
         guard k >= 1 else { throw HDLError.invalidParameter(name: "k", value: "\(k)", allowed: "k >= 1") }
         guard k < n else { throw HDLError.invalidParameter(name: "k", value: "\(k)", allowed: "k < number of points (\(n))") }
-        var scratch = [Float]()
         var acc = TopKAccumulator(rows: n, k: k, firstRow: 0)
-        // Each unordered pair once (tiles J >= I); rows of a tile are complete once their row tile is done.
+        // Each unordered pair once (tiles J >= I), in rounds of disjoint tiles on the BLAS thread count's workers.
         x.data.withUnsafeBufferPointer { xb in
-            accumulateSelf(x: xb.baseAddress!, rows: 0 ..< n, d: d, tile: options.tile, into: &acc, scratch: &scratch,
-                           rowTileDone: { progress?($0, n) })
+            accumulateSelf(x: xb.baseAddress!, rows: 0 ..< n, d: d, tile: options.tile, into: &acc, threads: options.threads,
+                           pairsDone: progress)
         }
         return try acc.finish()
     }

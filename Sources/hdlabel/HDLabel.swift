@@ -214,7 +214,7 @@ struct LabelCommand: ParsableCommand {
                                                  tile: graph.tile, graph: graph.graph, approx: graph.approx, prebuilt: prebuilt,
                                                  timing: &timer, progress: { done, total in
                 let pct = done * 100 / total
-                if pct / 10 != lastPct / 10 || done == total { lastPct = pct; log.info("kNN graph: \(done)/\(total) rows (\(pct)%)") }
+                if pct / 10 != lastPct / 10 || done == total { lastPct = pct; log.info("kNN graph: \(pct)% (\(done)/\(total) tile pairs)") }
             }, log: { log.info("\($0)") })
             let graphParameters = graph.manifestParameters(graph: g, normalized: { x.l2Normalized() }) { log.info("\($0)") }
             // Labels and manifest as one unit: neither is new unless both are written. The write itself is timed

@@ -16,6 +16,13 @@ final class KNNGraphTests: XCTestCase {
         for tile in [16, 64, 1024] {
             XCTAssertEqual(try KNNGraphBuilder.build(x, options: GraphOptions(k: 7, tile: tile)), ref, "tile \(tile)")
         }
+        // Tile pairs in rounds on 1, 2, 3 and 4 workers (one BLAS thread each, or one pair at a time when a round
+        // has fewer pairs than workers): the same bits.
+        for threads in [1, 2, 3, 4] {
+            var o = GraphOptions(k: 7, tile: 16)
+            o.threads = threads
+            XCTAssertEqual(try KNNGraphBuilder.build(x, options: o), ref, "\(threads) workers")
+        }
     }
 
     /// The ring's pieces on one process: three row blocks, each scored with itself (`accumulateSelf`) and each pair
@@ -27,11 +34,10 @@ final class KNNGraphTests: XCTestCase {
         let ref = KNNGraphBuilder.bruteForce(x, k: k)
         let bounds = [0, 64, 80, 211]   // uneven blocks: 4 tiles, 1 tile, 9 tiles (the last one partial)
         var accs = (0 ..< 3).map { TopKAccumulator(rows: bounds[$0 + 1] - bounds[$0], k: k, firstRow: bounds[$0]) }
-        var scratch = [Float]()
         let blocks = (0 ..< 3).map { Array(x.data[bounds[$0] * d ..< bounds[$0 + 1] * d]) }
         for b in 0 ..< 3 {
             blocks[b].withUnsafeBufferPointer { xb in
-                KNNGraphBuilder.accumulateSelf(x: xb.baseAddress!, rows: 0 ..< accs[b].rows, d: d, tile: tile, into: &accs[b], scratch: &scratch)
+                KNNGraphBuilder.accumulateSelf(x: xb.baseAddress!, rows: 0 ..< accs[b].rows, d: d, tile: tile, into: &accs[b], threads: 1 + b % 2)
             }
         }
         func cross(_ a: Int, _ aRows: Range<Int>, _ b: Int, _ bRows: Range<Int>) {
@@ -39,7 +45,7 @@ final class KNNGraphTests: XCTestCase {
             blocks[a].withUnsafeBufferPointer { ab in
                 blocks[b].withUnsafeBufferPointer { bb in
                     KNNGraphBuilder.accumulateCross(a: ab.baseAddress!, aRows: aRows, into: &accs[a], b: bb.baseAddress!, bRows: bRows,
-                                                    into: &theirs, d: d, tile: tile, scratch: &scratch)
+                                                    into: &theirs, d: d, tile: tile, threads: 2)
                 }
             }
             accs[b].mergeLists(theirs)
