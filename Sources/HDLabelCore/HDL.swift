@@ -518,7 +518,7 @@ struct Evidence {
             var right = [EvidenceMode: [Bool]]()
             for m in modes {
                 let p = try posterior(anchors: anchors, k: k, mode: m, pilot: true)
-                let local = Scores.argmaxShare(p, n: graph.n, c: numClasses)
+                let local = Scores.argmaxShare(p, n: graph.n, c: numClasses, threads: config.threads)
                 let arg = try comm.allgather(local.labels)
                 right[m] = hidden.map { arg[$0] == seeds[$0] }
                 correct[m, default: 0] += right[m]!.filter { $0 }.count
@@ -547,7 +547,8 @@ struct Evidence {
                 let arg = try comm.allgather(la)
                 var provisional = anchors
                 for i in 0 ..< seeds.count where anchors[i] < 0 && arg[i] >= 0 { provisional[i] = arg[i] }
-                let q = Scores.argmaxShare(try posterior(anchors: provisional, k: k, mode: used, clampTo: anchors, pilot: true), n: graph.n, c: numClasses)
+                let q = Scores.argmaxShare(try posterior(anchors: provisional, k: k, mode: used, clampTo: anchors, pilot: true), n: graph.n, c: numClasses,
+                                           threads: config.threads)
                 collect(used, hidden: hidden, anchored: anchored, arg: try comm.allgather(q.labels), share: try comm.allgather(q.share),
                         z: try comm.allgather(q.logOdds))
             }

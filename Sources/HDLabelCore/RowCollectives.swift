@@ -175,8 +175,23 @@ public enum Reduction {
         let exps = try comm.max(top.map { $0 == 0 ? zeroExponent : $0.isFinite ? Int($0.exponent) : nonFiniteExponent })
         let width = Int.bitWidth - comm.n.leadingZeroBitCount   // n < 2^width, so fewer than 2^width partials
         let shift = exps.map { e in e == zeroExponent || e == nonFiniteExponent ? 0 : 126 - width - e }
+        // The partials' integers, summed per chunk of blocks on the workers, then the chunks' totals: integer sums,
+        // so the same for any chunking.
+        let t = Parallel.resolve(threads)
+        let chunks = max(1, min(t, blocks / 256))
+        let per = (blocks + chunks - 1) / chunks
+        var chunkTotals = [Int128](repeating: 0, count: chunks * m)
+        partial.withUnsafeBufferPointer { pb in chunkTotals.withUnsafeMutableBufferPointer { tb in
+            guard let pp = pb.baseAddress, let tp = tb.baseAddress else { return }
+            DispatchQueue.concurrentPerform(iterations: chunks) { ch in
+                let out = tp + ch * m
+                for blk in ch * per ..< Swift.min(blocks, (ch + 1) * per) {
+                    for c in 0 ..< m { out[c] &+= fixed(pp[blk * m + c], shift: shift[c]) }
+                }
+            }
+        } }
         var total = [Int128](repeating: 0, count: m)
-        for blk in 0 ..< blocks { for c in 0 ..< m { total[c] &+= fixed(partial[blk * m + c], shift: shift[c]) } }
+        for ch in 0 ..< chunks { for c in 0 ..< m { total[c] &+= chunkTotals[ch * m + c] } }
         let sums = try comm.sumExact(total)
         return (0 ..< m).map { c in
             exps[c] == nonFiniteExponent ? .nan : exps[c] == zeroExponent ? 0

@@ -18,6 +18,7 @@ struct HDLabel: ParsableCommand {
     /// Runs the command; a bad command line (an unknown value, a value out of range) is reported as one line on stderr
     /// — what is wrong and, from the option's help, what is allowed — before any work starts, with exit code 64.
     static func main() {
+        ProcessMemory.keepFreedMemory()
         do {
             var command = try parseAsRoot()
             try command.run()
