@@ -345,13 +345,13 @@ public enum KNNGraphBuilder {
     }
 
     /// Runs `rounds` of tile pairs: a round with at least `threads` pairs runs its pairs on `threads` workers, each
-    /// with one BLAS thread, its own score block and the merges on its own thread (`body(pair, scratch, 1, 1)`); a
+    /// with one BLAS thread, its own score block and the merges on its own thread (`body(pair, scratch, 1)`); a
     /// smaller round runs its pairs one by one with `threads` BLAS threads and merge workers. Pairs of a round write
     /// disjoint rows, and the merged lists do not depend on the order, so the graph is the same for any `threads`.
     /// `roundDone(pairsDone)` is called on the calling thread after each round.
     static func runRounds(_ rounds: [[(Int, Int)]], threads: Int, tile: Int,
                           roundDone: ((Int) -> Void)?,
-                          body: @escaping @Sendable ((Int, Int), UnsafeMutablePointer<Float>, _ blasThreads: Int, _ mergeThreads: Int) -> Void) {
+                          body: @escaping @Sendable ((Int, Int), UnsafeMutablePointer<Float>, _ mergeThreads: Int) -> Void) {
         let workers = max(1, threads)
         let blocks = UnsafeMutablePointer<Float>.allocate(capacity: workers * tile * tile)
         defer { blocks.deallocate() }
@@ -363,11 +363,11 @@ public enum KNNGraphBuilder {
             if workers > 1 && round.count >= workers {
                 BLASThreads.set(1)
                 DispatchQueue.concurrentPerform(iterations: workers) { w in
-                    for p in stride(from: w, to: round.count, by: workers) { body(round[p], bp + w * tile * tile, 1, 1) }
+                    for p in stride(from: w, to: round.count, by: workers) { body(round[p], bp + w * tile * tile, 1) }
                 }
             } else {
                 BLASThreads.set(workers)
-                for pair in round { body(pair, bp, workers, workers) }
+                for pair in round { body(pair, bp, workers) }
             }
             done += round.count
             roundDone?(done)
@@ -392,10 +392,9 @@ public enum KNNGraphBuilder {
             acc.sims.withUnsafeMutableBufferPointer { smb in
                 nonisolated(unsafe) let idp = idb.baseAddress!, smp = smb.baseAddress!
                 runRounds(rounds, threads: threads > 0 ? threads : BLASThreads.current, tile: tile,
-                          roundDone: { pairsDone?($0, total) }) { pair, sb, blas, merge in
+                          roundDone: { pairsDone?($0, total) }) { pair, sb, merge in
                     let i0 = lo + pair.0 * tile, ic = min(tile, hi - i0)
                     let j0 = lo + pair.1 * tile, jc = min(tile, hi - j0)
-                    if blas > 1 { BLASThreads.set(blas) }
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(ic), Int32(jc), Int32(d),
                                 1.0, xp + i0 * d, Int32(d), xp + j0 * d, Int32(d), 0.0, sb, Int32(jc))
                     TopKAccumulator.mergeRows(ids: idp, sims: smp, k: k, firstRow: first, scores: sb, ldScores: jc, qStart: i0,
@@ -427,10 +426,9 @@ public enum KNNGraphBuilder {
         accA.ids.withUnsafeMutableBufferPointer { aib in accA.sims.withUnsafeMutableBufferPointer { asb in
             accB.ids.withUnsafeMutableBufferPointer { bib in accB.sims.withUnsafeMutableBufferPointer { bsb in
                 nonisolated(unsafe) let aIds = aib.baseAddress!, aSims = asb.baseAddress!, bIds = bib.baseAddress!, bSims = bsb.baseAddress!
-                runRounds(rounds, threads: threads > 0 ? threads : BLASThreads.current, tile: tile, roundDone: roundDone) { pair, sb, blas, merge in
+                runRounds(rounds, threads: threads > 0 ? threads : BLASThreads.current, tile: tile, roundDone: roundDone) { pair, sb, merge in
                     let i0 = aLo + pair.0 * tile, ic = min(tile, aHi - i0)
                     let j0 = bLo + pair.1 * tile, jc = min(tile, bHi - j0)
-                    if blas > 1 { BLASThreads.set(blas) }
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(ic), Int32(jc), Int32(d),
                                 1.0, ap + i0 * d, Int32(d), bp + j0 * d, Int32(d), 0.0, sb, Int32(jc))
                     TopKAccumulator.mergeRows(ids: aIds, sims: aSims, k: k, firstRow: firstA, scores: sb, ldScores: jc, qStart: i0,
