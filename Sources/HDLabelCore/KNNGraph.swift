@@ -210,28 +210,14 @@ extension TopKAccumulator {
     }
 
     /// Merges a score tile *by columns*: `scores[r*ldScores + c]` is the `sgemm` similarity of row `r` of `rowData`
-    /// (global id `rowStart + r`, `r < rowCount`) with this accumulator's local row `cStart + c` (`c < cCount`),
+    /// (global id `rowStart + r`, `r < rowCount`) with local row `cStart + c` (`c < cCount`) of the lists,
     /// whose embedding is `mine + (cStart + c) * d`. The transpose of `merge`: the same candidate rule (an `sgemm`
     /// score within `CanonicalSimilarity.slack(d:)` of the row's k-th is re-scored canonically; ties by the smaller
     /// id; the tile's k-th best score as a floor, `candidateCut`), so a pair scored once serves both its rows.
     /// Columns are split over threads; each thread streams its strip of every score row against a vector of its
     /// columns' cuts (8 at a time), listing the rows that pass per column, then re-scores column by column.
-    /// O(rowCount · cCount) compares; memory per thread: a strip × rowCount list of Int32.
-    @inlinable
-    public mutating func mergeColumns(scores: UnsafePointer<Float>, ldScores: Int, cStart: Int, cCount: Int,
-                                      rowStart: Int, rowCount: Int, rowData: UnsafePointer<Float>,
-                                      mine: UnsafePointer<Float>, d: Int, threads: Int = TopKAccumulator.mergeThreads) {
-        let k = self.k, first = self.firstRow
-        ids.withUnsafeMutableBufferPointer { idb in
-            sims.withUnsafeMutableBufferPointer { smb in
-                TopKAccumulator.mergeCols(ids: idb.baseAddress!, sims: smb.baseAddress!, k: k, firstRow: first, scores: scores,
-                                          ldScores: ldScores, cStart: cStart, cCount: cCount, rowStart: rowStart, rowCount: rowCount,
-                                          rowData: rowData, mine: mine, d: d, threads: threads)
-            }
-        }
-    }
-
-    /// `mergeColumns` on raw lists (see `mergeRows`).
+    /// O(rowCount · cCount) compares; memory per thread: a strip × rowCount list of Int32. Works on raw lists (see
+    /// `mergeRows`): the tile-pair workers call it concurrently on disjoint rows.
     @inlinable
     static func mergeCols(ids idp: UnsafeMutablePointer<Int32>, sims smp: UnsafeMutablePointer<Float>, k: Int, firstRow first: Int,
                           scores: UnsafePointer<Float>, ldScores: Int, cStart: Int, cCount: Int, rowStart: Int, rowCount: Int,
