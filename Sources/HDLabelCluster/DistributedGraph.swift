@@ -118,11 +118,11 @@ public enum DistributedGraph {
                 timings.add(.compute, t1 - t0)
                 // Send `theirs` to the owner; receive from rank r - s the lists it scored for our rows.
                 let source = (r - s + p) % p
-                var gotIds = [Int32](repeating: -1, count: own * k), gotSims = [Float](repeating: -.infinity, count: own * k)
+                var got = TopKAccumulator(rows: own, k: k, firstRow: shard.rows.lowerBound)
                 try timings.time(.commWait) {
                     var rq = [MPIRequest](repeating: .null, count: 4)
-                    try gotIds.withUnsafeMutableBufferPointer { gi in
-                        try gotSims.withUnsafeMutableBufferPointer { gs in
+                    try got.ids.withUnsafeMutableBufferPointer { gi in
+                        try got.sims.withUnsafeMutableBufferPointer { gs in
                             try theirs.ids.withUnsafeBufferPointer { ti in
                                 try theirs.sims.withUnsafeBufferPointer { ts in
                                     rq[0] = try comm.irecv(gi, from: source, tag: 3 * s + 1)
@@ -136,8 +136,6 @@ public enum DistributedGraph {
                     }
                 }
                 timings.bytesSent += count * k * (MemoryLayout<Int32>.size + MemoryLayout<Float>.size)
-                var got = TopKAccumulator(rows: own, k: k, firstRow: shard.rows.lowerBound)
-                got.ids = gotIds; got.sims = gotSims
                 let t2 = WallClock.now()
                 acc.mergeLists(got)
                 timings.add(.compute, WallClock.now() - t2)

@@ -88,6 +88,11 @@ public struct TopKAccumulator: Sendable {
         return KNNGraph(n: rows, k: k, neighbors: ids, similarities: sims)
     }
 
+    /// How many workers share `count` rows (or columns) of a merge: at most `threads`, at least `rowsPerThread` each.
+    @inlinable @inline(__always) static func chunks(_ count: Int, threads: Int) -> Int {
+        count >= rowsPerThread ? max(1, min(threads, count / rowsPerThread)) : 1
+    }
+
     /// The largest of the 8 scores at `p` (the top-k scans skip 8 scores at once when this is below their cut).
     /// `@inlinable` so that the inlinable `merge` may call it.
     @inlinable @inline(__always) static func max8(_ p: UnsafePointer<Float>) -> Float {
@@ -125,7 +130,7 @@ public struct TopKAccumulator: Sendable {
                           queries: UnsafePointer<Float>, database: UnsafePointer<Float>, d: Int, threads: Int) {
         let slack = CanonicalSimilarity.slack(d: d)
         // Rows are independent: split them over threads (each row's result does not depend on the split).
-        let chunks = qCount >= TopKAccumulator.rowsPerThread ? max(1, min(threads, qCount / TopKAccumulator.rowsPerThread)) : 1
+        let chunks = TopKAccumulator.chunks(qCount, threads: threads)
         let per = (qCount + chunks - 1) / chunks
         DispatchQueue.concurrentPerform(iterations: chunks) { ch in
             let r0 = ch * per, r1 = min(qCount, r0 + per)
@@ -155,7 +160,7 @@ public struct TopKAccumulator: Sendable {
                     let c = Int(cand[t])
                     if sc[c] < cut { continue }
                     let s = CanonicalSimilarity.dot(qRow, database + c * d, d)
-                    let (thr, _) = TopKAccumulator.insert(s, Int32(dbStart + c), rowIds: rowIds, rowSims: rowSims, k: k)
+                    let thr = TopKAccumulator.insert(s, Int32(dbStart + c), rowIds: rowIds, rowSims: rowSims, k: k)
                     cut = max(thr - slack, floor)
                 }
             }
@@ -192,12 +197,12 @@ public struct TopKAccumulator: Sendable {
 
 extension TopKAccumulator {
     /// Inserts `(s, gid)` into the sorted row at `rowIds`/`rowSims` (similarity descending, ties by the smaller id)
-    /// when it beats the row's k-th entry. Returns the row's new k-th similarity and id. O(k).
+    /// when it beats the row's k-th entry. Returns the row's new k-th similarity. O(k).
     @inlinable @inline(__always)
     static func insert(_ s: Float, _ gid: Int32, rowIds: UnsafeMutablePointer<Int32>, rowSims: UnsafeMutablePointer<Float>,
-                       k: Int) -> (Float, Int32) {
+                       k: Int) -> Float {
         let thr = rowSims[k - 1], thrId = rowIds[k - 1]
-        if s < thr || (s == thr && thrId >= 0 && gid > thrId) { return (thr, thrId) }
+        if s < thr || (s == thr && thrId >= 0 && gid > thrId) { return thr }
         var p = k - 1
         while p > 0 {
             let ps = rowSims[p - 1]
@@ -206,7 +211,7 @@ extension TopKAccumulator {
             p -= 1
         }
         rowSims[p] = s; rowIds[p] = gid
-        return (rowSims[k - 1], rowIds[k - 1])
+        return rowSims[k - 1]
     }
 
     /// Merges a score tile *by columns*: `scores[r*ldScores + c]` is the `sgemm` similarity of row `r` of `rowData`
@@ -223,7 +228,7 @@ extension TopKAccumulator {
                           scores: UnsafePointer<Float>, ldScores: Int, cStart: Int, cCount: Int, rowStart: Int, rowCount: Int,
                           rowData: UnsafePointer<Float>, mine: UnsafePointer<Float>, d: Int, threads: Int) {
         let slack = CanonicalSimilarity.slack(d: d)
-        let chunks = cCount >= TopKAccumulator.rowsPerThread ? max(1, min(threads, cCount / TopKAccumulator.rowsPerThread)) : 1
+        let chunks = TopKAccumulator.chunks(cCount, threads: threads)
         // Strips of a multiple of 8 columns, so every strip but the last runs the vector path only.
         let per = ((cCount + chunks - 1) / chunks + 7) / 8 * 8
         DispatchQueue.concurrentPerform(iterations: chunks) { ch in
@@ -266,7 +271,7 @@ extension TopKAccumulator {
                     let r = Int(list[t])
                     if col[r * ldScores] < cutc { continue }
                     let s = CanonicalSimilarity.dot(mine + lr * d, rowData + r * d, d)
-                    let (thr, _) = TopKAccumulator.insert(s, Int32(rowStart + r), rowIds: idp + lr * k, rowSims: smp + lr * k, k: k)
+                    let thr = TopKAccumulator.insert(s, Int32(rowStart + r), rowIds: idp + lr * k, rowSims: smp + lr * k, k: k)
                     cutc = max(thr - slack, floor)
                 }
             }
