@@ -39,7 +39,10 @@ public enum HDL {
     public static let errorWhenDone = 0.01
     /// Folds of the seed cross-validation behind the evidence choice and the pilot estimate.
     public static let pilotFolds = 5
-    /// `--k-min auto` floors k at `provisionalK` when the largest class has fewer seeds than this.
+    /// `--k-min auto` floors k at `provisionalK` when the largest class has fewer seeds than this. With more seeds it
+    /// floors k at `provisionalK` in the layers when the evidence is the graph and the bound's first choice (from the
+    /// seeds alone) is below it; the pilot (evidence choice, estimate, calibration samples) runs at the bound's k.
+    /// Measured in docs/method.md ("The graph floor").
     public static let kFloorBelowSeeds = 3
     /// Sinkhorn steps of `LabelingConfig.balanceClasses`.
     public static let balanceIterations = 10
@@ -116,18 +119,23 @@ public enum HDL {
             return max(chosen, min(kFloor, graph.k))
         }
 
-        let kFloor: Int
+        var kFloor: Int
         switch config.kMin {
         case let .fixed(v): kFloor = v
         case .auto: kFloor = (classCounts(seeds, numClasses: c).max() ?? 0) < HDL.kFloorBelowSeeds ? HDL.provisionalK : 0
         }
         if kFloor > 0, case .auto = config.k { log?("HDL: adaptive k floored at \(min(kFloor, graph.k)) (--k-min \(config.kMin))") }
         var k = try chooseK(nil)
-        let chosenK0 = k
         // Evidence mode and pilot estimate.
         let refine = config.refine == .on || (config.refine == .auto && balanced)
         let pilot = try ev.pilot(seeds: seeds, k: k, refined: refine && config.calibration != .none)
         let mode: EvidenceMode = config.evidence == .auto ? pilot.best : config.evidence
+        if case .auto = config.k, case .auto = config.kMin, mode == .graph, kFloor == 0, k < HDL.provisionalK, k < graph.k {
+            kFloor = HDL.provisionalK
+            log?("HDL: adaptive k floored at \(min(kFloor, graph.k)) in the graph layers (the bound chose \(k) from the seeds; --k-min auto)")
+            k = min(kFloor, graph.k)
+        }
+        let chosenK0 = k
         let pilotText = pilot.accuracy.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \(String(format: "%.3f", $0.value))" }.joined(separator: ", ")
         log?("HDL: evidence by seed cross-validation (every held-out seed): \(pilotText); geometry vs graph paired z "
             + String(format: "%.2f", pilot.z) + " (margin \(config.evidenceMargin)); using \(mode.rawValue)")

@@ -58,7 +58,7 @@ struct LabelingOptions: ParsableArguments {
     @Flag(name: .long, inversion: .prefixedNo, help: "Give leftovers a fallback label (otherwise they stay unlabeled, -1).")
     var fallback: Bool = LabelingConfig().fallback
 
-    @Option(name: .customLong("k-min"), help: "HDL --k auto: the least k the clusterability choice may return: an integer (0 = no floor) or 'auto' (10 when the largest class has fewer than 3 seeds, else none).")
+    @Option(name: .customLong("k-min"), help: "HDL --k auto: the least k the clusterability choice may return: an integer (0 = no floor) or 'auto' (10 when the largest class has fewer than 3 seeds; with more, 10 in the layers when the evidence is the graph and the bound picks less; else none).")
     var kMin: KSetting = LabelingConfig().kMin
 
     @Flag(name: .customLong("balance-classes"), help: "HDL: pull the refinement posterior's class totals to the seeds' class shares (Sinkhorn); right only when the unlabeled data have the seeds' class shares.")

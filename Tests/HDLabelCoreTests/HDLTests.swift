@@ -322,8 +322,8 @@ final class GeometryTests: XCTestCase {
         })
     }
 
-    /// `kMin` and `propagationBlend`: a k floor is obeyed by every layer; `auto` floors k only when the largest class
-    /// has fewer than 3 seeds and is the unfloored run bit for bit otherwise; the blend at w = 0 is no blend, at w = 1
+    /// `kMin` and `propagationBlend`: a k floor is obeyed by every layer; `auto` floors k when the largest class has
+    /// fewer than 3 seeds, with more seeds only in the graph's layers (geometry: the unfloored run bit for bit); the blend at w = 0 is no blend, at w = 1
     /// the propagation baseline's labels; seeds never change; the thread count changes no bit.
     func testKMinAndPropagationBlend() throws {
         let (x, y) = clusteredData(c: 4, perClass: 120, d: 10, spread: 1.4, seed: 41)
@@ -339,14 +339,26 @@ final class GeometryTests: XCTestCase {
         let floored = try run { $0.kMin = .fixed(25) }
         XCTAssertGreaterThanOrEqual(floored.chosenK, 25)
         for rec in floored.layers { XCTAssertGreaterThanOrEqual(rec.k, 25) }
-        // auto: 2 seeds per class (< HDL.kFloorBelowSeeds) floor k at 10; with 3 per class no floor (the plain run's k).
-        let autoFew = try run { $0.kMin = .auto }
-        for rec in autoFew.layers { XCTAssertGreaterThanOrEqual(rec.k, HDL.provisionalK) }
+        // auto: 2 seeds per class (< HDL.kFloorBelowSeeds) floor k at 10 with either evidence.
+        for ev in [EvidenceMode.graph, .geometry] {
+            let autoFew = try run { $0.kMin = .auto; $0.evidence = ev }
+            for rec in autoFew.layers { XCTAssertGreaterThanOrEqual(rec.k, HDL.provisionalK) }
+        }
+        // With 3 per class: the geometry's layers are the unfloored run bit for bit; the graph's layers are floored
+        // at 10 where the bound (here) picks less, and the pilot is the unfloored run's.
         let many = seedsFrom(y, per: HDL.kFloorBelowSeeds, classes: 4)
-        var cfg = LabelingConfig(); cfg.kMin = .fixed(0)
-        let manyPlain = try Labeling.run(graph: graph, seeds: many, numClasses: 4, config: cfg, embeddings: xn)
-        cfg.kMin = .auto
-        XCTAssertEqual(try Labeling.run(graph: graph, seeds: many, numClasses: 4, config: cfg, embeddings: xn), manyPlain)
+        func manyRun(_ kMin: KSetting, _ ev: EvidenceMode) throws -> LabelingResult {
+            var cfg = LabelingConfig(); cfg.kMin = kMin; cfg.evidence = ev
+            return try Labeling.run(graph: graph, seeds: many, numClasses: 4, config: cfg, embeddings: xn)
+        }
+        XCTAssertEqual(try manyRun(.auto, .geometry), try manyRun(.fixed(0), .geometry))
+        let graphPlain = try manyRun(.fixed(0), .graph), graphAuto = try manyRun(.auto, .graph)
+        XCTAssertLessThan(graphPlain.chosenK, HDL.provisionalK, "the data must make the bound pick k < 10 for this check")
+        XCTAssertEqual(graphAuto.chosenK, HDL.provisionalK)
+        for rec in graphAuto.layers { XCTAssertGreaterThanOrEqual(rec.k, HDL.provisionalK) }
+        XCTAssertEqual(graphAuto.pilotEstimate, graphPlain.pilotEstimate)
+        XCTAssertEqual(graphAuto.calibrationSamples, graphPlain.calibrationSamples)
+        XCTAssertEqual(try manyRun(.fixed(HDL.provisionalK), .graph).labels, graphAuto.labels)
         // w = 1: every non-seed label is the one-shot propagation's (balanced seeds: the baseline's class mass).
         let full = try run { $0.propagationBlend = 1; $0.evidence = .graph }
         let prop = try run { $0.method = .propagation }
