@@ -126,14 +126,23 @@ public enum HDL {
         }
         if kFloor > 0, case .auto = config.k { log?("HDL: adaptive k floored at \(min(kFloor, graph.k)) (--k-min \(config.kMin))") }
         var k = try chooseK(nil)
+        // `--k-min auto` with 3+ seeds in the largest class: the graph's layers run at k ≥ provisionalK where the bound
+        // picked less from the seeds (the evidence choice and the pilot estimate stay at the bound's k).
+        let boundK = k
+        func graphFloored(_ m: EvidenceMode) -> Bool {
+            guard case .auto = config.k, case .auto = config.kMin else { return false }
+            return m == .graph && kFloor == 0 && boundK < HDL.provisionalK && boundK < graph.k
+        }
+        /// The k the layers of evidence `m` start at (the pilot's calibration samples are read at it).
+        func layerK(_ m: EvidenceMode) -> Int { graphFloored(m) ? min(HDL.provisionalK, graph.k) : boundK }
         // Evidence mode and pilot estimate.
         let refine = config.refine == .on || (config.refine == .auto && balanced)
-        let pilot = try ev.pilot(seeds: seeds, k: k, refined: refine && config.calibration != .none)
+        let pilot = try ev.pilot(seeds: seeds, k: k, refined: refine && config.calibration != .none, layerK: layerK)
         let mode: EvidenceMode = config.evidence == .auto ? pilot.best : config.evidence
-        if case .auto = config.k, case .auto = config.kMin, mode == .graph, kFloor == 0, k < HDL.provisionalK, k < graph.k {
+        if graphFloored(mode) {
             kFloor = HDL.provisionalK
-            log?("HDL: adaptive k floored at \(min(kFloor, graph.k)) in the graph layers (the bound chose \(k) from the seeds; --k-min auto)")
-            k = min(kFloor, graph.k)
+            k = layerK(mode)
+            log?("HDL: adaptive k floored at \(k) in the graph layers (the bound chose \(boundK) from the seeds; --k-min auto)")
         }
         let chosenK0 = k
         let pilotText = pilot.accuracy.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \(String(format: "%.3f", $0.value))" }.joined(separator: ", ")
@@ -485,7 +494,9 @@ struct Evidence {
     ///   argmax labels as sources, its anchors clamped), the kind of posterior the final confidences are read from
     ///   when HDL refines; one more posterior per fold, for the mode the labeling uses only (a second pass after the
     ///   choice, from each fold's kept local argmax: n/P Int32 per fold and mode on every process).
-    mutating func pilot(seeds: [Int32], k: Int, refined: Bool = false) throws -> Pilot {
+    /// - layerK: the k the labeling's layers start at for each mode (the refined calibration samples are read at it;
+    ///   the one-shot pass, the evidence choice and the estimate use `k`).
+    mutating func pilot(seeds: [Int32], k: Int, refined: Bool = false, layerK: ((EvidenceMode) -> Int)? = nil) throws -> Pilot {
         // `both` is not a candidate: the geometry posterior is far more peaked than the graph's, so the product
         // follows the geometry (measured in docs/method.md); it stays available as an explicit choice.
         var modes: [EvidenceMode] = geometry == nil ? [.graph] : [.graph, .geometry]
@@ -555,7 +566,7 @@ struct Evidence {
                 let arg = try comm.allgather(la)
                 var provisional = anchors
                 for i in 0 ..< seeds.count where anchors[i] < 0 && arg[i] >= 0 { provisional[i] = arg[i] }
-                let q = Scores.argmaxShare(try posterior(anchors: provisional, k: k, mode: used, clampTo: anchors, pilot: true), n: graph.n, c: numClasses,
+                let q = Scores.argmaxShare(try posterior(anchors: provisional, k: layerK?(used) ?? k, mode: used, clampTo: anchors, pilot: true), n: graph.n, c: numClasses,
                                            threads: config.threads)
                 collect(used, hidden: hidden, anchored: anchored, arg: try comm.allgather(q.labels), share: try comm.allgather(q.share),
                         z: try comm.allgather(q.logOdds))

@@ -345,7 +345,7 @@ final class GeometryTests: XCTestCase {
             for rec in autoFew.layers { XCTAssertGreaterThanOrEqual(rec.k, HDL.provisionalK) }
         }
         // With 3 per class: the geometry's layers are the unfloored run bit for bit; the graph's layers are floored
-        // at 10 where the bound (here) picks less, and the pilot is the unfloored run's.
+        // at 10 where the bound (here) picks less, and the pilot's estimate is the unfloored run's.
         let many = seedsFrom(y, per: HDL.kFloorBelowSeeds, classes: 4)
         func manyRun(_ kMin: KSetting, _ ev: EvidenceMode) throws -> LabelingResult {
             var cfg = LabelingConfig(); cfg.kMin = kMin; cfg.evidence = ev
@@ -357,7 +357,6 @@ final class GeometryTests: XCTestCase {
         XCTAssertEqual(graphAuto.chosenK, HDL.provisionalK)
         for rec in graphAuto.layers { XCTAssertGreaterThanOrEqual(rec.k, HDL.provisionalK) }
         XCTAssertEqual(graphAuto.pilotEstimate, graphPlain.pilotEstimate)
-        XCTAssertEqual(graphAuto.calibrationSamples, graphPlain.calibrationSamples)
         XCTAssertEqual(try manyRun(.fixed(HDL.provisionalK), .graph).labels, graphAuto.labels)
         // w = 1: every non-seed label is the one-shot propagation's (balanced seeds: the baseline's class mass).
         let full = try run { $0.propagationBlend = 1; $0.evidence = .graph }
