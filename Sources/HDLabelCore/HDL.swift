@@ -137,11 +137,13 @@ public enum HDL {
         func layerK(_ m: EvidenceMode) -> Int { graphFloored(m) ? min(HDL.provisionalK, graph.k) : boundK }
         // Evidence mode and pilot estimate.
         let refine = config.refine == .on || (config.refine == .auto && balanced)
-        let pilot = try ev.pilot(seeds: seeds, k: k, refined: refine && config.calibration != .none, layerK: layerK)
+        // Confidences from a posterior of all labels (the refinement's, or without it one more such posterior).
+        let finalConfidence = refine || config.confidence == .final
+        let pilot = try ev.pilot(seeds: seeds, k: k, refined: finalConfidence && config.calibration != .none, layerK: layerK)
         let mode: EvidenceMode = config.evidence == .auto ? pilot.best : config.evidence
         if graphFloored(mode) {
-            kFloor = HDL.provisionalK
             k = layerK(mode)
+            kFloor = HDL.provisionalK   // after layerK, which reads kFloor == 0
             log?("HDL: adaptive k floored at \(k) in the graph layers (the bound chose \(boundK) from the seeds; --k-min auto)")
         }
         let chosenK0 = k
@@ -203,6 +205,18 @@ public enum HDL {
         }
         // The refinement's posterior (local rows), when the blend below reads it.
         var finalPosterior: [Float]?
+        if !refine && config.confidence == .final && t > 0 {
+            // The confidence of each label: its share in the posterior of all labels (seeds clamped, accepted labels as
+            // sources), the posterior the refinement would relabel by; the labels stay the layers'.
+            let rp = try ev.posterior(anchors: labels, k: k, mode: mode, clampTo: seeds)
+            let own = comm.rows
+            let ls = Scores.labelShare(rp, n: graph.n, c: c, labels: labels[own])
+            var cf = Array(conf[own]), cz = Array(odds[own])
+            for (r, v) in ls.enumerated() { if let v { cf[r] = v.share; cz[r] = v.logOdds } }
+            let newConf = try comm.allgather(cf), newOdds = try comm.allgather(cz)
+            for i in 0 ..< n where source[i] == .propagated || source[i] == .fallback { conf[i] = newConf[i]; odds[i] = newOdds[i] }
+            log?("HDL: confidences from the posterior of all labels (seeds clamped; labels unchanged)")
+        }
         if refine && t > 0 {
             // Dynamic labels: one more posterior from every label (seeds clamped, accepted labels as sources); a
             // propagated or fallback label changes when that posterior names another class.
@@ -269,8 +283,8 @@ public enum HDL {
         // Calibration: a non-decreasing map fitted on the pilot's held-out seeds of the mode used, applied to every
         // non-seed row's confidence (labels unchanged; seeds keep confidence 1).
         let samples = pilot.samples[mode] ?? pilot.samples[.graph] ?? CalibrationSamples()
-        let map = config.calibration == .auto && !refine
-            ? CalibrationMap.none("auto: without the refinement the confidences are layer acceptance shares, which the pilot's posteriors do not calibrate")
+        let map = config.calibration == .auto && !finalConfidence
+            ? CalibrationMap.none("auto: with --confidence acceptance the confidences are layer acceptance shares, which the pilot's posteriors do not calibrate")
             : Calibration.fit(config.calibration, samples)
         log?("HDL: calibration: " + map.description)
         let raw = conf

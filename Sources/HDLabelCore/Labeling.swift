@@ -67,6 +67,12 @@ public enum LabelMethod: String, Sendable, CaseIterable, Codable {
 /// Class prior used by HDL's evidence.
 public enum ClassPrior: String, Sendable, CaseIterable, Codable { case auto, uniform, anchors }
 
+/// Where HDL reads a non-seed row's confidence from when it does not refine (with the refinement both are the
+/// refinement posterior's share): `final`, the share of the row's label in one more posterior of all labels (seeds
+/// clamped, the accepted labels as sources; labels unchanged), or `acceptance`, the share the row had when its layer
+/// accepted it (the previous behaviour; shares of different layers are not comparable, so it ranks rows worse).
+public enum ConfidenceSource: String, Sendable, CaseIterable, Codable { case final, acceptance }
+
 /// HDL's final refinement pass: `auto` (when the seeds are balanced), `on`, `off`.
 public enum RefineChoice: String, Sendable, CaseIterable, Codable { case auto, on, off }
 
@@ -171,6 +177,9 @@ public struct LabelingConfig: Sendable, Equatable {
     /// HDL: the map from raw to calibrated confidence, fitted on the pilot's held-out seeds (docs/method.md,
     /// "Calibration"); `none` keeps the raw confidence.
     public var calibration: CalibrationMethod = .auto
+    /// HDL without the refinement: the confidence column's source (`ConfidenceSource`; docs/method.md, "Confidences
+    /// without the refinement").
+    public var confidence: ConfidenceSource = .final
     /// Rows (never seeds) whose final confidence is below this get label -1 and source `abstained`; 0 = keep all.
     public var minConfidence: Double = 0
 
@@ -185,7 +194,7 @@ public struct LabelingConfig: Sendable, Equatable {
          "class_quota": "\(classQuota)", "evidence": evidence.rawValue, "evidence_margin": "\(evidenceMargin)",
          "class_prior": classPrior.rawValue, "prior_flattening": "\(priorFlattening)", "refine": refine.rawValue, "shrinkage_floor": "\(shrinkageFloor)",
          "clamp_anchors": "\(clampAnchors)", "balance": "\(balance)", "fallback": "\(fallback)",
-         "propagation_blend": "\(propagationBlend)", "balance_classes": "\(balanceClasses)", "calibration": calibration.rawValue, "min_confidence": "\(minConfidence)"]
+         "propagation_blend": "\(propagationBlend)", "balance_classes": "\(balanceClasses)", "calibration": calibration.rawValue, "confidence": confidence.rawValue, "min_confidence": "\(minConfidence)"]
     }
 
     /// Whether the method reads the embeddings themselves (not only the graph): HDL's geometry evidence.

@@ -341,6 +341,20 @@ enum Scores {
     /// log(top) − log(Σ of the other positive entries), computed from the entries themselves (so a share that rounds
     /// to 1 in Float keeps its margin), clamped to ±`Calibration.logOddsLimit`; label -1, share 0 and log-odds
     /// −limit where a row has no positive mass. O(n · C).
+    /// Share of a given class per row (`n × C` scores, negatives as 0) and its log-odds log(top) − log(rest) (clamped
+    /// at ±`Calibration.logOddsLimit`); rows with label < 0 or no positive mass get nil (the caller keeps its value).
+    static func labelShare(_ f: [Float], n: Int, c: Int, labels: ArraySlice<Int32>) -> [(share: Float, logOdds: Float)?] {
+        precondition(labels.count == n && f.count == n * c)
+        return labels.enumerated().map { r, l in
+            guard l >= 0 else { return nil }
+            var tot = 0.0
+            for j in 0 ..< c { tot += Double(max(f[r * c + j], 0)) }
+            guard tot > 0 else { return nil }
+            let top = Double(max(f[r * c + Int(l)], 0))
+            return (Float(top / tot), Float(Calibration.logOdds(top: top, rest: tot - top)))
+        }
+    }
+
     static func argmaxShare(_ f: [Float], n: Int, c: Int, threads: Int = 1) -> (labels: [Int32], share: [Float], logOdds: [Float]) {
         var lab = [Int32](repeating: 0, count: n), sh = [Float](repeating: 0, count: n), z = [Float](repeating: 0, count: n)
         let limit = Calibration.logOddsLimit

@@ -245,6 +245,7 @@ func runChecks() -> Int32 {
         v = LabelingConfig(); v.evidence = .both; v.k = .fixed(7); variants.append(("both, k 7", v))
         v = graphHDL; v.classPrior = .anchors; v.balance = true; variants.append(("graph, anchor prior, balance", v))
         v = graphHDL; v.clampAnchors = false; v.classQuota = false; v.fallback = false; variants.append(("graph, sources, no quota, no fallback", v))
+        v = LabelingConfig(); v.refine = .off; variants.append(("no refinement: confidences from the final posterior", v))
     }
     for tile in [64, 32] {
         for (name, config) in variants {

@@ -118,8 +118,11 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .long, help: "Threads for the labeling kernels (0 = every core); labels are identical for any value.")
     var threads: Int = LabelingConfig().threads
 
-    @Option(name: .long, help: "HDL: map from raw to calibrated confidence, fitted on the pilot's held-out seeds: auto (default: temperature or platt by cross-validated log-loss on those seeds where HDL refines, none otherwise), temperature, platt, histogram, isotonic, none (raw).")
+    @Option(name: .long, help: "HDL: map from raw to calibrated confidence, fitted on the pilot's held-out seeds: auto (default: temperature or platt by cross-validated log-loss on those seeds; none with --confidence acceptance), temperature, platt, histogram, isotonic, none (raw).")
     var calibration: CalibrationMethod = LabelingConfig().calibration
+
+    @Option(name: .long, help: "HDL without the refinement (long-tailed seeds): confidence source: final (default: the label's share in one more posterior of all labels, seeds clamped; labels unchanged) or acceptance (the share when the row's layer accepted it).")
+    var confidence: ConfidenceSource = LabelingConfig().confidence
 
     @Option(name: .customLong("min-confidence"), help: "Abstain (label -1, source abstained) on non-seed rows whose confidence is below this, 0 ... 1 (0 = keep every label).")
     var minConfidence: Double = LabelingConfig().minConfidence
@@ -133,7 +136,7 @@ struct LabelingOptions: ParsableArguments {
         c.classPrior = classPrior; c.priorFlattening = priorFlattening; c.refine = refine; c.shrinkageFloor = shrinkageFloor
         c.cgTolerance = cgTolerance; c.warmStart = warmStart; c.pilotIterations = pilotIterations; c.threads = threads
         c.calibration = calibration; c.minConfidence = minConfidence; c.kMin = kMin; c.propagationBlend = propagationBlend
-        c.balanceClasses = balanceClasses
+        c.balanceClasses = balanceClasses; c.confidence = confidence
         return c
     }
 
@@ -145,6 +148,7 @@ extension EvidenceMode: ExpressibleByArgument {}
 extension ClassPrior: ExpressibleByArgument {}
 extension RefineChoice: ExpressibleByArgument {}
 extension CalibrationMethod: ExpressibleByArgument {}
+extension ConfidenceSource: ExpressibleByArgument {}
 
 /// MPI commands: OpenBLAS threads per rank = `override`, or the node's cores / ranks on this node (from OpenMPI's
 /// OMPI_COMM_WORLD_LOCAL_SIZE), at least 1, so that ranks × threads <= cores.

@@ -374,6 +374,29 @@ final class GeometryTests: XCTestCase {
         XCTAssertThrowsError(try bad.validate(n: 100))
     }
 
+    /// `confidence` without the refinement: `final` changes no label, layer or source against `acceptance`, only the
+    /// confidences (the labels' shares in one more posterior of all labels, so some differ); `auto` calibrates them
+    /// from the pilot's refined samples while `acceptance` keeps the raw shares; with the refinement the option
+    /// changes no bit; the thread count changes no bit.
+    func testConfidenceSource() throws {
+        let (x, y) = clusteredData(c: 4, perClass: 120, d: 10, spread: 1.4, seed: 43)
+        let seeds = seedsFrom(y, per: 5, classes: 4)
+        let (_, _, run) = try Self.labeler(x, seeds: seeds)
+        let fin = try run { $0.refine = .off }, acc = try run { $0.refine = .off; $0.confidence = .acceptance }
+        XCTAssertEqual(LabelingConfig().confidence, .final)
+        XCTAssertEqual(fin.labels, acc.labels); XCTAssertEqual(fin.layer, acc.layer); XCTAssertEqual(fin.source, acc.source)
+        let moved = zip(fin.rawConfidence, acc.rawConfidence).enumerated().filter { seeds[$0.offset] < 0 && $0.element.0 != $0.element.1 }.count
+        XCTAssertGreaterThan(moved, 0, "final confidences must come from another posterior than the acceptance shares")
+        XCTAssertEqual(acc.calibration.method, .none)
+        XCTAssertNotEqual(fin.calibration.method, .none)
+        for i in 0 ..< y.count where seeds[i] < 0 {
+            XCTAssertTrue((0 ... 1).contains(fin.confidence[i]) && (0 ... 1).contains(fin.rawConfidence[i]))
+        }
+        for i in 0 ..< y.count where seeds[i] >= 0 { XCTAssertEqual(fin.confidence[i], 1); XCTAssertEqual(fin.source[i], .seed) }
+        XCTAssertEqual(try run { $0.refine = .off; $0.threads = 3 }, try run { $0.refine = .off; $0.threads = 1 })
+        XCTAssertEqual(try run { $0.refine = .on }, try run { $0.refine = .on; $0.confidence = .acceptance })
+    }
+
     /// `balanceClasses`: the balancing itself pulls the active rows' column totals to the target and keeps rows
     /// normalised (inactive rows untouched); in HDL it changes only the refinement's relabeling, seeds stay, the thread
     /// count changes no bit, and it is off by default.
