@@ -173,8 +173,8 @@ final class CalibrationTests: XCTestCase {
     }
 
     /// With several seeds per class every held-out seed keeps its class anchored: the pilot scores them all, and the
-    /// estimate after labeling exists. `auto` fits a logistic map when HDL refines (balanced seeds) and keeps the raw
-    /// confidence of a long-tailed (unrefined) run, saying why.
+    /// estimate after labeling exists. `auto` fits a logistic map when HDL refines (balanced seeds) and, without the
+    /// refinement (a long tail), to the final posterior's confidences; it keeps the raw acceptance shares, saying why.
     func testPilotEstimateAndAutoCalibration() throws {
         let (x, y) = clusteredData(c: 4, perClass: 120, d: 12, spread: 1.4, seed: 23)
         let seeds = seedsFrom(y, per: 8, classes: 4)
@@ -190,10 +190,16 @@ final class CalibrationTests: XCTestCase {
             let c = Int(tail[i]); kept[c] += 1
             if kept[c] > [8, 4, 2, 2][c] { tail[i] = -1 }
         }
+        // Its confidences come from the final posterior (`--confidence final`, default), which `auto` calibrates from
+        // the pilot's refined samples; with `--confidence acceptance` it keeps the raw acceptance shares, saying why.
         let t = try Labeling.label(embeddings: x, seeds: tail, numClasses: 4, config: LabelingConfig(), tile: 32).result
-        XCTAssertEqual(t.calibration.method, .none)
-        XCTAssertTrue(t.calibration.reason.hasPrefix("auto"), t.calibration.reason)
+        XCTAssertTrue([.temperature, .platt].contains(t.calibration.method), "\(t.calibration.method)")
         XCTAssertEqual(t.pilotEstimate?.samples, 16)
+        var acceptance = LabelingConfig(); acceptance.confidence = .acceptance
+        let a = try Labeling.label(embeddings: x, seeds: tail, numClasses: 4, config: acceptance, tile: 32).result
+        XCTAssertEqual(a.calibration.method, .none)
+        XCTAssertTrue(a.calibration.reason.hasPrefix("auto"), a.calibration.reason)
+        XCTAssertEqual(a.labels, t.labels)
     }
 
     /// Calibration changes confidences, never labels, layers or sources; the calibrated confidence is the map of the raw.

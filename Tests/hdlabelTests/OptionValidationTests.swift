@@ -23,7 +23,7 @@ final class OptionValidationTests: CLITestCase {
         "--shrinkage-floor": ["nan", "-0.1", "1.1"], "--gamma": ["nan", "inf", "0", "-1"], "--iterations": ["0", "100000", "nan"],
         "--cg-tolerance": ["nan", "-0.1", "1", "inf"], "--pilot-iterations": ["-1", "100000", "nan"], "--threads": ["-1", "5000", "nan"],
         "--method": ["bogus"], "--evidence": ["bogus"], "--class-prior": ["bogus"], "--refine": ["bogus"], "--seed": ["-1", "nan"],
-        "--calibration": ["bogus"], "--min-confidence": ["nan", "-0.1", "1.5", "inf"],
+        "--calibration": ["bogus"], "--confidence": ["bogus"], "--min-confidence": ["nan", "-0.1", "1.5", "inf"],
         "--k-min": ["-1", "5000", "nan", "x"], "--propagation-blend": ["nan", "-0.1", "1.5", "inf"],
     ]
     static let graph: [String: [String]] = ["--tile": ["0", "4", "100000", "nan"], "--graph": ["bogus"], "--overlap": ["0", "17", "nan"],
