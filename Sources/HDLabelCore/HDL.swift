@@ -210,9 +210,8 @@ public enum HDL {
             // sources), the posterior the refinement would relabel by; the labels stay the layers'.
             let rp = try ev.posterior(anchors: labels, k: k, mode: mode, clampTo: seeds)
             let own = comm.rows
-            let ls = Scores.labelShare(rp, n: graph.n, c: c, labels: labels[own])
             var cf = Array(conf[own]), cz = Array(odds[own])
-            for (r, v) in ls.enumerated() { if let v { cf[r] = v.share; cz[r] = v.logOdds } }
+            Scores.labelShare(rp, n: graph.n, c: c, labels: Array(labels[own]), share: &cf, logOdds: &cz, threads: config.threads)
             let newConf = try comm.allgather(cf), newOdds = try comm.allgather(cz)
             for i in 0 ..< n where source[i] == .propagated || source[i] == .fallback { conf[i] = newConf[i]; odds[i] = newOdds[i] }
             log?("HDL: confidences from the posterior of all labels (seeds clamped; labels unchanged)")

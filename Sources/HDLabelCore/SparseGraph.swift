@@ -341,20 +341,6 @@ enum Scores {
     /// log(top) − log(Σ of the other positive entries), computed from the entries themselves (so a share that rounds
     /// to 1 in Float keeps its margin), clamped to ±`Calibration.logOddsLimit`; label -1, share 0 and log-odds
     /// −limit where a row has no positive mass. O(n · C).
-    /// Share of a given class per row (`n × C` scores, negatives as 0) and its log-odds log(top) − log(rest) (clamped
-    /// at ±`Calibration.logOddsLimit`); rows with label < 0 or no positive mass get nil (the caller keeps its value).
-    static func labelShare(_ f: [Float], n: Int, c: Int, labels: ArraySlice<Int32>) -> [(share: Float, logOdds: Float)?] {
-        precondition(labels.count == n && f.count == n * c)
-        return labels.enumerated().map { r, l in
-            guard l >= 0 else { return nil }
-            var tot = 0.0
-            for j in 0 ..< c { tot += Double(max(f[r * c + j], 0)) }
-            guard tot > 0 else { return nil }
-            let top = Double(max(f[r * c + Int(l)], 0))
-            return (Float(top / tot), Float(Calibration.logOdds(top: top, rest: tot - top)))
-        }
-    }
-
     static func argmaxShare(_ f: [Float], n: Int, c: Int, threads: Int = 1) -> (labels: [Int32], share: [Float], logOdds: [Float]) {
         var lab = [Int32](repeating: 0, count: n), sh = [Float](repeating: 0, count: n), z = [Float](repeating: 0, count: n)
         let limit = Calibration.logOddsLimit
@@ -379,5 +365,25 @@ enum Scores {
         }
         } } } }
         return (lab, sh, z)
+    }
+
+    /// The share of each row's given label (`n × C` scores, negatives as 0) and its log-odds log(top) − log(rest)
+    /// (clamped at ±`Calibration.logOddsLimit`), written into `share` / `logOdds` (n each); rows whose label is < 0 or
+    /// that have no positive mass keep the values they had. Row blocks on `threads` workers (no bit depends on the
+    /// count). O(n · C).
+    static func labelShare(_ f: [Float], n: Int, c: Int, labels: [Int32], share: inout [Float], logOdds: inout [Float], threads: Int = 1) {
+        precondition(labels.count == n && f.count == n * c && share.count == n && logOdds.count == n)
+        share.withUnsafeMutableBufferPointer { sb in logOdds.withUnsafeMutableBufferPointer { ob in f.withUnsafeBufferPointer { fb in labels.withUnsafeBufferPointer { lb in
+        let sh = sb.baseAddress!, odds = ob.baseAddress!, f = fb.baseAddress!, lab = lb.baseAddress!
+        Parallel.forBlocks(rows: n, threads: threads) { lo, hi in
+            for i in lo ..< hi where lab[i] >= 0 {
+                var tot = 0.0
+                for j in 0 ..< c { tot += Double(max(f[i * c + j], 0)) }
+                guard tot > 0 else { continue }
+                let top = Double(max(f[i * c + Int(lab[i])], 0))
+                sh[i] = Float(top / tot); odds[i] = Float(Calibration.logOdds(top: top, rest: tot - top))
+            }
+        }
+        } } } }
     }
 }
