@@ -119,11 +119,13 @@ public enum HDL {
             return max(chosen, min(kFloor, graph.k))
         }
 
-        var kFloor: Int
+        // The floor from the options and the seeds; the graph floor below may raise `kFloor` after the pilot.
+        let seedFloor: Int
         switch config.kMin {
-        case let .fixed(v): kFloor = v
-        case .auto: kFloor = (classCounts(seeds, numClasses: c).max() ?? 0) < HDL.kFloorBelowSeeds ? HDL.provisionalK : 0
+        case let .fixed(v): seedFloor = v
+        case .auto: seedFloor = (classCounts(seeds, numClasses: c).max() ?? 0) < HDL.kFloorBelowSeeds ? HDL.provisionalK : 0
         }
+        var kFloor = seedFloor
         if kFloor > 0, case .auto = config.k { log?("HDL: adaptive k floored at \(min(kFloor, graph.k)) (--k-min \(config.kMin))") }
         var k = try chooseK(nil)
         // `--k-min auto` with 3+ seeds in the largest class: the graph's layers run at k ≥ provisionalK where the bound
@@ -131,7 +133,7 @@ public enum HDL {
         let boundK = k
         func graphFloored(_ m: EvidenceMode) -> Bool {
             guard case .auto = config.k, case .auto = config.kMin else { return false }
-            return m == .graph && kFloor == 0 && boundK < HDL.provisionalK && boundK < graph.k
+            return m == .graph && seedFloor == 0 && boundK < HDL.provisionalK && boundK < graph.k
         }
         /// The k the layers of evidence `m` start at (the pilot's calibration samples are read at it).
         func layerK(_ m: EvidenceMode) -> Int { graphFloored(m) ? min(HDL.provisionalK, graph.k) : boundK }
@@ -143,7 +145,7 @@ public enum HDL {
         let mode: EvidenceMode = config.evidence == .auto ? pilot.best : config.evidence
         if graphFloored(mode) {
             k = layerK(mode)
-            kFloor = HDL.provisionalK   // after layerK, which reads kFloor == 0
+            kFloor = HDL.provisionalK
             log?("HDL: adaptive k floored at \(k) in the graph layers (the bound chose \(boundK) from the seeds; --k-min auto)")
         }
         let chosenK0 = k
@@ -205,37 +207,36 @@ public enum HDL {
         }
         // The refinement's posterior (local rows), when the blend below reads it.
         var finalPosterior: [Float]?
-        if !refine && config.confidence == .final && t > 0 {
-            // The confidence of each label: its share in the posterior of all labels (seeds clamped, accepted labels as
-            // sources), the posterior the refinement would relabel by; the labels stay the layers'.
-            let rp = try ev.posterior(anchors: labels, k: k, mode: mode, clampTo: seeds)
-            let own = comm.rows
-            var cf = Array(conf[own]), cz = Array(odds[own])
-            Scores.labelShare(rp, n: graph.n, c: c, labels: Array(labels[own]), share: &cf, logOdds: &cz, threads: config.threads)
-            let newConf = try comm.allgather(cf), newOdds = try comm.allgather(cz)
-            for i in 0 ..< n where source[i] == .propagated || source[i] == .fallback { conf[i] = newConf[i]; odds[i] = newOdds[i] }
-            log?("HDL: confidences from the posterior of all labels (seeds clamped; labels unchanged)")
-        }
-        if refine && t > 0 {
-            // Dynamic labels: one more posterior from every label (seeds clamped, accepted labels as sources); a
-            // propagated or fallback label changes when that posterior names another class.
+        if finalConfidence && t > 0 {
+            // One more posterior from every label (seeds clamped, accepted labels as sources). With the refinement
+            // (dynamic labels) a propagated or fallback label changes when it names another class; without it the
+            // labels stay the layers' and each takes its label's share in it as confidence (`--confidence final`).
             var rp = try ev.posterior(anchors: labels, k: k, mode: mode, clampTo: seeds)
-            if config.balanceClasses {
-                // Sinkhorn-style: the non-seed rows' class totals pulled to the seeds' class shares (off by default:
-                // right when the unlabeled data have the seeds' class shares, wrong when they do not — docs/method.md).
-                let cnt = classCounts(seeds, numClasses: c), tot = Double(cnt.reduce(0, +))
-                try Scores.balanceColumns(&rp, n: graph.n, c: c, target: cnt.map { Double($0) / tot }, rowActive: comm.rows.map { seeds[$0] < 0 },
-                                          iterations: HDL.balanceIterations, power: 1, threads: config.threads, comm: comm)
-                log?("HDL: refinement posterior balanced to the seeds' class shares (\(HDL.balanceIterations) Sinkhorn steps)")
+            if refine {
+                if config.balanceClasses {
+                    // Sinkhorn-style: the non-seed rows' class totals pulled to the seeds' class shares (off by default:
+                    // right when the unlabeled data have the seeds' class shares, wrong when they do not — docs/method.md).
+                    let cnt = classCounts(seeds, numClasses: c), tot = Double(cnt.reduce(0, +))
+                    try Scores.balanceColumns(&rp, n: graph.n, c: c, target: cnt.map { Double($0) / tot }, rowActive: comm.rows.map { seeds[$0] < 0 },
+                                              iterations: HDL.balanceIterations, power: 1, threads: config.threads, comm: comm)
+                    log?("HDL: refinement posterior balanced to the seeds' class shares (\(HDL.balanceIterations) Sinkhorn steps)")
+                }
+                if config.propagationBlend > 0 { finalPosterior = rp }
+                let (arg, share, z) = try argShareOdds(rp)
+                var changed = 0
+                for i in 0 ..< n where (source[i] == .propagated || source[i] == .fallback) && arg[i] >= 0 {
+                    if arg[i] != labels[i] { changed += 1; labels[i] = arg[i] }
+                    conf[i] = share[i]; odds[i] = z[i]
+                }
+                log?("HDL: refinement: \(changed) labels changed by the posterior of all labels")
+            } else {
+                let own = comm.rows
+                var cf = Array(conf[own]), cz = Array(odds[own])
+                Scores.labelShare(rp, n: graph.n, c: c, labels: Array(labels[own]), share: &cf, logOdds: &cz, threads: config.threads)
+                let newConf = try comm.allgather(cf), newOdds = try comm.allgather(cz)
+                for i in 0 ..< n where source[i] == .propagated || source[i] == .fallback { conf[i] = newConf[i]; odds[i] = newOdds[i] }
+                log?("HDL: confidences from the posterior of all labels (seeds clamped; labels unchanged)")
             }
-            if config.propagationBlend > 0 { finalPosterior = rp }
-            let (arg, share, z) = try argShareOdds(rp)
-            var changed = 0
-            for i in 0 ..< n where (source[i] == .propagated || source[i] == .fallback) && arg[i] >= 0 {
-                if arg[i] != labels[i] { changed += 1; labels[i] = arg[i] }
-                conf[i] = share[i]; odds[i] = z[i]
-            }
-            log?("HDL: refinement: \(changed) labels changed by the posterior of all labels")
         }
         if config.propagationBlend > 0 {
             // Guard: blend every non-seed row's label with the one-shot propagation of the seeds (local rows, then
