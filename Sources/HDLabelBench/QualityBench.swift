@@ -72,6 +72,10 @@ public struct QualityRecord: Sendable, Codable {
     /// Accuracy of the most confident 50 % and 70 % of the labeled unlabeled-rows (`Report.selectiveAccuracy`).
     public var selective50: Double?
     public var selective70: Double?
+    /// HDL: held-out seeds the calibration map was fitted on (0 when none was fitted), and those the pilot estimate
+    /// scored (nil without a pilot estimate).
+    public var calibrationSamples: Int?
+    public var pilotSamples: Int?
 }
 
 /// The scikit-learn baselines, run through `Scripts/baselines.py`.
@@ -184,6 +188,8 @@ public struct QualityBench {
                                     r.estimated = res.estimatedAccuracy
                                     r.eceRaw = ece(res.rawConfidence)
                                     r.calibration = res.calibration.description
+                                    r.calibrationSamples = res.calibration.method == .none ? 0 : res.calibration.samples
+                                    r.pilotSamples = res.pilotEstimate?.samples
                                     var by: [String: Double] = [:]
                                     for cm in CalibrationMethod.allCases where cm != .auto {
                                         let map = Calibration.fit(cm, res.calibrationSamples)
@@ -286,10 +292,17 @@ public struct QualityBench {
         }
         // HDL's confidences and pilot: expected calibration error and |pilot estimate − accuracy| per row.
         let calMethods = CalibrationMethod.allCases.filter { $0 != .auto }.map(\.rawValue)
-        var cal = ["", "| dataset | balance | budget | HDL accuracy | HDL ECE (%) | ECE raw (%) | pilot estimate | pilot error | in 95 % interval | "
+        var cal = ["", "| dataset | balance | budget | HDL accuracy | HDL ECE (%) | ECE raw (%) | seed floor (%) | pilot estimate | pilot error | in 95 % interval | "
                     + "estimate after labeling | estimate error | sel. acc. 50 % | sel. acc. 70 % | " + calMethods.map { "ECE \($0) (%)" }.joined(separator: " | ") + " |",
-                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|" + calMethods.map { _ in "---|" }.joined()]
+                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" + calMethods.map { _ in "---|" }.joined()]
         var allEce: [Double] = [], allPilotErr: [Double] = [], allEstErr: [Double] = [], inside = 0, withPilot = 0
+        // Runs within the targets (ECE ≤ 3 %, pilot error ≤ 4 points), and within the larger of the target and the seed
+        // floor (`Calibration.samplingError` at the run's accuracy and its held-out seed count).
+        var eceOK = 0, eceFloorOK = 0, pilotOK = 0, pilotFloorOK = 0
+        func floor(_ r: QualityRecord, _ m: Int?) -> Double? {
+            guard let m, m >= Calibration.minSamples else { return nil }
+            return Calibration.samplingError(accuracy: r.accuracy, samples: m)
+        }
         for key in keys {
             let h = groups[key]!.filter { $0.method == "hdl" && $0.error == nil }
             if h.isEmpty { continue }
@@ -298,26 +311,39 @@ public struct QualityBench {
             let covered = h.filter { r in r.pilotLower.map { $0 <= r.accuracy } == true && r.pilotUpper.map { r.accuracy <= $0 } == true }.count
             let nPilot = h.filter { $0.pilot != nil }.count
             allEce += h.compactMap(\.ece); allPilotErr += pErr; allEstErr += eErr; inside += covered; withPilot += nPilot
+            for r in h {
+                if let e = r.ece { if e <= 0.03 { eceOK += 1 }; if e <= max(0.03, floor(r, r.calibrationSamples) ?? 0) { eceFloorOK += 1 } }
+                if let p = r.pilot {
+                    let err = abs(p - r.accuracy)
+                    if err <= 0.04 { pilotOK += 1 }; if err <= max(0.04, floor(r, r.pilotSamples) ?? 0) { pilotFloorOK += 1 }
+                }
+            }
+            let fl = meanStd(h.compactMap { floor($0, $0.calibrationSamples) })
             let s50 = meanStd(h.compactMap(\.selective50)), s70 = meanStd(h.compactMap(\.selective70))
             let by = calMethods.map { m in meanStd(h.compactMap { $0.eceByCalibration?[m] }) }
             func p(_ v: (mean: Double, std: Double)) -> String { v.mean.isNaN ? "–" : String(format: "%.1f", 100 * v.mean) }
             let pilotCells = nPilot == 0 ? ["cannot (too few seeds)", "–", "–"]
                 : [p(pilot) + (nPilot < h.count ? " (\(nPilot) of \(h.count) seeds)" : ""), p(meanStd(pErr)), "\(covered)/\(nPilot)"]
-            cal.append("| \(key) | " + ([p(acc), p(ece), p(raw)] + pilotCells + [p(meanStd(h.compactMap(\.estimated))), p(meanStd(eErr)), p(s50), p(s70)]
+            cal.append("| \(key) | " + ([p(acc), p(ece), p(raw), p(fl)] + pilotCells + [p(meanStd(h.compactMap(\.estimated))), p(meanStd(eErr)), p(s50), p(s70)]
                                          + by.map(p)).joined(separator: " | ") + " |")
         }
         if cal.count > 2 {
             func mean(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }
             cal.append("")
             cal.append(String(format: "Over all %d HDL runs: ECE mean %.1f %% (worst run %.1f %%); pilot error mean %.1f points over the %d runs with a pilot estimate "
-                              + "(final accuracy inside its 95 %% interval in %d of them); estimate after labeling: error mean %.1f points over %d runs.",
+                              + "(final accuracy inside its 95 %% interval in %d of them); estimate after labeling: error mean %.1f points over %d runs. "
+                              + "ECE ≤ 3 %% in %d of %d runs, ≤ the larger of 3 %% and the seed floor in %d; pilot error ≤ 4 points in %d of %d runs, "
+                              + "≤ the larger of 4 points and the seed floor in %d.",
                               allEce.count, 100 * mean(allEce), 100 * (allEce.max() ?? .nan), 100 * mean(allPilotErr), withPilot, inside,
-                              100 * mean(allEstErr), allEstErr.count))
+                              100 * mean(allEstErr), allEstErr.count, eceOK, allEce.count, eceFloorOK, pilotOK, withPilot, pilotFloorOK))
         }
         return lines.joined(separator: "\n") + "\n\nCells: accuracy ± std / macro-F1 ± std (%, unlabeled points, over seeds); **bold** = best mean accuracy in the row; "
             + "tail = mean recall of the ⌈C/3⌉ classes with the fewest labels (long-tailed rows).\n"
             + (cal.count > 2 ? cal.joined(separator: "\n") + "\n\nECE: expected calibration error of HDL's confidence column (ten equal-count bins, mean over seeds); "
-               + "ECE raw: before the calibration map; ECE <method>: that map refitted on the same pilot samples; "
+               + "ECE raw: before the calibration map; seed floor: `Calibration.samplingError`, √(2/π · p(1 − p)/m) at the run's accuracy p "
+               + "and the m held-out seeds its calibration map was fitted on (mean over the runs with a map), the error the seeds' sampling alone "
+               + "leaves in any accuracy read off them, so the least ECE a seed-only calibration reaches on average; "
+               + "ECE <method>: that map refitted on the same pilot samples; "
                + "sel. acc.: accuracy of the most confident 50 % / 70 % of the labeled rows; "
                + "pilot estimate: printed before labeling (held-out seeds whose class kept an anchor in their fold; none with fewer than "
                + "\(AccuracyEstimates.minSamples)); pilot error: mean |pilot estimate − final accuracy| (points); in 95 % interval: runs whose final "
@@ -327,14 +353,15 @@ public struct QualityBench {
 
     public static func csv(_ records: [QualityRecord]) -> String {
         var out = "dataset,balance,budget,seed,split_hash,n,labeled,method,accuracy,macro_f1,balanced_accuracy,coverage,tail_recall,seconds,ece,pilot,"
-            + "ece_raw,selective50,selective70,pilot_lower,pilot_upper,estimated,error\n"
+            + "ece_raw,selective50,selective70,pilot_lower,pilot_upper,estimated,calibration_samples,pilot_samples,error\n"
         func f(_ v: Double) -> String { v.isNaN ? "" : String(format: "%.6f", v) }
         for r in records {
             let err = (r.error ?? "").replacingOccurrences(of: "\"", with: "\"\"")
             out += "\(r.dataset),\(r.balance),\(r.budget),\(r.seed),\(r.splitHash),\(r.n),\(r.labeled),\(r.method),"
                 + "\(f(r.accuracy)),\(f(r.macroF1)),\(f(r.balancedAccuracy)),\(f(r.coverage)),\(f(r.tailRecall)),\(String(format: "%.3f", r.seconds)),"
                 + "\(f(r.ece ?? .nan)),\(f(r.pilot ?? .nan)),\(f(r.eceRaw ?? .nan)),\(f(r.selective50 ?? .nan)),\(f(r.selective70 ?? .nan)),"
-                + "\(f(r.pilotLower ?? .nan)),\(f(r.pilotUpper ?? .nan)),\(f(r.estimated ?? .nan)),\"\(err)\"\n"
+                + "\(f(r.pilotLower ?? .nan)),\(f(r.pilotUpper ?? .nan)),\(f(r.estimated ?? .nan)),\(r.calibrationSamples.map(String.init) ?? ""),"
+                + "\(r.pilotSamples.map(String.init) ?? ""),\"\(err)\"\n"
         }
         return out
     }

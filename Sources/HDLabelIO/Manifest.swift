@@ -30,6 +30,9 @@ public struct RunManifest: Codable, Sendable {
     public var calibrationReason: String?
     public var calibrationParameters: String?
     public var calibrationSamples: Int?
+    /// Expected error of the confidences' level from sampling the held-out seeds alone (`Calibration.samplingError`
+    /// at the pilot estimate; absent without a fitted map and a pilot estimate).
+    public var calibrationSamplingError: Double?
     public var minConfidence: Double?
     public var created: String
 
@@ -56,6 +59,7 @@ public struct RunManifest: Codable, Sendable {
         calibrationReason = map.method == .none ? map.reason : map.choice.isEmpty ? nil : "auto: " + map.choice
         calibrationParameters = map.method == .none ? nil : map.parameters
         calibrationSamples = map.samples
+        calibrationSamplingError = map.method == .none ? nil : r.pilotEstimate.map { Calibration.samplingError(accuracy: $0.accuracy, samples: map.samples) }
         self.minConfidence = minConfidence
     }
 

@@ -250,7 +250,7 @@ final class QualityBenchTests: XCTestCase {
         let md = QualityBench.markdown(records)
         // Two rows in the accuracy table and two in HDL's calibration / pilot table.
         XCTAssertEqual(md.split(separator: "\n").filter { $0.hasPrefix("| blobs") }.count, 4)
-        XCTAssertTrue(md.contains("HDL ECE"))
+        XCTAssertTrue(md.contains("HDL ECE") && md.contains("seed floor (%)") && md.contains("the larger of 3 % and the seed floor"))
         XCTAssertTrue(records.filter { $0.method == "hdl" }.allSatisfy { ($0.ece ?? .nan) >= 0 && ($0.ece ?? .nan) <= 1 })
         XCTAssertTrue(md.contains("**"))
         XCTAssertTrue(md.contains("tail"))

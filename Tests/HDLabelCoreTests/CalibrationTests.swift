@@ -102,6 +102,29 @@ final class CalibrationTests: XCTestCase {
         XCTAssertNotNil(AccuracyEstimates.pilot(AccuracyEstimate(samples: AccuracyEstimates.minSamples, correct: 5)))
     }
 
+    /// The seed floor is the mean |p̂ − p| of m Bernoulli(p) outcomes: the formula against a simulation, its 1/√m
+    /// scaling, and NaN where it is undefined.
+    func testSamplingErrorIsTheBinomialMeanAbsoluteError() {
+        var rng = SplitMix64(seed: 7)
+        for (p, m) in [(0.7, 40), (0.75, 100), (0.9, 400)] {
+            var total = 0.0
+            let trials = 4000
+            for _ in 0 ..< trials {
+                var right = 0
+                for _ in 0 ..< m where Double(rng.next() >> 11) * 0x1p-53 < p { right += 1 }
+                total += abs(Double(right) / Double(m) - p)
+            }
+            let f = Calibration.samplingError(accuracy: p, samples: m)
+            // The binomial's mean absolute deviation is within 10 % of the normal one at these m (lattice effects).
+            XCTAssertEqual(total / Double(trials), f, accuracy: 0.1 * f, "p \(p) m \(m)")
+        }
+        XCTAssertEqual(Calibration.samplingError(accuracy: 0.7, samples: 40), 0.0578, accuracy: 1e-4)
+        XCTAssertEqual(Calibration.samplingError(accuracy: 0.7, samples: 160), Calibration.samplingError(accuracy: 0.7, samples: 40) / 2, accuracy: 1e-12)
+        XCTAssertTrue(Calibration.samplingError(accuracy: 0.7, samples: 0).isNaN)
+        XCTAssertTrue(Calibration.samplingError(accuracy: 1.5, samples: 10).isNaN)
+        XCTAssertEqual(Calibration.samplingError(accuracy: 1, samples: 10), 0)
+    }
+
     /// After labeling: the pilot shrunk towards the non-seed rows' mean confidence by `confidenceWeight` held-out-seed
     /// units; seeds and unlabeled rows do not count; no pilot → no estimate.
     func testEstimateAfterLabelingCombinesPilotAndConfidence() {
