@@ -299,7 +299,7 @@ public struct QualityBench {
         // Runs within the targets (ECE ≤ 3 %, pilot error ≤ 4 points), and within the larger of the target and the seed
         // floor (`Calibration.samplingError` at the run's accuracy and its held-out seed count).
         var eceOK = 0, eceFloorOK = 0, pilotOK = 0, pilotFloorOK = 0
-        func floor(_ r: QualityRecord, _ m: Int?) -> Double? {
+        func seedFloor(_ r: QualityRecord, _ m: Int?) -> Double? {
             guard let m, m >= Calibration.minSamples else { return nil }
             return Calibration.samplingError(accuracy: r.accuracy, samples: m)
         }
@@ -312,13 +312,13 @@ public struct QualityBench {
             let nPilot = h.filter { $0.pilot != nil }.count
             allEce += h.compactMap(\.ece); allPilotErr += pErr; allEstErr += eErr; inside += covered; withPilot += nPilot
             for r in h {
-                if let e = r.ece { if e <= 0.03 { eceOK += 1 }; if e <= max(0.03, floor(r, r.calibrationSamples) ?? 0) { eceFloorOK += 1 } }
+                if let e = r.ece { if e <= 0.03 { eceOK += 1 }; if e <= max(0.03, seedFloor(r, r.calibrationSamples) ?? 0) { eceFloorOK += 1 } }
                 if let p = r.pilot {
                     let err = abs(p - r.accuracy)
-                    if err <= 0.04 { pilotOK += 1 }; if err <= max(0.04, floor(r, r.pilotSamples) ?? 0) { pilotFloorOK += 1 }
+                    if err <= 0.04 { pilotOK += 1 }; if err <= max(0.04, seedFloor(r, r.pilotSamples) ?? 0) { pilotFloorOK += 1 }
                 }
             }
-            let fl = meanStd(h.compactMap { floor($0, $0.calibrationSamples) })
+            let fl = meanStd(h.compactMap { seedFloor($0, $0.calibrationSamples) })
             let s50 = meanStd(h.compactMap(\.selective50)), s70 = meanStd(h.compactMap(\.selective70))
             let by = calMethods.map { m in meanStd(h.compactMap { $0.eceByCalibration?[m] }) }
             func p(_ v: (mean: Double, std: Double)) -> String { v.mean.isNaN ? "–" : String(format: "%.1f", 100 * v.mean) }
