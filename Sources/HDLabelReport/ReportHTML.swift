@@ -37,6 +37,8 @@ public struct ReportData: Sendable {
     public var budgetBalance: String?
     public var headline: Report.Headline
     public var created: String
+    /// What the main run's manifest says of its calibration (`ReportData.calibrationNote(manifest:)`; nil: nothing).
+    public var calibrationNote: String? = nil
 
     public init(runDir: String, primary: String, methods: [MethodResult], classNames: [String], hasTruth: Bool, seedSource: String,
                 layers: [Report.LayerStat], calibration: [Report.CalibrationBin], classes: [Report.ClassStat], confusion: [[Int]],
@@ -51,6 +53,25 @@ public struct ReportData: Sendable {
 }
 
 /// One self-contained HTML page: inline CSS and inline SVG, no script, no external resource.
+extension ReportData {
+    /// One sentence from a label file's manifest (its JSON object): the map, the held-out seeds it was fitted on and the
+    /// error their sampling alone leaves in the confidences' level (`calibrationSamplingError`), or why there is no map.
+    /// Nil when the manifest says nothing of calibration (a baseline, or an older manifest).
+    public static func calibrationNote(manifest m: [String: Any]?) -> String? {
+        guard let m, let method = m["calibration"] as? String else { return nil }
+        if method == "none" {
+            let why = (m["calibrationReason"] as? String).map { ": \($0)" } ?? ""
+            return "The confidences are uncalibrated top shares (no calibration map\(why))."
+        }
+        let samples = (m["calibrationSamples"] as? NSNumber)?.intValue ?? 0
+        var s = "The confidences were calibrated by \(method) on \(samples) held-out seeds"
+        if let e = (m["calibrationSamplingError"] as? NSNumber)?.doubleValue, e.isFinite {
+            s += String(format: "; the seeds' sampling alone leaves their level uncertain by about %.1f points, so an expected calibration error below that is not something these seeds can promise", 100 * e)
+        }
+        return s + "."
+    }
+}
+
 /// Section ids: summary, methods, budget, layers, calibration, classes, confusion, timings.
 public enum ReportHTML {
     public static let sectionIds = ["summary", "methods", "budget", "layers", "calibration", "classes", "confusion", "timings"]
@@ -208,11 +229,12 @@ public enum ReportHTML {
     }
 
     static func calibration(_ d: ReportData) -> String {
+        let note = d.calibrationNote.map { "<p class=\"note\">\(escape($0))</p>\n" } ?? ""
         guard d.hasTruth, !d.calibration.isEmpty else {
-            return section("calibration", "Confidence calibration", "<p class=\"note\">The reliability diagram needs <code>--truth</code>.</p>\n")
+            return section("calibration", "Confidence calibration", "<p class=\"note\">The reliability diagram needs <code>--truth</code>.</p>\n" + note)
         }
         var b = reliabilityDiagram(d.calibration)
-        b += "<p class=\"note\">Labeled unlabeled-rows of \(escape(d.primary)) cut into ten equal groups by confidence. A point on the diagonal means the confidence matches the accuracy; below it, the run is overconfident. Expected calibration error: \(pct(Report.expectedCalibrationError(d.calibration), 1)).</p>\n"
+        b += "<p class=\"note\">Labeled unlabeled-rows of \(escape(d.primary)) cut into ten equal groups by confidence. A point on the diagonal means the confidence matches the accuracy; below it, the run is overconfident. Expected calibration error: \(pct(Report.expectedCalibrationError(d.calibration), 1)).</p>\n" + note
         return section("calibration", "Confidence calibration (reliability by decile)", b)
     }
 

@@ -170,7 +170,7 @@ struct ReportCommand: ParsableCommand {
                 savings = Report.budgetSavings(curves: curves)
             }
 
-            let data = ReportData(
+            var data = ReportData(
                 runDir: runDir, primary: primary.name,
                 methods: methods, classNames: display, hasTruth: t != nil, seedSource: seedSource,
                 layers: Report.layerStats(labels: pl, layer: primary.run.layer, evaluated: evaluated, truth: t),
@@ -181,6 +181,7 @@ struct ReportCommand: ParsableCommand {
                 budgetSource: budgetTable, budgetDataset: dataset, budgetBalance: budgetTable == nil ? nil : budgetBalance,
                 headline: Report.headline(method: primary.name, labels: pl, seeds: seedArr, secondsPerLabel: secondsPerLabel, accuracies: accuracies),
                 created: ISO8601DateFormatter().string(from: Date()))
+            data.calibrationNote = ReportData.calibrationNote(manifest: primary.manifest)
             try AtomicFile.write(ReportHTML.render(data), to: output)
             FileHandle.standardError.write(Data("hdlabel: report on \(runs.count) label file(s) in \(runDir) -> \(output)\n".utf8))
         }

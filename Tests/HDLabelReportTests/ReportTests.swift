@@ -116,7 +116,7 @@ final class ReportTests: XCTestCase {
 
     func testRenderedPageIsSelfContained() {
         let q = QualityMetrics.evaluate(predicted: labels, truth: truth, seeds: seeds, numClasses: 3, layer: layer, confidence: conf)
-        let d = ReportData(
+        var d = ReportData(
             runDir: "run<1>", primary: "hdl", methods: [.init(name: "hdl", file: "hdl.csv", method: "hdl", metrics: q, coverage: q.coverage)],
             classNames: ["a", "b&c", "d"], hasTruth: true, seedSource: "test",
             layers: Report.layerStats(labels: labels, layer: layer, evaluated: evaluated, truth: truth),
@@ -129,7 +129,16 @@ final class ReportTests: XCTestCase {
             budgetSavings: [], budgetSource: "r.csv", budgetDataset: "d", budgetBalance: "balanced",
             headline: Report.headline(method: "hdl", labels: labels, seeds: seeds, secondsPerLabel: 30, accuracies: ["hdl": q.accuracy]),
             created: "now")
+        d.calibrationNote = ReportData.calibrationNote(manifest: ["calibration": "temperature", "calibrationSamples": 100,
+                                                                   "calibrationSamplingError": 0.035])
+        XCTAssertEqual(d.calibrationNote, "The confidences were calibrated by temperature on 100 held-out seeds; the seeds' sampling alone leaves "
+                       + "their level uncertain by about 3.5 points, so an expected calibration error below that is not something these seeds can promise.")
+        XCTAssertEqual(ReportData.calibrationNote(manifest: ["calibration": "none", "calibrationReason": "too few"]),
+                       "The confidences are uncalibrated top shares (no calibration map: too few).")
+        XCTAssertNil(ReportData.calibrationNote(manifest: ["method": "knn"]))
+        XCTAssertNil(ReportData.calibrationNote(manifest: nil))
         let html = ReportHTML.render(d)
+        XCTAssertTrue(html.contains("uncertain by about 3.5 points"))
         for id in ReportHTML.sectionIds { XCTAssertTrue(html.contains("<section id=\"\(id)\">"), id) }
         XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 8)
         XCTAssertTrue(html.contains("b&amp;c")); XCTAssertFalse(html.contains("b&c<")); XCTAssertTrue(html.contains("run&lt;1&gt;"))
