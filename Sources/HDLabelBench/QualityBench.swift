@@ -188,7 +188,7 @@ public struct QualityBench {
                                     r.estimated = res.estimatedAccuracy
                                     r.eceRaw = ece(res.rawConfidence)
                                     r.calibration = res.calibration.description
-                                    r.calibrationSamples = res.calibration.method == .none ? 0 : res.calibration.samples
+                                    r.calibrationSamples = res.calibration.samples
                                     r.pilotSamples = res.pilotEstimate?.samples
                                     var by: [String: Double] = [:]
                                     for cm in CalibrationMethod.allCases where cm != .auto {

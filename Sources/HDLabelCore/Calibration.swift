@@ -115,6 +115,13 @@ public struct CalibrationMap: Sendable, Equatable {
         }
     }
 
+    /// The seed floor of this map's level (`Calibration.samplingError` at the pilot's accuracy and the held-out seeds the
+    /// map was fitted on): nil for the identity or without a pilot estimate. What HDL logs and the manifest keeps.
+    public func samplingError(pilot: AccuracyEstimate?) -> Double? {
+        guard method != .none, let pilot else { return nil }
+        return Calibration.samplingError(accuracy: pilot.accuracy, samples: samples)
+    }
+
     /// One line for logs and manifests: `platt on 100 held-out seeds (slope 1.84, intercept 0.52)` or `none: why`.
     public var description: String {
         let why = choice.isEmpty ? "" : "; auto: \(choice)"

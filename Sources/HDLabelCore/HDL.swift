@@ -287,9 +287,9 @@ public enum HDL {
             ? CalibrationMap.none("auto: with --confidence acceptance the confidences are layer acceptance shares, which the pilot's posteriors do not calibrate")
             : Calibration.fit(config.calibration, samples)
         log?("HDL: calibration: " + map.description)
-        if map.method != .none, let e = pilotEstimate {
+        if let e = map.samplingError(pilot: pilotEstimate) {
             log?("HDL: calibration: from \(map.samples) held-out seeds the confidences' level is uncertain by about "
-                + String(format: "%.1f", 100 * Calibration.samplingError(accuracy: e.accuracy, samples: map.samples))
+                + String(format: "%.1f", 100 * e)
                 + " points (the seeds' sampling alone, Calibration.samplingError): more seeds per class narrow it")
         }
         let raw = conf

@@ -59,7 +59,7 @@ public struct RunManifest: Codable, Sendable {
         calibrationReason = map.method == .none ? map.reason : map.choice.isEmpty ? nil : "auto: " + map.choice
         calibrationParameters = map.method == .none ? nil : map.parameters
         calibrationSamples = map.samples
-        calibrationSamplingError = map.method == .none ? nil : r.pilotEstimate.map { Calibration.samplingError(accuracy: $0.accuracy, samples: map.samples) }
+        calibrationSamplingError = map.samplingError(pilot: r.pilotEstimate)
         self.minConfidence = minConfidence
     }
 

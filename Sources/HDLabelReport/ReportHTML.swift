@@ -52,7 +52,6 @@ public struct ReportData: Sendable {
     }
 }
 
-/// One self-contained HTML page: inline CSS and inline SVG, no script, no external resource.
 extension ReportData {
     /// One sentence from a label file's manifest (its JSON object): the map, the held-out seeds it was fitted on and the
     /// error their sampling alone leaves in the confidences' level (`calibrationSamplingError`), or why there is no map.
@@ -72,6 +71,7 @@ extension ReportData {
     }
 }
 
+/// One self-contained HTML page: inline CSS and inline SVG, no script, no external resource.
 /// Section ids: summary, methods, budget, layers, calibration, classes, confusion, timings.
 public enum ReportHTML {
     public static let sectionIds = ["summary", "methods", "budget", "layers", "calibration", "classes", "confusion", "timings"]

@@ -123,6 +123,12 @@ final class CalibrationTests: XCTestCase {
         XCTAssertTrue(Calibration.samplingError(accuracy: 0.7, samples: 0).isNaN)
         XCTAssertTrue(Calibration.samplingError(accuracy: 1.5, samples: 10).isNaN)
         XCTAssertEqual(Calibration.samplingError(accuracy: 1, samples: 10), 0)
+        // A map's floor: at the pilot's accuracy and the map's own sample count; none for the identity or without a pilot.
+        let pilot = AccuracyEstimate(samples: 100, correct: 74)
+        let map = CalibrationMap(method: .temperature, samples: 40, slope: 1.5)
+        XCTAssertEqual(map.samplingError(pilot: pilot), Calibration.samplingError(accuracy: 0.74, samples: 40))
+        XCTAssertNil(map.samplingError(pilot: nil))
+        XCTAssertNil(CalibrationMap.none("off").samplingError(pilot: pilot))
     }
 
     /// After labeling: the pilot shrunk towards the non-seed rows' mean confidence by `confidenceWeight` held-out-seed
