@@ -46,6 +46,11 @@ public enum HDL {
     public static let kFloorBelowSeeds = 3
     /// Sinkhorn steps of `LabelingConfig.balanceClasses`.
     public static let balanceIterations = 10
+    /// `--balance-classes auto` balances the graph evidence's refinement posterior only when the layers' labels are at
+    /// most this far from the seeds' class shares (`labelShift`, total variation): a pool whose labeling departs
+    /// further is long-tailed beyond what the graph's bias explains (Fashion-MNIST ρ = 10 and 100 with one seed per
+    /// class: 0.26–0.54, balanced pools 0.04–0.25; chosen on seeds 0–2, docs/method.md "Class balancing").
+    public static let balanceMaxShift = 0.25
     /// Seeds count as balanced (uniform prior at first, refinement on under `auto`) when the largest class has at
     /// most this many times the seeds of the smallest.
     public static let balancedSeedRatio = 2
@@ -207,19 +212,32 @@ public enum HDL {
         }
         // The refinement's posterior (local rows), when the blend below reads it.
         var finalPosterior: [Float]?
+        // Whether the refinement posterior was balanced to the seeds' class shares (nil: not considered).
+        var balancedClasses: Bool?, labelShift: Double?
         if finalConfidence && t > 0 {
             // One more posterior from every label (seeds clamped, accepted labels as sources). With the refinement
             // (dynamic labels) a propagated or fallback label changes when it names another class; without it the
             // labels stay the layers' and each takes its label's share in it as confidence (`--confidence final`).
             var rp = try ev.posterior(anchors: labels, k: k, mode: mode, clampTo: seeds)
             if refine {
-                if config.balanceClasses {
-                    // Sinkhorn-style: the non-seed rows' class totals pulled to the seeds' class shares (off by default:
-                    // right when the unlabeled data have the seeds' class shares, wrong when they do not — docs/method.md).
-                    let cnt = classCounts(seeds, numClasses: c), tot = Double(cnt.reduce(0, +))
-                    try Scores.balanceColumns(&rp, n: graph.n, c: c, target: cnt.map { Double($0) / tot }, rowActive: comm.rows.map { seeds[$0] < 0 },
-                                              iterations: HDL.balanceIterations, power: 1, threads: config.threads, comm: comm)
-                    log?("HDL: refinement posterior balanced to the seeds' class shares (\(HDL.balanceIterations) Sinkhorn steps)")
+                // Sinkhorn-style balancing: the non-seed rows' class totals pulled to the seeds' class shares. `auto`:
+                // with the graph evidence (whose class totals follow the graph's structure; the geometry's prior already
+                // follows the labeled pool) when the layers' labels are within `balanceMaxShift` of the seeds' shares.
+                if config.balanceClasses != .off {
+                    let shift = HDL.labelShift(labels: labels, seeds: seeds, numClasses: c)
+                    labelShift = shift
+                    balancedClasses = config.balanceClasses == .on || (mode == .graph && shift <= HDL.balanceMaxShift)
+                    let why = config.balanceClasses == .on ? "--balance-classes on"
+                        : mode != .graph ? "auto: not with the \(mode.rawValue) evidence"
+                        : "auto: " + (balancedClasses! ? "at most" : "more than") + " \(HDL.balanceMaxShift)"
+                    log?("HDL: class balancing: the layers' labels are " + String(format: "%.3f", shift)
+                        + " from the seeds' class shares (total variation); " + (balancedClasses! ? "balancing" : "not balancing")
+                        + " the refinement posterior to them (\(why))")
+                    if balancedClasses! {
+                        let cnt = classCounts(seeds, numClasses: c), tot = Double(cnt.reduce(0, +))
+                        try Scores.balanceColumns(&rp, n: graph.n, c: c, target: cnt.map { Double($0) / tot }, rowActive: comm.rows.map { seeds[$0] < 0 },
+                                                  iterations: HDL.balanceIterations, power: 1, threads: config.threads, comm: comm)
+                    }
                 }
                 if config.propagationBlend > 0 { finalPosterior = rp }
                 let (arg, share, z) = try argShareOdds(rp)
@@ -303,7 +321,23 @@ public enum HDL {
         }
         return LabelingResult(labels: labels, confidence: conf, layer: layer, source: source, layers: records, chosenK: chosenK0,
                               evidence: mode.rawValue, pilotEstimate: pilotEstimate, estimatedAccuracy: estimate.estimated,
-                              calibration: map, calibrationSamples: samples, rawConfidence: raw, rawLogOdds: odds)
+                              calibration: map, calibrationSamples: samples, rawConfidence: raw, rawLogOdds: odds,
+                              balancedClasses: balancedClasses, labelShift: labelShift)
+    }
+
+    /// How far the non-seed rows' labels (`labels` ≥ 0 where `seeds` < 0) are from the seeds' class shares: the total
+    /// variation ½ Σ_j |label share_j − seed share_j|, in [0, 1] (0 when there are no such labels). Integer counts, so
+    /// the same on every process and rank count. O(n + c).
+    public static func labelShift(labels: [Int32], seeds: [Int32], numClasses c: Int) -> Double {
+        precondition(labels.count == seeds.count)
+        let seedCount = classCounts(seeds, numClasses: c)
+        var count = [Int](repeating: 0, count: c)
+        for i in 0 ..< labels.count where seeds[i] < 0 && labels[i] >= 0 && Int(labels[i]) < c { count[Int(labels[i])] += 1 }
+        let tl = count.reduce(0, +), ts = seedCount.reduce(0, +)
+        guard tl > 0, ts > 0 else { return 0 }
+        var tv = 0.0
+        for j in 0 ..< c { tv += abs(Double(count[j]) / Double(tl) - Double(seedCount[j]) / Double(ts)) }
+        return tv / 2
     }
 
     /// Reliable first: all candidates, or at most `layerFraction` of the remaining points (per class with `classQuota`).

@@ -46,16 +46,23 @@ public struct LabelingResult: Sendable, Equatable {
     /// The log-odds of `rawConfidence` from each row's posterior (what the logistic maps read; `CalibrationMap`);
     /// empty when not carried (baselines): then the logit of `rawConfidence`.
     public var rawLogOdds: [Float]
+    /// HDL: whether the refinement posterior was balanced to the seeds' class shares (`LabelingConfig.balanceClasses`),
+    /// and the layers' labels' distance from those shares that `auto` read (`HDL.labelShift`); nil where no
+    /// refinement ran or balancing is off.
+    public var balancedClasses: Bool?
+    public var labelShift: Double?
 
     public init(labels: [Int32], confidence: [Float], layer: [Int32], source: [LabelSource], layers: [LayerRecord], chosenK: Int,
                 evidence: String = "", pilotEstimate: AccuracyEstimate? = nil, estimatedAccuracy: Double? = nil,
                 calibration: CalibrationMap = .none("the method has no seed cross-validation to fit on"),
-                calibrationSamples: CalibrationSamples = CalibrationSamples(), rawConfidence: [Float]? = nil, rawLogOdds: [Float]? = nil) {
+                calibrationSamples: CalibrationSamples = CalibrationSamples(), rawConfidence: [Float]? = nil, rawLogOdds: [Float]? = nil,
+                balancedClasses: Bool? = nil, labelShift: Double? = nil) {
         self.labels = labels; self.confidence = confidence; self.layer = layer; self.source = source
         self.layers = layers; self.chosenK = chosenK; self.evidence = evidence; self.pilotEstimate = pilotEstimate
         self.estimatedAccuracy = estimatedAccuracy
         self.calibration = calibration; self.calibrationSamples = calibrationSamples; self.rawConfidence = rawConfidence ?? confidence
         self.rawLogOdds = rawLogOdds ?? []
+        self.balancedClasses = balancedClasses; self.labelShift = labelShift
     }
 }
 
@@ -73,8 +80,10 @@ public enum ClassPrior: String, Sendable, CaseIterable, Codable { case auto, uni
 /// accepted it (the previous behaviour; shares of different layers are not comparable, so it ranks rows worse).
 public enum ConfidenceSource: String, Sendable, CaseIterable, Codable { case final, acceptance }
 
-/// HDL's final refinement pass: `auto` (when the seeds are balanced), `on`, `off`.
-public enum RefineChoice: String, Sendable, CaseIterable, Codable { case auto, on, off }
+/// A step HDL takes always (`on`), never (`off`) or where its measured rule says (`auto`): the refinement pass
+/// (`LabelingConfig.refine`: when the seeds are balanced) and the class balancing of its posterior
+/// (`LabelingConfig.balanceClasses`: when the evidence is the graph).
+public enum AutoSwitch: String, Sendable, CaseIterable, Codable { case auto, on, off }
 
 /// A neighbourhood count that is either `auto` (the method decides) or a number the user fixed: the neighbourhood
 /// size `LabelingConfig.k` (auto = chosen from label clusterability) and its floor `LabelingConfig.kMin`. Parsing
@@ -153,7 +162,7 @@ public struct LabelingConfig: Sendable, Equatable {
     /// HDL: after the last layer, relabel the propagated and fallback points by one more posterior computed from all
     /// labels (seeds clamped) — accepted labels are not final ("dynamic"). `auto`: when the seeds are balanced (class
     /// counts within 2×); measured: it gains there and costs accuracy on long-tailed seeds.
-    public var refine: RefineChoice = .auto
+    public var refine: AutoSwitch = .auto
     /// HDL geometry evidence: the least shrinkage of the shared covariance towards a multiple of the identity (it
     /// starts at 0.9 while anchors are few and falls to this as the pool grows; 1 = nearest class mean).
     public var shrinkageFloor: Double = 0.1
@@ -170,10 +179,13 @@ public struct LabelingConfig: Sendable, Equatable {
     /// graph at k = 10 (sources, not clamped; each class's seeds weighted as HDL's first-layer prior). 0 = off.
     public var propagationBlend: Double = 0
     /// HDL: before the refinement relabels, pull the non-seed rows' class totals of its posterior to the seeds' class
-    /// shares (10 Sinkhorn steps; exact column sums over every process). Off by default: it gains 0.2–2.2 points when
-    /// the unlabeled data have the seeds' class shares (Fashion-MNIST, balanced) and loses 6.6 when they do not
-    /// (WordNet: balanced seeds, long-tailed data); no test on the seeds tells the two apart (docs/method.md).
-    public var balanceClasses: Bool = false
+    /// shares (10 Sinkhorn steps; exact column sums over every process). It acts only where HDL refines (balanced
+    /// seeds). `auto` (default): with the graph evidence, when the layers' labels are within `HDL.balanceMaxShift` of
+    /// the seeds' class shares (`HDL.labelShift`). The graph posterior's class totals follow the graph's structure, and
+    /// balancing them gains 0.1–2 points on balanced Fashion-MNIST pools; on pools far from the seeds' shares (one seed
+    /// per class over a ρ = 10 or 100 tail) it would cost 3–10 points, and with the geometry evidence (whose prior
+    /// already follows the labeled pool) 1–8 on WordNet (docs/method.md, "Class balancing").
+    public var balanceClasses: AutoSwitch = .auto
     /// HDL: the map from raw to calibrated confidence, fitted on the pilot's held-out seeds (docs/method.md,
     /// "Calibration"); `none` keeps the raw confidence.
     public var calibration: CalibrationMethod = .auto
@@ -194,7 +206,7 @@ public struct LabelingConfig: Sendable, Equatable {
          "class_quota": "\(classQuota)", "evidence": evidence.rawValue, "evidence_margin": "\(evidenceMargin)",
          "class_prior": classPrior.rawValue, "prior_flattening": "\(priorFlattening)", "refine": refine.rawValue, "shrinkage_floor": "\(shrinkageFloor)",
          "clamp_anchors": "\(clampAnchors)", "balance": "\(balance)", "fallback": "\(fallback)",
-         "propagation_blend": "\(propagationBlend)", "balance_classes": "\(balanceClasses)", "calibration": calibration.rawValue, "confidence": confidence.rawValue, "min_confidence": "\(minConfidence)"]
+         "propagation_blend": "\(propagationBlend)", "balance_classes": balanceClasses.rawValue, "calibration": calibration.rawValue, "confidence": confidence.rawValue, "min_confidence": "\(minConfidence)"]
     }
 
     /// Whether the method reads the embeddings themselves (not only the graph): HDL's geometry evidence.

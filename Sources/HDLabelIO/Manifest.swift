@@ -34,6 +34,10 @@ public struct RunManifest: Codable, Sendable {
     /// at the pilot estimate; absent without a fitted map and a pilot estimate).
     public var calibrationSamplingError: Double?
     public var minConfidence: Double?
+    /// HDL: whether the refinement posterior was balanced to the seeds' class shares, and the layers' labels' distance
+    /// from them (`HDL.labelShift`) that `--balance-classes auto` compared with `HDL.balanceMaxShift`.
+    public var balancedClasses: Bool?
+    public var labelShift: Double?
     public var created: String
 
     public init(command: String, method: String, parameters: [String: String], inputs: [String: String], n: Int,
@@ -61,6 +65,8 @@ public struct RunManifest: Codable, Sendable {
         calibrationSamples = map.samples
         calibrationSamplingError = map.samplingError(pilot: r.pilotEstimate)
         self.minConfidence = minConfidence
+        balancedClasses = r.balancedClasses
+        labelShift = r.labelShift
     }
 
     public func write(to path: String) throws {

@@ -61,8 +61,8 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .customLong("k-min"), help: "HDL --k auto: the least k the clusterability choice may return: an integer (0 = no floor) or 'auto' (10 when the largest class has fewer than 3 seeds; with more, 10 in the layers when the evidence is the graph and the bound picks less; else none).")
     var kMin: KSetting = LabelingConfig().kMin
 
-    @Flag(name: .customLong("balance-classes"), help: "HDL: pull the refinement posterior's class totals to the seeds' class shares (Sinkhorn); right only when the unlabeled data have the seeds' class shares.")
-    var balanceClasses: Bool = false
+    @Option(name: .customLong("balance-classes"), help: "HDL, where it refines: pull the refinement posterior's class totals to the seeds' class shares (Sinkhorn): auto (default: when the evidence is the graph), on, off.")
+    var balanceClasses: AutoSwitch = LabelingConfig().balanceClasses
 
     @Option(name: .customLong("propagation-blend"), help: "HDL: weight of the one-shot propagation posterior (seeds as sources, k = 10) blended into every non-seed label at the end, 0 (off) ... 1.")
     var propagationBlend: Double = LabelingConfig().propagationBlend
@@ -92,7 +92,7 @@ struct LabelingOptions: ParsableArguments {
     var priorFlattening: Double = LabelingConfig().priorFlattening
 
     @Option(name: .customLong("refine"), help: "HDL: after the layers, relabel non-seed points by the posterior of all labels (seeds clamped): auto (when the seeds are balanced), on, off.")
-    var refine: RefineChoice = LabelingConfig().refine
+    var refine: AutoSwitch = LabelingConfig().refine
 
     @Option(name: .customLong("shrinkage-floor"), help: "HDL geometry evidence: least covariance shrinkage towards the identity as the pool grows (0 ... 1).")
     var shrinkageFloor: Double = LabelingConfig().shrinkageFloor
@@ -146,7 +146,7 @@ struct LabelingOptions: ParsableArguments {
 extension LabelMethod: ExpressibleByArgument {}
 extension EvidenceMode: ExpressibleByArgument {}
 extension ClassPrior: ExpressibleByArgument {}
-extension RefineChoice: ExpressibleByArgument {}
+extension AutoSwitch: ExpressibleByArgument {}
 extension CalibrationMethod: ExpressibleByArgument {}
 extension ConfidenceSource: ExpressibleByArgument {}
 

@@ -399,7 +399,7 @@ final class GeometryTests: XCTestCase {
 
     /// `balanceClasses`: the balancing itself pulls the active rows' column totals to the target and keeps rows
     /// normalised (inactive rows untouched); in HDL it changes only the refinement's relabeling, seeds stay, the thread
-    /// count changes no bit, and it is off by default.
+    /// count changes no bit, and `auto` (the default) balances exactly when the evidence is the graph.
     func testBalanceClasses() throws {
         var p: [Float] = [0.7, 0.2, 0.1, 0.6, 0.3, 0.1, 0.8, 0.1, 0.1, 0.5, 0.4, 0.1, 1, 0, 0]
         let active = [true, true, true, true, false]
@@ -412,14 +412,44 @@ final class GeometryTests: XCTestCase {
         }
         for i in 0 ..< 4 { XCTAssertEqual(p[i * 3] + p[i * 3 + 1] + p[i * 3 + 2], 1, accuracy: 1e-5) }
         XCTAssertEqual(Array(p[12 ..< 15]), Array(before[12 ..< 15]))
-        XCTAssertFalse(LabelingConfig().balanceClasses)
+        XCTAssertEqual(LabelingConfig().balanceClasses, .auto)
 
         let (x, y) = clusteredData(c: 4, perClass: 120, d: 10, spread: 1.6, seed: 43)
         let seeds = seedsFrom(y, per: 4, classes: 4)
         let (_, _, run) = try Self.labeler(x, seeds: seeds)
-        let off = try run { _ in }, on1 = try run { $0.balanceClasses = true; $0.threads = 1 }, on3 = try run { $0.balanceClasses = true; $0.threads = 3 }
+        let off = try run { $0.balanceClasses = .off }, on1 = try run { $0.balanceClasses = .on; $0.threads = 1 }
+        let on3 = try run { $0.balanceClasses = .on; $0.threads = 3 }
         XCTAssertEqual(on1, on3)
         XCTAssertEqual(on1.layers, off.layers)   // the layers are untouched; only the refinement reads the balanced posterior
         for i in 0 ..< y.count where seeds[i] >= 0 { XCTAssertEqual(on1.labels[i], seeds[i]) }
+        // `auto` is `on` with the graph evidence (these balanced clusters are labeled close to the seeds' shares) and
+        // `off` with the geometry's; each pair differs somewhere, so the equalities say which rule ran.
+        for (mode, same) in [(EvidenceMode.graph, AutoSwitch.on), (.geometry, .off)] {
+            let auto = try run { $0.evidence = mode }
+            let on = try run { $0.evidence = mode; $0.balanceClasses = .on }, off = try run { $0.evidence = mode; $0.balanceClasses = .off }
+            XCTAssertNotEqual(on.labels, off.labels, "\(mode): balancing changes no label on this data; the check below would be empty")
+            XCTAssertEqual(auto.labels, (same == .on ? on : off).labels, "\(mode)")
+            XCTAssertEqual(auto.balancedClasses, same == .on)
+            XCTAssertEqual(auto.labelShift!, HDL.labelShift(labels: off.labels, seeds: seeds, numClasses: 4), accuracy: 0.05)
+            XCTAssertNil(off.balancedClasses)
+        }
+        // A pool far from the seeds' shares is not balanced under `auto`: every point of two clusters (of four) hidden
+        // but one seed each, so the layers label a pool of two classes while the seeds say four equal shares.
+        let keep = (0 ..< y.count).filter { y[$0] < 2 || seeds[$0] >= 0 }
+        let xs = Embeddings(rows: keep.count, cols: x.cols, data: keep.flatMap { Array(x.data[$0 * x.cols ..< ($0 + 1) * x.cols]) })
+        let (_, _, runSkew) = try Self.labeler(xs, seeds: keep.map { seeds[$0] })
+        let skewed = try runSkew { $0.evidence = .graph; $0.refine = .on }
+        XCTAssertGreaterThan(skewed.labelShift!, HDL.balanceMaxShift)
+        XCTAssertEqual(skewed.balancedClasses, false)
+    }
+
+    /// `HDL.labelShift`: the total variation between the non-seed labels' class shares and the seeds'.
+    func testLabelShift() {
+        // Seeds 2:2 (shares ½, ½); non-seed labels 3 of class 0, 1 of class 1, one unlabeled (ignored): |¾ − ½| = ¼.
+        let seeds: [Int32] = [0, 0, 1, 1, -1, -1, -1, -1, -1]
+        let labels: [Int32] = [0, 0, 1, 1, 0, 0, 0, 1, -1]
+        XCTAssertEqual(HDL.labelShift(labels: labels, seeds: seeds, numClasses: 2), 0.25, accuracy: 1e-12)
+        XCTAssertEqual(HDL.labelShift(labels: seeds, seeds: seeds, numClasses: 2), 0)
+        XCTAssertEqual(HDL.labelShift(labels: [0, 1, 1, 1], seeds: [0, 1, -1, -1], numClasses: 3), 0.5, accuracy: 1e-12)
     }
 }
