@@ -39,6 +39,8 @@ public struct ReportData: Sendable {
     public var created: String
     /// What the main run's manifest says of its calibration (`ReportData.calibrationNote(manifest:)`; nil: nothing).
     public var calibrationNote: String? = nil
+    /// What it says of class balancing (`ReportData.balanceNote(manifest:)`; nil: nothing).
+    public var balanceNote: String? = nil
 
     public init(runDir: String, primary: String, methods: [MethodResult], classNames: [String], hasTruth: Bool, seedSource: String,
                 layers: [Report.LayerStat], calibration: [Report.CalibrationBin], classes: [Report.ClassStat], confusion: [[Int]],
@@ -68,6 +70,18 @@ extension ReportData {
             s += String(format: "; the seeds' sampling alone leaves their level uncertain by about %.1f points, so an expected calibration error below that is not something these seeds can promise", 100 * e)
         }
         return s + "."
+    }
+
+    /// One sentence from a label file's manifest: whether HDL's refinement posterior was balanced to the seeds' class
+    /// shares and how far the layers' labels were from those shares (`balancedClasses`, `labelShift`). Nil when the
+    /// manifest does not say (a baseline, no refinement, `--balance-classes off`, or an older manifest).
+    public static func balanceNote(manifest m: [String: Any]?) -> String? {
+        guard let m, let balanced = (m["balancedClasses"] as? Bool) ?? (m["balancedClasses"] as? NSNumber)?.boolValue else { return nil }
+        let shift = (m["labelShift"] as? NSNumber)?.doubleValue
+        let distance = shift.map { String(format: " The layers' labels were %.3f (total variation) from the seeds' class shares.", $0) } ?? ""
+        return (balanced ? "The refinement pulled the class totals to the seeds' class shares (--balance-classes)."
+            : "The class totals were not pulled to the seeds' class shares (--balance-classes auto balances only the graph evidence, and only within 0.25).")
+            + distance
     }
 }
 
@@ -253,6 +267,7 @@ public enum ReportHTML {
             b += "<tr><td>\(escape(name(r.classId)))</td><td>\(int(r.seedCount))</td><td>\(d.hasTruth ? int(r.truthCount) : "–")</td><td>\(int(r.predictedCount))</td><td>\(pct(r.recall))</td></tr>\n"
         }
         b += "</table>\n</div>\n<p class=\"note\">Sorted by count, largest first: the tail classes are at the bottom. Counts are over the rows without a seed.</p>\n"
+        b += d.balanceNote.map { "<p class=\"note\">\(escape($0))</p>\n" } ?? ""
         return section("classes", "Classes: counts and recall (long tail)", b)
     }
 

@@ -182,6 +182,7 @@ struct ReportCommand: ParsableCommand {
                 headline: Report.headline(method: primary.name, labels: pl, seeds: seedArr, secondsPerLabel: secondsPerLabel, accuracies: accuracies),
                 created: ISO8601DateFormatter().string(from: Date()))
             data.calibrationNote = ReportData.calibrationNote(manifest: primary.manifest)
+            data.balanceNote = ReportData.balanceNote(manifest: primary.manifest)
             try AtomicFile.write(ReportHTML.render(data), to: output)
             FileHandle.standardError.write(Data("hdlabel: report on \(runs.count) label file(s) in \(runDir) -> \(output)\n".utf8))
         }

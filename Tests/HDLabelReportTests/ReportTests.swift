@@ -137,8 +137,14 @@ final class ReportTests: XCTestCase {
                        "The confidences are uncalibrated top shares (no calibration map: too few).")
         XCTAssertNil(ReportData.calibrationNote(manifest: ["method": "knn"]))
         XCTAssertNil(ReportData.calibrationNote(manifest: nil))
+        d.balanceNote = ReportData.balanceNote(manifest: ["balancedClasses": true, "labelShift": 0.0694])
+        XCTAssertEqual(d.balanceNote, "The refinement pulled the class totals to the seeds' class shares (--balance-classes). "
+                       + "The layers' labels were 0.069 (total variation) from the seeds' class shares.")
+        XCTAssertTrue(ReportData.balanceNote(manifest: ["balancedClasses": false, "labelShift": 0.4])!.hasPrefix("The class totals were not pulled"))
+        XCTAssertNil(ReportData.balanceNote(manifest: ["calibration": "none"]))
         let html = ReportHTML.render(d)
         XCTAssertTrue(html.contains("uncertain by about 3.5 points"))
+        XCTAssertTrue(html.contains("0.069 (total variation)"))
         for id in ReportHTML.sectionIds { XCTAssertTrue(html.contains("<section id=\"\(id)\">"), id) }
         XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 8)
         XCTAssertTrue(html.contains("b&amp;c")); XCTAssertFalse(html.contains("b&c<")); XCTAssertTrue(html.contains("run&lt;1&gt;"))
