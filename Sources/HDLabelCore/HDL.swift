@@ -225,15 +225,15 @@ public enum HDL {
                 // follows the labeled pool) when the layers' labels are within `balanceMaxShift` of the seeds' shares.
                 if config.balanceClasses != .off {
                     let shift = HDL.labelShift(labels: labels, seeds: seeds, numClasses: c)
-                    labelShift = shift
-                    balancedClasses = config.balanceClasses == .on || (mode == .graph && shift <= HDL.balanceMaxShift)
+                    let apply = config.balanceClasses == .on || (mode == .graph && shift <= HDL.balanceMaxShift)
+                    labelShift = shift; balancedClasses = apply
                     let why = config.balanceClasses == .on ? "--balance-classes on"
                         : mode != .graph ? "auto: not with the \(mode.rawValue) evidence"
-                        : "auto: " + (balancedClasses! ? "at most" : "more than") + " \(HDL.balanceMaxShift)"
+                        : "auto: " + (apply ? "at most" : "more than") + " \(HDL.balanceMaxShift)"
                     log?("HDL: class balancing: the layers' labels are " + String(format: "%.3f", shift)
-                        + " from the seeds' class shares (total variation); " + (balancedClasses! ? "balancing" : "not balancing")
+                        + " from the seeds' class shares (total variation); " + (apply ? "balancing" : "not balancing")
                         + " the refinement posterior to them (\(why))")
-                    if balancedClasses! {
+                    if apply {
                         let cnt = classCounts(seeds, numClasses: c), tot = Double(cnt.reduce(0, +))
                         try Scores.balanceColumns(&rp, n: graph.n, c: c, target: cnt.map { Double($0) / tot }, rowActive: comm.rows.map { seeds[$0] < 0 },
                                                   iterations: HDL.balanceIterations, power: 1, threads: config.threads, comm: comm)

@@ -82,7 +82,7 @@ public enum ConfidenceSource: String, Sendable, CaseIterable, Codable { case fin
 
 /// A step HDL takes always (`on`), never (`off`) or where its measured rule says (`auto`): the refinement pass
 /// (`LabelingConfig.refine`: when the seeds are balanced) and the class balancing of its posterior
-/// (`LabelingConfig.balanceClasses`: when the evidence is the graph).
+/// (`LabelingConfig.balanceClasses`: with the graph evidence, when the layers' labels are near the seeds' shares).
 public enum AutoSwitch: String, Sendable, CaseIterable, Codable { case auto, on, off }
 
 /// A neighbourhood count that is either `auto` (the method decides) or a number the user fixed: the neighbourhood

@@ -80,7 +80,7 @@ extension ReportData {
         let shift = (m["labelShift"] as? NSNumber)?.doubleValue
         let distance = shift.map { String(format: " The layers' labels were %.3f (total variation) from the seeds' class shares.", $0) } ?? ""
         return (balanced ? "The refinement pulled the class totals to the seeds' class shares (--balance-classes)."
-            : "The class totals were not pulled to the seeds' class shares (--balance-classes auto balances only the graph evidence, and only within 0.25).")
+            : "The class totals were not pulled to the seeds' class shares (--balance-classes auto balances only the graph evidence, and only within \(HDL.balanceMaxShift)).")
             + distance
     }
 }

@@ -61,7 +61,7 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .customLong("k-min"), help: "HDL --k auto: the least k the clusterability choice may return: an integer (0 = no floor) or 'auto' (10 when the largest class has fewer than 3 seeds; with more, 10 in the layers when the evidence is the graph and the bound picks less; else none).")
     var kMin: KSetting = LabelingConfig().kMin
 
-    @Option(name: .customLong("balance-classes"), help: "HDL, where it refines: pull the refinement posterior's class totals to the seeds' class shares (Sinkhorn): auto (default: when the evidence is the graph), on, off.")
+    @Option(name: .customLong("balance-classes"), help: "HDL, where it refines: pull the refinement posterior's class totals to the seeds' class shares (Sinkhorn): auto (default: with the graph evidence, when the layers' labels are within 0.25 of those shares, total variation), on, off.")
     var balanceClasses: AutoSwitch = LabelingConfig().balanceClasses
 
     @Option(name: .customLong("propagation-blend"), help: "HDL: weight of the one-shot propagation posterior (seeds as sources, k = 10) blended into every non-seed label at the end, 0 (off) ... 1.")
