@@ -51,6 +51,12 @@ public enum HDL {
     /// further is long-tailed beyond what the graph's bias explains (Fashion-MNIST ρ = 10 and 100 with one seed per
     /// class: 0.26–0.54, balanced pools 0.04–0.25; chosen on seeds 0–2, docs/method.md "Class balancing").
     public static let balanceMaxShift = 0.25
+    /// `--refine-sources auto` makes the accepted labels sources of the graph evidence's refinement posterior when it
+    /// is not balanced and the layers' labels are at most this far from the seeds' class shares (`labelShift`): a
+    /// labeling that departs further has collapsed onto a few classes (WordNet with 1–2 seeds per class: 0.58–0.76),
+    /// where its sources spread the error (−6 to −17 points), while long tails under 1–2 seeds per class (Fashion-MNIST
+    /// ρ = 10 and 100: 0.26–0.54) gain (docs/method.md, "Sources in the refinement"; chosen on seeds 0–2).
+    public static let sourceMaxShift = 0.5
     /// Seeds count as balanced (uniform prior at first, refinement on under `auto`) when the largest class has at
     /// most this many times the seeds of the smallest.
     public static let balancedSeedRatio = 2
@@ -212,32 +218,57 @@ public enum HDL {
         }
         // The refinement's posterior (local rows), when the blend below reads it.
         var finalPosterior: [Float]?
-        // Whether the refinement posterior was balanced to the seeds' class shares (nil: not considered).
-        var balancedClasses: Bool?, labelShift: Double?
+        // Whether the refinement posterior was balanced to the seeds' class shares (nil: not considered), whether the
+        // accepted labels were its sources (nil: no refinement with the graph), and the shift both rules read.
+        var balancedClasses: Bool?, labelShift: Double?, refinementSources: Bool?
         if finalConfidence && t > 0 {
-            // One more posterior from every label (seeds clamped, accepted labels as sources). With the refinement
-            // (dynamic labels) a propagated or fallback label changes when it names another class; without it the
-            // labels stay the layers' and each takes its label's share in it as confidence (`--confidence final`).
-            var rp = try ev.posterior(anchors: labels, k: k, mode: mode, clampTo: seeds)
+            // One more posterior from every label, seeds clamped: with the graph evidence the harmonic extension of
+            // the seeds, plus the accepted labels as weighted sources where `refineSources` says; with the geometry
+            // the class geometry of all labels. With the refinement (dynamic labels) a propagated or fallback label
+            // changes when it names another class; without it the labels stay the layers' and each takes its label's
+            // share in it as confidence (`--confidence final`).
+            var balance = false, sources: [Float]? = nil
             if refine {
-                // Sinkhorn-style balancing: the non-seed rows' class totals pulled to the seeds' class shares. `auto`:
-                // with the graph evidence (whose class totals follow the graph's structure; the geometry's prior already
-                // follows the labeled pool) when the layers' labels are within `balanceMaxShift` of the seeds' shares.
+                // The layers' labels' distance from the seeds' class shares decides both (integer counts: the same on
+                // every process). Balancing (Sinkhorn, the non-seed rows' class totals pulled to the seeds' shares),
+                // `auto`: with the graph evidence (whose class totals follow the graph's structure; the geometry's
+                // prior already follows the labeled pool) when the labels are within `balanceMaxShift` of those shares.
+                // Sources, `auto`: with the graph evidence, not balanced, and within `sourceMaxShift` (further, the
+                // layers' labeling has collapsed onto a few classes and would spread its error).
+                let shift = HDL.labelShift(labels: labels, seeds: seeds, numClasses: c)
+                labelShift = shift
                 if config.balanceClasses != .off {
-                    let shift = HDL.labelShift(labels: labels, seeds: seeds, numClasses: c)
-                    let apply = config.balanceClasses == .on || (mode == .graph && shift <= HDL.balanceMaxShift)
-                    labelShift = shift; balancedClasses = apply
+                    balance = config.balanceClasses == .on || (mode == .graph && shift <= HDL.balanceMaxShift)
+                    balancedClasses = balance
                     let why = config.balanceClasses == .on ? "--balance-classes on"
                         : mode != .graph ? "auto: not with the \(mode.rawValue) evidence"
-                        : "auto: " + (apply ? "at most" : "more than") + " \(HDL.balanceMaxShift)"
+                        : "auto: " + (balance ? "at most" : "more than") + " \(HDL.balanceMaxShift)"
                     log?("HDL: class balancing: the layers' labels are " + String(format: "%.3f", shift)
-                        + " from the seeds' class shares (total variation); " + (apply ? "balancing" : "not balancing")
+                        + " from the seeds' class shares (total variation); " + (balance ? "balancing" : "not balancing")
                         + " the refinement posterior to them (\(why))")
-                    if apply {
-                        let cnt = classCounts(seeds, numClasses: c), tot = Double(cnt.reduce(0, +))
-                        try Scores.balanceColumns(&rp, n: graph.n, c: c, target: cnt.map { Double($0) / tot }, rowActive: comm.rows.map { seeds[$0] < 0 },
-                                                  iterations: HDL.balanceIterations, power: 1, threads: config.threads, comm: comm)
+                }
+                if mode != .geometry {
+                    let use = config.refineSources == .on
+                        || (config.refineSources == .auto && !balance && shift <= HDL.sourceMaxShift)
+                    refinementSources = use
+                    let why = config.refineSources != .auto ? "--refine-sources \(config.refineSources.rawValue)"
+                        : balance ? "auto: not when balancing"
+                        : "auto: the shift " + String(format: "%.3f", shift) + (use ? " is at most" : " is more than") + " \(HDL.sourceMaxShift)"
+                    if use {
+                        sources = HDL.sourceWeights(labels: labels, confidence: conf, seeds: seeds, numClasses: c, weight: config.sourceWeight)
+                        log?("HDL: refinement: the \(sources!.filter { $0 > 0 }.count) accepted labels are sources of its posterior "
+                            + "(weight \(config.sourceWeight) × confidence per seed per class; \(why))")
+                    } else {
+                        log?("HDL: refinement: its posterior is the seeds' alone (\(why))")
                     }
+                }
+            }
+            var rp = try ev.posterior(anchors: labels, k: k, mode: mode, clampTo: seeds, sources: sources)
+            if refine {
+                if balance {
+                    let cnt = classCounts(seeds, numClasses: c), tot = Double(cnt.reduce(0, +))
+                    try Scores.balanceColumns(&rp, n: graph.n, c: c, target: cnt.map { Double($0) / tot }, rowActive: comm.rows.map { seeds[$0] < 0 },
+                                              iterations: HDL.balanceIterations, power: 1, threads: config.threads, comm: comm)
                 }
                 if config.propagationBlend > 0 { finalPosterior = rp }
                 let (arg, share, z) = try argShareOdds(rp)
@@ -322,7 +353,17 @@ public enum HDL {
         return LabelingResult(labels: labels, confidence: conf, layer: layer, source: source, layers: records, chosenK: chosenK0,
                               evidence: mode.rawValue, pilotEstimate: pilotEstimate, estimatedAccuracy: estimate.estimated,
                               calibration: map, calibrationSamples: samples, rawConfidence: raw, rawLogOdds: odds,
-                              balancedClasses: balancedClasses, labelShift: labelShift)
+                              balancedClasses: balancedClasses, labelShift: labelShift, refinementSources: refinementSources)
+    }
+
+    /// The refinement's source weight of every row (all n): `weight · confidence / (seeds per class)` for each labeled
+    /// non-seed row (seeds per class = seeds / C), 0 for seeds and unlabeled rows. A seed is clamped at value 1; with
+    /// one seed per class and the default weight 0.001 a thousand accepted labels at confidence 1 inject one seed's
+    /// unit between them, and more seeds per class weaken the sources in proportion. O(n).
+    public static func sourceWeights(labels: [Int32], confidence: [Float], seeds: [Int32], numClasses c: Int, weight: Double) -> [Float] {
+        let m = seeds.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
+        let scale = Float(weight * Double(c) / Double(max(m, 1)))
+        return (0 ..< labels.count).map { i in seeds[i] >= 0 || labels[i] < 0 ? 0 : scale * confidence[i] }
     }
 
     /// How far the non-seed rows' labels (`labels` ≥ 0 where `seeds` < 0) are from the seeds' class shares: the total
@@ -415,10 +456,14 @@ struct Evidence {
     }
 
     /// `rows × C` posterior rows (sum 1, or all 0 where no evidence reaches a point); `anchors` covers all n rows.
-    /// - clampTo: the graph propagation clamps these rows (all n; default: every anchor) — the refinement pass clamps
-    ///   only the seeds and lets the accepted labels act as sources.
+    /// - clampTo: the graph propagation clamps these rows (all n; default: every anchor). Anchors that are not
+    ///   clamped do not enter a clamped solve (harmonic extension of the clamped rows), unless `sources` is given.
+    /// - sources: per row (all n) the weight with which a non-clamped anchor's label is injected as a source into
+    ///   the clamped solve (`NormalizedAffinity.solveCounting(freeSources:)`); the refinement's sources. Such a solve
+    ///   is neither reused nor kept.
     /// - pilot: a cross-validation solve (`pilotIterations` cap, no reuse, no warm start, not kept).
-    mutating func posterior(anchors: [Int32], k: Int, mode: EvidenceMode, clampTo: [Int32]? = nil, pilot: Bool = false) throws -> [Float] {
+    mutating func posterior(anchors: [Int32], k: Int, mode: EvidenceMode, clampTo: [Int32]? = nil, sources: [Float]? = nil,
+                            pilot: Bool = false) throws -> [Float] {
         let n = graph.n, c = numClasses
         let useGraph = mode != .geometry || geometry == nil
         precondition(mode != .auto, "the evidence is chosen before any posterior")
@@ -426,7 +471,7 @@ struct Evidence {
         var logp = [Float](repeating: 0, count: n * c)
         var any = [Bool](repeating: !useGraph, count: n)
         if useGraph {
-            let g = try graphPosterior(anchors: anchors, k: k, clampTo: clampTo ?? anchors, pilot: pilot)
+            let g = try graphPosterior(anchors: anchors, k: k, clampTo: clampTo ?? anchors, sources: sources, pilot: pilot)
             g.withUnsafeBufferPointer { gb in logp.withUnsafeMutableBufferPointer { lb in any.withUnsafeMutableBufferPointer { ab in
                 let gp = gb.baseAddress!, lp = lb.baseAddress!, ap = ab.baseAddress!
                 Parallel.forBlocks(rows: n, threads: config.threads) { lo, hi in
@@ -468,27 +513,30 @@ struct Evidence {
     /// earlier solve's at the same k reuses that solution (the same bits a new solve would give: solves are
     /// deterministic); with `warmStart` any other starts from the latest solution at this k (else at the latest k).
     /// Pilot solves do neither and are not kept.
-    mutating func graphPosterior(anchors: [Int32], k: Int, clampTo: [Int32], pilot: Bool = false) throws -> [Float] {
+    mutating func graphPosterior(anchors: [Int32], k: Int, clampTo: [Int32], sources: [Float]? = nil, pilot: Bool = false) throws -> [Float] {
         let g = Float(config.gamma)
         if cache[k] == nil { cache[k] = try NormalizedAffinity(rows: graph.truncated(to: k), comm: comm, weight: { powf(max($0, 0), g) }) }
         let own = comm.rows, c = numClasses
         let w = anchorWeights(anchors)
         // What the solve reads: the labels of the clamped rows (clamped), or of every anchor (sources); all n rows, so
-        // every process takes the same reuse decision.
+        // every process takes the same reuse decision. A solve with weighted sources is neither reused nor kept.
         let key: [Int32] = config.clampAnchors ? zip(anchors, clampTo).map { $1 >= 0 ? $0 : -1 } : anchors
-        let keep = !pilot, warm = config.warmStart && !pilot
+        let weighted = sources != nil && config.clampAnchors
+        let keep = !pilot && !weighted, warm = config.warmStart && !pilot && !weighted
         var unit: [Float]
         if keep, let hit = solved[k]?.first(where: { $0.key == key }) {
             unit = hit.f
             tally.reused += 1
         } else {
             var y = [Float](repeating: 0, count: own.count * c)
-            for (r, i) in own.enumerated() where anchors[i] >= 0 { y[r * c + Int(anchors[i])] = 1 }
+            for (r, i) in own.enumerated() where anchors[i] >= 0 {
+                y[r * c + Int(anchors[i])] = weighted && clampTo[i] < 0 ? sources![i] : 1
+            }
             let initial = warm ? (solved[k]?.last ?? lastK.flatMap { solved[$0]?.last })?.f : nil
             let cap = pilot && config.pilotIterations > 0 ? config.pilotIterations : config.iterations
             let (f0, st) = try cache[k]!.solveCounting(y, columns: c, alpha: Float(config.alpha), iterations: cap,
                                                        tolerance: config.cgTolerance, initial: initial,
-                                                       clamped: config.clampAnchors ? clampTo[own].map { $0 >= 0 } : nil,
+                                                       clamped: config.clampAnchors ? clampTo[own].map { $0 >= 0 } : nil, freeSources: weighted,
                                                        threads: config.threads, comm: comm)
             unit = f0
             tally.solves += 1; tally.iterations += st.iterations; if !st.converged { tally.capped += 1 }

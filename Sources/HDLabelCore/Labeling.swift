@@ -48,21 +48,24 @@ public struct LabelingResult: Sendable, Equatable {
     public var rawLogOdds: [Float]
     /// HDL: whether the refinement posterior was balanced to the seeds' class shares (`LabelingConfig.balanceClasses`),
     /// and the layers' labels' distance from those shares that `auto` read (`HDL.labelShift`); nil where no
-    /// refinement ran or balancing is off.
+    /// refinement ran (the shift is kept whenever HDL refines; `balancedClasses` is nil with balancing off).
     public var balancedClasses: Bool?
     public var labelShift: Double?
+    /// HDL: whether the accepted labels were sources of the refinement posterior (`LabelingConfig.refineSources`);
+    /// nil where no refinement with the graph evidence ran.
+    public var refinementSources: Bool?
 
     public init(labels: [Int32], confidence: [Float], layer: [Int32], source: [LabelSource], layers: [LayerRecord], chosenK: Int,
                 evidence: String = "", pilotEstimate: AccuracyEstimate? = nil, estimatedAccuracy: Double? = nil,
                 calibration: CalibrationMap = .none("the method has no seed cross-validation to fit on"),
                 calibrationSamples: CalibrationSamples = CalibrationSamples(), rawConfidence: [Float]? = nil, rawLogOdds: [Float]? = nil,
-                balancedClasses: Bool? = nil, labelShift: Double? = nil) {
+                balancedClasses: Bool? = nil, labelShift: Double? = nil, refinementSources: Bool? = nil) {
         self.labels = labels; self.confidence = confidence; self.layer = layer; self.source = source
         self.layers = layers; self.chosenK = chosenK; self.evidence = evidence; self.pilotEstimate = pilotEstimate
         self.estimatedAccuracy = estimatedAccuracy
         self.calibration = calibration; self.calibrationSamples = calibrationSamples; self.rawConfidence = rawConfidence ?? confidence
         self.rawLogOdds = rawLogOdds ?? []
-        self.balancedClasses = balancedClasses; self.labelShift = labelShift
+        self.balancedClasses = balancedClasses; self.labelShift = labelShift; self.refinementSources = refinementSources
     }
 }
 
@@ -82,7 +85,9 @@ public enum ConfidenceSource: String, Sendable, CaseIterable, Codable { case fin
 
 /// A step HDL takes always (`on`), never (`off`) or where its measured rule says (`auto`): the refinement pass
 /// (`LabelingConfig.refine`: when the seeds are balanced) and the class balancing of its posterior
-/// (`LabelingConfig.balanceClasses`: with the graph evidence, when the layers' labels are near the seeds' shares).
+/// (`LabelingConfig.balanceClasses`: with the graph evidence, when the layers' labels are near the seeds' shares), and
+/// the accepted labels as its sources (`LabelingConfig.refineSources`: where it is not balanced and the labels have
+/// not collapsed).
 public enum AutoSwitch: String, Sendable, CaseIterable, Codable { case auto, on, off }
 
 /// A neighbourhood count that is either `auto` (the method decides) or a number the user fixed: the neighbourhood
@@ -186,6 +191,17 @@ public struct LabelingConfig: Sendable, Equatable {
     /// per class over a ρ = 10 or 100 tail) it would cost 3–10 points, and with the geometry evidence (whose prior
     /// already follows the labeled pool) 1–8 on WordNet (docs/method.md, "Class balancing").
     public var balanceClasses: AutoSwitch = .auto
+    /// HDL, where it refines with the graph evidence: the accepted (propagated and fallback) labels enter the
+    /// refinement posterior as sources, each with weight `sourceWeight` × its confidence per seed per class
+    /// (`HDL.sourceWeights`), besides the clamped seeds; off, that posterior is the seeds' harmonic extension alone.
+    /// `auto` (default): when the posterior is not balanced (`balanceClasses`) and the layers' labels are within
+    /// `HDL.sourceMaxShift` of the seeds' class shares. Measured: +0.3 to +4 points on long tails under 1–2 seeds per
+    /// class, where the pool's class shares are the layers' and not the seeds'; mixed on balanced pools (there the
+    /// balancing decides), −6 to −17 on collapsed labelings (docs/method.md, "Sources in the refinement").
+    public var refineSources: AutoSwitch = .auto
+    /// HDL: the weight of one accepted label as a source of the refinement posterior, per seed per class, relative
+    /// to a clamped seed's value 1 (`refineSources`).
+    public var sourceWeight: Double = 0.001
     /// HDL: the map from raw to calibrated confidence, fitted on the pilot's held-out seeds (docs/method.md,
     /// "Calibration"); `none` keeps the raw confidence.
     public var calibration: CalibrationMethod = .auto
@@ -206,7 +222,7 @@ public struct LabelingConfig: Sendable, Equatable {
          "class_quota": "\(classQuota)", "evidence": evidence.rawValue, "evidence_margin": "\(evidenceMargin)",
          "class_prior": classPrior.rawValue, "prior_flattening": "\(priorFlattening)", "refine": refine.rawValue, "shrinkage_floor": "\(shrinkageFloor)",
          "clamp_anchors": "\(clampAnchors)", "balance": "\(balance)", "fallback": "\(fallback)",
-         "propagation_blend": "\(propagationBlend)", "balance_classes": balanceClasses.rawValue, "calibration": calibration.rawValue, "confidence": confidence.rawValue, "min_confidence": "\(minConfidence)"]
+         "propagation_blend": "\(propagationBlend)", "balance_classes": balanceClasses.rawValue, "refine_sources": refineSources.rawValue, "source_weight": "\(sourceWeight)", "calibration": calibration.rawValue, "confidence": confidence.rawValue, "min_confidence": "\(minConfidence)"]
     }
 
     /// Whether the method reads the embeddings themselves (not only the graph): HDL's geometry evidence.
@@ -241,6 +257,7 @@ public struct LabelingConfig: Sendable, Equatable {
         try real("prior-flattening", priorFlattening, "a number in [0, 1]") { $0 >= 0 && $0 <= 1 }
         try real("shrinkage-floor", shrinkageFloor, "a number in [0, 1]") { $0 >= 0 && $0 <= 1 }
         try real("propagation-blend", propagationBlend, "a number in [0, 1] (0 = off)") { $0 >= 0 && $0 <= 1 }
+        try real("source-weight", sourceWeight, "a number in (0, 1]") { $0 > 0 && $0 <= 1 }
         try real("min-confidence", minConfidence, "a number in [0, 1] (0 = keep every label)") { $0 >= 0 && $0 <= 1 }
     }
 

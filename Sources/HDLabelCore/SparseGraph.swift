@@ -155,7 +155,9 @@ public struct NormalizedAffinity: Sendable {
     /// run in lock-step). `Y` and the result are `n × m` row-major. I − αS is symmetric positive definite for 0<α<1.
     ///
     /// With `clamped` (length n), rows marked true are boundary values fixed to their rows of `y`, and the system is
-    /// solved for the other rows only: (I − αS_UU) F_U = α S_UL Y_L (harmonic extension of the clamped labels).
+    /// solved for the other rows only: (I − αS_UU) F_U = α S_UL Y_L (harmonic extension of the clamped labels);
+    /// the free rows' values of `y` are ignored unless `freeSources`, which adds them to the right-hand side as
+    /// sources: (I − αS_UU) F_U = α S_UL Y_L + Y_U (clamped seeds plus soft labels injected at the free rows).
     /// `y`, `clamped` and the result cover the rows held, `firstRow ..< firstRow + n` (all rows with `LocalRows`).
     ///
     /// - iterations: the cap on iterations.
@@ -176,7 +178,8 @@ public struct NormalizedAffinity: Sendable {
 
     /// `solve`, also returning what it did.
     public func solveCounting(_ y: [Float], columns m: Int, alpha: Float, iterations: Int, tolerance: Double = 0, initial: [Float]? = nil,
-                              clamped: [Bool]? = nil, threads: Int = 0, comm: RowCollectives) throws -> (solution: [Float], stats: SolveStats) {
+                              clamped: [Bool]? = nil, freeSources: Bool = false, threads: Int = 0,
+                              comm: RowCollectives) throws -> (solution: [Float], stats: SolveStats) {
         precondition(y.count == n * m && (initial == nil || initial!.count == n * m) && (clamped == nil || clamped!.count == n))
         let count = n * m
         let isClamped = clamped ?? [Bool](repeating: false, count: n)
@@ -197,7 +200,8 @@ public struct NormalizedAffinity: Sendable {
             }
         }
         if anyClamped {
-            // b = α S Y_L on free rows, 0 on clamped rows; only the clamped rows' (non-zero) values enter the product.
+            // b = α S Y_L on free rows (+ Y_U with `freeSources`), 0 on clamped rows; only the clamped rows' (non-zero)
+            // values enter the product.
             var yl = y
             yl.withUnsafeMutableBufferPointer { yb in let yp = yb.baseAddress!; eachRow { i in if !isClamped[i] { for c in 0 ..< m { yp[i * m + c] = 0 } } } }
             try fill(yl)
@@ -207,7 +211,10 @@ public struct NormalizedAffinity: Sendable {
             rhs = multiply(src, columns: m, threads: threads, nonzeroRows: nonzero)
             rhs.withUnsafeMutableBufferPointer { rb in
                 let rp = rb.baseAddress!
-                eachRow { i in for c in 0 ..< m { rp[i * m + c] = isClamped[i] ? 0 : alpha * rp[i * m + c] } }
+                y.withUnsafeBufferPointer { yb in
+                    let yp = yb.baseAddress   // nil only when this process holds no rows (then no row runs)
+                    eachRow { i in for c in 0 ..< m { rp[i * m + c] = isClamped[i] ? 0 : alpha * rp[i * m + c] + (freeSources ? yp![i * m + c] : 0) } }
+                }
             }
         }
         var f = initial ?? rhs

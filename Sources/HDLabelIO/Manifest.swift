@@ -38,6 +38,8 @@ public struct RunManifest: Codable, Sendable {
     /// from them (`HDL.labelShift`) that `--balance-classes auto` compared with `HDL.balanceMaxShift`.
     public var balancedClasses: Bool?
     public var labelShift: Double?
+    /// HDL: whether the accepted labels were sources of the refinement posterior (`--refine-sources`).
+    public var refinementSources: Bool?
     public var created: String
 
     public init(command: String, method: String, parameters: [String: String], inputs: [String: String], n: Int,
@@ -67,6 +69,7 @@ public struct RunManifest: Codable, Sendable {
         self.minConfidence = minConfidence
         balancedClasses = r.balancedClasses
         labelShift = r.labelShift
+        refinementSources = r.refinementSources
     }
 
     public func write(to path: String) throws {

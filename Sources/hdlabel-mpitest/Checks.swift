@@ -246,6 +246,8 @@ func runChecks() -> Int32 {
         v = graphHDL; v.classPrior = .anchors; v.balance = true; variants.append(("graph, anchor prior, balance", v))
         v = graphHDL; v.clampAnchors = false; v.classQuota = false; v.fallback = false; variants.append(("graph, sources, no quota, no fallback", v))
         v = LabelingConfig(); v.refine = .off; variants.append(("no refinement: confidences from the final posterior", v))
+        v = graphHDL; v.refine = .on; v.refineSources = .on; v.balanceClasses = .off
+        variants.append(("graph, refinement with the accepted labels as sources", v))
     }
     for tile in [64, 32] {
         for (name, config) in variants {

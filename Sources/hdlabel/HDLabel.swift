@@ -64,6 +64,12 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .customLong("balance-classes"), help: "HDL, where it refines: pull the refinement posterior's class totals to the seeds' class shares (Sinkhorn): auto (default: with the graph evidence, when the layers' labels are within 0.25 of those shares, total variation), on, off.")
     var balanceClasses: AutoSwitch = LabelingConfig().balanceClasses
 
+    @Option(name: .customLong("refine-sources"), help: "HDL, where it refines with the graph evidence: the accepted labels are sources of the refinement posterior besides the clamped seeds: auto (default: when it is not balanced and the layers' labels are within 0.5 of the seeds' class shares), on, off (the seeds' posterior alone).")
+    var refineSources: AutoSwitch = LabelingConfig().refineSources
+
+    @Option(name: .customLong("source-weight"), help: "HDL: weight of one accepted label as a refinement source, per seed per class, relative to a clamped seed (--refine-sources), in (0, 1].")
+    var sourceWeight: Double = LabelingConfig().sourceWeight
+
     @Option(name: .customLong("propagation-blend"), help: "HDL: weight of the one-shot propagation posterior (seeds as sources, k = 10) blended into every non-seed label at the end, 0 (off) ... 1.")
     var propagationBlend: Double = LabelingConfig().propagationBlend
 
@@ -136,7 +142,7 @@ struct LabelingOptions: ParsableArguments {
         c.classPrior = classPrior; c.priorFlattening = priorFlattening; c.refine = refine; c.shrinkageFloor = shrinkageFloor
         c.cgTolerance = cgTolerance; c.warmStart = warmStart; c.pilotIterations = pilotIterations; c.threads = threads
         c.calibration = calibration; c.minConfidence = minConfidence; c.kMin = kMin; c.propagationBlend = propagationBlend
-        c.balanceClasses = balanceClasses; c.confidence = confidence
+        c.balanceClasses = balanceClasses; c.confidence = confidence; c.refineSources = refineSources; c.sourceWeight = sourceWeight
         return c
     }
 

@@ -312,13 +312,13 @@ final class GeometryTests: XCTestCase {
 
     /// The normalised rows, their graph (tile 64) and a runner of `Labeling.run` on them with an edited default config
     /// (4 classes).
-    static func labeler(_ x: Embeddings, seeds: [Int32]) throws
-        -> (Embeddings, KNNGraph, ((inout LabelingConfig) -> Void) throws -> LabelingResult) {
+    typealias Run = ((inout LabelingConfig) -> Void) throws -> LabelingResult
+    static func labeler(_ x: Embeddings, seeds: [Int32], classes: Int = 4) throws -> (Embeddings, KNNGraph, Run) {
         let xn = x.l2Normalized()
         let graph = try KNNGraphBuilder.build(xn, options: GraphOptions(k: LabelingConfig().graphK(n: xn.rows), tile: 64))
         return (xn, graph, { edit in
             var cfg = LabelingConfig(); edit(&cfg)
-            return try Labeling.run(graph: graph, seeds: seeds, numClasses: 4, config: cfg, embeddings: xn)
+            return try Labeling.run(graph: graph, seeds: seeds, numClasses: classes, config: cfg, embeddings: xn)
         })
     }
 
@@ -441,6 +441,101 @@ final class GeometryTests: XCTestCase {
         let skewed = try runSkew { $0.evidence = .graph; $0.refine = .on }
         XCTAssertGreaterThan(skewed.labelShift!, HDL.balanceMaxShift)
         XCTAssertEqual(skewed.balancedClasses, false)
+    }
+
+    /// `freeSources`: the free rows' values of y join the right-hand side, (I − αS_UU) F_U = α S_UL Y_L + Y_U, checked
+    /// against the system solved directly in Double; without it the free rows' values are ignored.
+    func testClampedSolveWithFreeSourcesMatchesTheDenseSystem() throws {
+        let g = KNNGraph(n: 5, k: 1, neighbors: [1, 2, 3, 4, 3], similarities: [1, 1, 1, 1, 1])
+        let s = try NormalizedAffinity(rows: g, comm: LocalRows(n: 5), weight: { _ in 1 })
+        var dense = [[Double]](repeating: [Double](repeating: 0, count: 5), count: 5)
+        for i in 0 ..< 5 { for p in s.rowPtr[i] ..< s.rowPtr[i + 1] { dense[i][Int(s.cols[p])] += Double(s.values[p]) } }
+        let alpha = 0.99, free = [1, 2, 3], clamped = [true, false, false, false, true]
+        // Seeds: row 0 class 0, row 4 class 1; sources: row 2 class 1 with weight 0.3, row 1 class 0 with 0.05.
+        var y = [Float](repeating: 0, count: 10); y[0] = 1; y[9] = 1; y[5] = 0.3; y[2] = 0.05
+        func exact(sources: Bool) -> [[Double]] {
+            var f = [[Double]](repeating: [0, 0], count: 5)
+            f[0] = [1, 0]; f[4] = [0, 1]
+            for col in 0 ..< 2 {
+                var a = free.map { i in free.map { j in (i == j ? 1 : 0) - alpha * dense[i][j] } }
+                var b = free.map { i in alpha * (dense[i][0] * f[0][col] + dense[i][4] * f[4][col]) + (sources ? Double(y[i * 2 + col]) : 0) }
+                for piv in 0 ..< 3 {
+                    for r in piv + 1 ..< 3 {
+                        let m = a[r][piv] / a[piv][piv]
+                        for c in piv ..< 3 { a[r][c] -= m * a[piv][c] }
+                        b[r] -= m * b[piv]
+                    }
+                }
+                for r in (0 ..< 3).reversed() {
+                    var v = b[r]
+                    for c in r + 1 ..< 3 { v -= a[r][c] * f[free[c]][col] }
+                    f[free[r]][col] = v / a[r][r]
+                }
+            }
+            return f
+        }
+        for sources in [false, true] {
+            let want = exact(sources: sources)
+            let (f, st) = try s.solveCounting(y, columns: 2, alpha: 0.99, iterations: 50, tolerance: 1e-6, clamped: clamped,
+                                              freeSources: sources, comm: LocalRows(n: 5))
+            XCTAssertTrue(st.converged)
+            XCTAssertEqual(f[0], 1); XCTAssertEqual(f[9], 1)
+            for i in 0 ..< 5 { for c in 0 ..< 2 { XCTAssertEqual(Double(f[i * 2 + c]), want[i][c], accuracy: 1e-3, "sources \(sources) row \(i) class \(c)") } }
+        }
+        // The sources move the solution (the check above would otherwise not tell the two systems apart).
+        XCTAssertGreaterThan(exact(sources: true)[2][1] - exact(sources: false)[2][1], 0.1)
+    }
+
+    /// `refineSources`: the weights (`HDL.sourceWeights`), and the `auto` rule — sources where the refinement is not
+    /// balanced and the layers' labels are within `HDL.sourceMaxShift` of the seeds' shares, not where it is balanced,
+    /// not on a collapsed labeling, never with the geometry evidence; the thread count changes no bit.
+    func testRefineSources() throws {
+        // 2 classes, 4 seeds (2 per class): scale 0.001 · 2 / 4; seeds and unlabeled rows get 0.
+        let w = HDL.sourceWeights(labels: [0, 1, 0, 1, 1, -1], confidence: [1, 1, 1, 1, 0.5, 0], seeds: [0, 1, 0, 1, -1, -1],
+                                  numClasses: 2, weight: 0.001)
+        XCTAssertEqual(w, [0, 0, 0, 0, 0.00025, 0])
+        XCTAssertEqual(LabelingConfig().refineSources, .auto)
+        XCTAssertEqual(LabelingConfig().sourceWeight, 0.001)
+
+        let (x, y) = clusteredData(c: 5, perClass: 120, d: 10, spread: 1.6, seed: 47)
+        let seeds = seedsFrom(y, per: 4, classes: 5)
+        // Keep every point of the given classes and the seeds of all five (the seeds stay balanced: HDL refines).
+        func pool(_ classes: Set<Int32>) throws -> (Run, [Int32]) {
+            let keep = (0 ..< y.count).filter { classes.contains(y[$0]) || seeds[$0] >= 0 }
+            let xs = Embeddings(rows: keep.count, cols: x.cols, data: keep.flatMap { Array(x.data[$0 * x.cols ..< ($0 + 1) * x.cols]) })
+            let s = keep.map { seeds[$0] }
+            return (try Self.labeler(xs, seeds: s, classes: 5).2, s)
+        }
+        // Three of five classes in the pool: the layers' labels are about 0.4 from the seeds' equal shares.
+        let (run, _) = try pool([0, 1, 2])
+        let auto = try run { $0.evidence = .graph }
+        let on = try run { $0.evidence = .graph; $0.refineSources = .on }, off = try run { $0.evidence = .graph; $0.refineSources = .off }
+        XCTAssertGreaterThan(auto.labelShift!, HDL.balanceMaxShift)
+        XCTAssertLessThanOrEqual(auto.labelShift!, HDL.sourceMaxShift)
+        XCTAssertEqual(auto.balancedClasses, false)
+        XCTAssertEqual(auto.refinementSources, true)
+        XCTAssertNotEqual(on.labels, off.labels, "the sources change no label on this data; the check below would be empty")
+        XCTAssertEqual(auto, on)
+        XCTAssertEqual(off.refinementSources, false)
+        XCTAssertEqual(try run { $0.evidence = .graph; $0.refineSources = .on; $0.threads = 3 }, try run { $0.evidence = .graph; $0.refineSources = .on; $0.threads = 1 })
+        // A stronger weight moves further from the seeds' posterior.
+        let strong = try run { $0.evidence = .graph; $0.refineSources = .on; $0.sourceWeight = 0.1 }
+        XCTAssertNotEqual(strong.labels, on.labels)
+        // A pool labeled near the seeds' shares (the data of `testBalanceClasses`): balanced, so no sources under `auto`.
+        let (x4, y4) = clusteredData(c: 4, perClass: 120, d: 10, spread: 1.6, seed: 43)
+        let runAll = try Self.labeler(x4, seeds: seedsFrom(y4, per: 4, classes: 4)).2
+        let bal = try runAll { $0.evidence = .graph }
+        XCTAssertEqual(bal.balancedClasses, true)
+        XCTAssertEqual(bal.refinementSources, false)
+        XCTAssertEqual(bal, try runAll { $0.evidence = .graph; $0.refineSources = .off })
+        // One class in the pool: the labeling sits far from the seeds' shares (collapsed), no sources.
+        let (runOne, _) = try pool([0])
+        let one = try runOne { $0.evidence = .graph }
+        XCTAssertGreaterThan(one.labelShift!, HDL.sourceMaxShift)
+        XCTAssertEqual(one.refinementSources, false)
+        XCTAssertEqual(one, try runOne { $0.evidence = .graph; $0.refineSources = .off })
+        // The geometry evidence has no graph sources.
+        XCTAssertNil(try run { $0.evidence = .geometry }.refinementSources)
     }
 
     /// `HDL.labelShift`: the total variation between the non-seed labels' class shares and the seeds'.
