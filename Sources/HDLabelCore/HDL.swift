@@ -52,10 +52,13 @@ public enum HDL {
     /// class: 0.26–0.54, balanced pools 0.04–0.25; chosen on seeds 0–2, docs/method.md "Class balancing").
     public static let balanceMaxShift = 0.25
     /// `--refine-sources auto` makes the accepted labels sources of the graph evidence's refinement posterior when it
-    /// is not balanced and the layers' labels are at most this far from the seeds' class shares (`labelShift`): a
-    /// labeling that departs further has collapsed onto a few classes (WordNet with 1–2 seeds per class: 0.58–0.76),
-    /// where its sources spread the error (−6 to −17 points), while long tails under 1–2 seeds per class (Fashion-MNIST
-    /// ρ = 10 and 100: 0.26–0.54) gain (docs/method.md, "Sources in the refinement"; chosen on seeds 0–2).
+    /// is not balanced and the layers' labels are more than `sourceMinShift` and at most `sourceMaxShift` from the
+    /// seeds' class shares (`labelShift`). Long tails under 1–2 seeds per class (Fashion-MNIST ρ = 10 and 100:
+    /// 0.26–0.54) gain from 0.3 up; between 0.25 and 0.3 the development runs lost (a balanced pool at 0.252 among
+    /// them). A labeling beyond 0.5 has collapsed onto a few classes (WordNet with 1–2 seeds per class: 0.58–0.76),
+    /// where its sources spread the error (−6 to −17 points). docs/method.md, "Sources in the refinement"; chosen on
+    /// seeds 0–2.
+    public static let sourceMinShift = 0.3
     public static let sourceMaxShift = 0.5
     /// Seeds count as balanced (uniform prior at first, refinement on under `auto`) when the largest class has at
     /// most this many times the seeds of the smallest.
@@ -233,8 +236,9 @@ public enum HDL {
                 // every process). Balancing (Sinkhorn, the non-seed rows' class totals pulled to the seeds' shares),
                 // `auto`: with the graph evidence (whose class totals follow the graph's structure; the geometry's
                 // prior already follows the labeled pool) when the labels are within `balanceMaxShift` of those shares.
-                // Sources, `auto`: with the graph evidence, not balanced, and within `sourceMaxShift` (further, the
-                // layers' labeling has collapsed onto a few classes and would spread its error).
+                // Sources, `auto`: with the graph evidence, not balanced, and the shift above `sourceMinShift` (the
+                // pool's shares clearly differ from the seeds') and within `sourceMaxShift` (further, the layers'
+                // labeling has collapsed onto a few classes and would spread its error).
                 let shift = HDL.labelShift(labels: labels, seeds: seeds, numClasses: c)
                 labelShift = shift
                 if config.balanceClasses != .off {
@@ -249,11 +253,12 @@ public enum HDL {
                 }
                 if mode != .geometry {
                     let use = config.refineSources == .on
-                        || (config.refineSources == .auto && !balance && shift <= HDL.sourceMaxShift)
+                        || (config.refineSources == .auto && !balance && shift > HDL.sourceMinShift && shift <= HDL.sourceMaxShift)
                     refinementSources = use
                     let why = config.refineSources != .auto ? "--refine-sources \(config.refineSources.rawValue)"
                         : balance ? "auto: not when balancing"
-                        : "auto: the shift " + String(format: "%.3f", shift) + (use ? " is at most" : " is more than") + " \(HDL.sourceMaxShift)"
+                        : "auto: the shift " + String(format: "%.3f", shift) + (use ? " is in" : " is outside")
+                            + " (\(HDL.sourceMinShift), \(HDL.sourceMaxShift)]"
                     if use {
                         sources = HDL.sourceWeights(labels: labels, confidence: conf, seeds: seeds, numClasses: c, weight: config.sourceWeight)
                         log?("HDL: refinement: the \(sources!.filter { $0 > 0 }.count) accepted labels are sources of its posterior "
@@ -591,10 +596,12 @@ struct Evidence {
     /// Every held-out seed whose class kept an anchor in its fold and that some evidence reached is also a calibration
     /// sample (its posterior's top share, and whether the argmax is its label); the shares are allgathered like the
     /// labels, so every process holds the same samples.
-    /// - refined: the calibration samples come from a refinement-like posterior of the fold (the fold's one-shot
-    ///   argmax labels as sources, its anchors clamped), the kind of posterior the final confidences are read from
-    ///   when HDL refines; one more posterior per fold, for the mode the labeling uses only (a second pass after the
-    ///   choice, from each fold's kept local argmax: n/P Int32 per fold and mode on every process).
+    /// - refined: the calibration samples come from a refinement-like posterior of the fold (its anchors clamped, at
+    ///   the layers' k, each class column weighted by the fold's one-shot argmax labels' class counts as the
+    ///   refinement weights by its labels'; the argmax labels are not sources, as the seeds-only refinement has
+    ///   none), the kind of posterior the final confidences are read from when HDL refines; one more posterior per
+    ///   fold, for the mode the labeling uses only (a second pass after the choice, from each fold's kept local
+    ///   argmax: n/P Int32 per fold and mode on every process).
     /// - layerK: the k the labeling's layers start at for each mode (the refined calibration samples are read at it;
     ///   the one-shot pass, the evidence choice and the estimate use `k`).
     mutating func pilot(seeds: [Int32], k: Int, refined: Bool = false, layerK: ((EvidenceMode) -> Int)? = nil) throws -> Pilot {
@@ -657,8 +664,9 @@ struct Evidence {
         // margin 0, any win).
         let z = geoOnly + graphOnly > 0 ? Double(geoOnly - graphOnly) / Double(geoOnly + graphOnly).squareRoot() : 0
         let best: EvidenceMode = modes.contains(.geometry) && geoOnly > graphOnly && z > config.evidenceMargin ? .geometry : .graph
-        // Pass 2 (`refined`): the refinement-like posterior of each fold (the fold's one-shot argmax labels as sources,
-        // its anchors clamped) for the mode the labeling will use only — the other mode's would never be read.
+        // Pass 2 (`refined`): the refinement-like posterior of each fold (its anchors clamped; the fold's one-shot
+        // argmax labels set the class weights, and the geometry's class members) for the mode the labeling will use
+        // only — the other mode's would never be read.
         if refined {
             let used = config.evidence == .auto ? best : config.evidence
             for f in 0 ..< folds {

@@ -72,16 +72,18 @@ extension ReportData {
         return s + "."
     }
 
-    /// One sentence from a label file's manifest: whether HDL's refinement posterior was balanced to the seeds' class
-    /// shares and how far the layers' labels were from those shares (`balancedClasses`, `labelShift`). Nil when the
-    /// manifest does not say (a baseline, no refinement, `--balance-classes off`, or an older manifest).
+    /// Sentences from a label file's manifest: whether HDL's refinement posterior was balanced to the seeds' class
+    /// shares, how far the layers' labels were from those shares (`balancedClasses`, `labelShift`), and whether the
+    /// accepted labels were its sources (`refinementSources`). Nil when the manifest does not say (a baseline, no
+    /// refinement, `--balance-classes off`, or an older manifest).
     public static func balanceNote(manifest m: [String: Any]?) -> String? {
         guard let m, let balanced = (m["balancedClasses"] as? Bool) ?? (m["balancedClasses"] as? NSNumber)?.boolValue else { return nil }
         let shift = (m["labelShift"] as? NSNumber)?.doubleValue
+        let sources = (m["refinementSources"] as? Bool) ?? (m["refinementSources"] as? NSNumber)?.boolValue ?? false
         let distance = shift.map { String(format: " The layers' labels were %.3f (total variation) from the seeds' class shares.", $0) } ?? ""
         return (balanced ? "The refinement pulled the class totals to the seeds' class shares (--balance-classes)."
             : "The class totals were not pulled to the seeds' class shares (--balance-classes auto balances only the graph evidence, and only within \(HDL.balanceMaxShift)).")
-            + distance
+            + distance + (sources ? " The accepted labels were sources of the refinement posterior (--refine-sources), so its class mass follows them." : "")
     }
 }
 

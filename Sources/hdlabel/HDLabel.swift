@@ -64,7 +64,7 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .customLong("balance-classes"), help: "HDL, where it refines: pull the refinement posterior's class totals to the seeds' class shares (Sinkhorn): auto (default: with the graph evidence, when the layers' labels are within 0.25 of those shares, total variation), on, off.")
     var balanceClasses: AutoSwitch = LabelingConfig().balanceClasses
 
-    @Option(name: .customLong("refine-sources"), help: "HDL, where it refines with the graph evidence: the accepted labels are sources of the refinement posterior besides the clamped seeds: auto (default: when it is not balanced and the layers' labels are within 0.5 of the seeds' class shares), on, off (the seeds' posterior alone).")
+    @Option(name: .customLong("refine-sources"), help: "HDL, where it refines with the graph evidence: the accepted labels are sources of the refinement posterior besides the clamped seeds: auto (default: when it is not balanced and the layers' labels are more than 0.3 and at most 0.5 from the seeds' class shares, total variation), on, off (the seeds' posterior alone).")
     var refineSources: AutoSwitch = LabelingConfig().refineSources
 
     @Option(name: .customLong("source-weight"), help: "HDL: weight of one accepted label as a refinement source, per seed per class, relative to a clamped seed (--refine-sources), in (0, 1].")

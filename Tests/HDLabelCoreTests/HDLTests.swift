@@ -510,7 +510,7 @@ final class GeometryTests: XCTestCase {
         let (run, _) = try pool([0, 1, 2])
         let auto = try run { $0.evidence = .graph }
         let on = try run { $0.evidence = .graph; $0.refineSources = .on }, off = try run { $0.evidence = .graph; $0.refineSources = .off }
-        XCTAssertGreaterThan(auto.labelShift!, HDL.balanceMaxShift)
+        XCTAssertGreaterThan(auto.labelShift!, HDL.sourceMinShift)
         XCTAssertLessThanOrEqual(auto.labelShift!, HDL.sourceMaxShift)
         XCTAssertEqual(auto.balancedClasses, false)
         XCTAssertEqual(auto.refinementSources, true)

@@ -141,6 +141,9 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(d.balanceNote, "The refinement pulled the class totals to the seeds' class shares (--balance-classes). "
                        + "The layers' labels were 0.069 (total variation) from the seeds' class shares.")
         XCTAssertTrue(ReportData.balanceNote(manifest: ["balancedClasses": false, "labelShift": 0.4])!.hasPrefix("The class totals were not pulled"))
+        XCTAssertFalse(ReportData.balanceNote(manifest: ["balancedClasses": false, "labelShift": 0.4])!.contains("sources"))
+        XCTAssertTrue(ReportData.balanceNote(manifest: ["balancedClasses": false, "labelShift": 0.4, "refinementSources": true])!
+            .hasSuffix("The accepted labels were sources of the refinement posterior (--refine-sources), so its class mass follows them."))
         XCTAssertNil(ReportData.balanceNote(manifest: ["calibration": "none"]))
         let html = ReportHTML.render(d)
         XCTAssertTrue(html.contains("uncertain by about 3.5 points"))
