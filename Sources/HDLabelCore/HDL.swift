@@ -282,7 +282,7 @@ public enum HDL {
                     if arg[i] != labels[i] { changed += 1; labels[i] = arg[i] }
                     conf[i] = share[i]; odds[i] = z[i]
                 }
-                log?("HDL: refinement: \(changed) labels changed by the posterior of all labels")
+                log?("HDL: refinement: \(changed) labels changed by its posterior")
             } else {
                 let own = comm.rows
                 var cf = Array(conf[own]), cz = Array(odds[own])
