@@ -238,19 +238,16 @@ final class GeometryTests: XCTestCase {
         XCTAssertGreaterThan(f[2], f[3]); XCTAssertLessThan(f[6], f[7])
     }
 
-    func testEarlyStoppedAndWarmStartedSolveMatchesHarmonicOnAPath() throws {
-        // The same path; the exact harmonic extension (I − αS_UU) F_U = α S_UL Y_L solved directly in Double.
-        let g = KNNGraph(n: 5, k: 1, neighbors: [1, 2, 3, 4, 3], similarities: [1, 1, 1, 1, 1])
-        let s = try NormalizedAffinity(rows: g, comm: LocalRows(n: 5), weight: { _ in 1 })
+    /// The clamped system on the path 0-1-2-3-4 (ends clamped; `y` is 5 × 2) solved directly in Double by Gauss
+    /// elimination: (I − αS_UU) F_U = α S_UL Y_L (+ Y_U with `sources`); clamped rows keep their values of `y`.
+    static func densePathSolve(_ s: NormalizedAffinity, y: [Float], alpha: Double, sources: Bool) -> [[Double]] {
         var dense = [[Double]](repeating: [Double](repeating: 0, count: 5), count: 5)
         for i in 0 ..< 5 { for p in s.rowPtr[i] ..< s.rowPtr[i + 1] { dense[i][Int(s.cols[p])] += Double(s.values[p]) } }
-        let alpha = 0.99, free = [1, 2, 3]
-        var exact = [[Double]](repeating: [0, 0], count: 5)
-        exact[0] = [1, 0]; exact[4] = [0, 1]
+        let free = [1, 2, 3]
+        var f = (0 ..< 5).map { i in [Double(y[i * 2]), Double(y[i * 2 + 1])] }
         for col in 0 ..< 2 {
-            // Gauss elimination on the 3 × 3 system.
             var a = free.map { i in free.map { j in (i == j ? 1 : 0) - alpha * dense[i][j] } }
-            var b = free.map { i in alpha * (dense[i][0] * exact[0][col] + dense[i][4] * exact[4][col]) }
+            var b = free.map { i in alpha * (dense[i][0] * f[0][col] + dense[i][4] * f[4][col]) + (sources ? Double(y[i * 2 + col]) : 0) }
             for piv in 0 ..< 3 {
                 for r in piv + 1 ..< 3 {
                     let m = a[r][piv] / a[piv][piv]
@@ -260,11 +257,19 @@ final class GeometryTests: XCTestCase {
             }
             for r in (0 ..< 3).reversed() {
                 var v = b[r]
-                for c in r + 1 ..< 3 { v -= a[r][c] * exact[free[c]][col] }
-                exact[free[r]][col] = v / a[r][r]
+                for c in r + 1 ..< 3 { v -= a[r][c] * f[free[c]][col] }
+                f[free[r]][col] = v / a[r][r]
             }
         }
+        return f
+    }
+
+    func testEarlyStoppedAndWarmStartedSolveMatchesHarmonicOnAPath() throws {
+        // The same path; the exact harmonic extension (I − αS_UU) F_U = α S_UL Y_L solved directly in Double.
+        let g = KNNGraph(n: 5, k: 1, neighbors: [1, 2, 3, 4, 3], similarities: [1, 1, 1, 1, 1])
+        let s = try NormalizedAffinity(rows: g, comm: LocalRows(n: 5), weight: { _ in 1 })
         var y = [Float](repeating: 0, count: 10); y[0] = 1; y[9] = 1
+        let exact = Self.densePathSolve(s, y: y, alpha: 0.99, sources: false)
         let clamped = [true, false, false, false, true]
         let comm = LocalRows(n: 5)
         // From the right-hand side, from zero and from a poor guess: each stops on the tolerance before the cap and
@@ -448,32 +453,10 @@ final class GeometryTests: XCTestCase {
     func testClampedSolveWithFreeSourcesMatchesTheDenseSystem() throws {
         let g = KNNGraph(n: 5, k: 1, neighbors: [1, 2, 3, 4, 3], similarities: [1, 1, 1, 1, 1])
         let s = try NormalizedAffinity(rows: g, comm: LocalRows(n: 5), weight: { _ in 1 })
-        var dense = [[Double]](repeating: [Double](repeating: 0, count: 5), count: 5)
-        for i in 0 ..< 5 { for p in s.rowPtr[i] ..< s.rowPtr[i + 1] { dense[i][Int(s.cols[p])] += Double(s.values[p]) } }
-        let alpha = 0.99, free = [1, 2, 3], clamped = [true, false, false, false, true]
+        let clamped = [true, false, false, false, true]
         // Seeds: row 0 class 0, row 4 class 1; sources: row 2 class 1 with weight 0.3, row 1 class 0 with 0.05.
         var y = [Float](repeating: 0, count: 10); y[0] = 1; y[9] = 1; y[5] = 0.3; y[2] = 0.05
-        func exact(sources: Bool) -> [[Double]] {
-            var f = [[Double]](repeating: [0, 0], count: 5)
-            f[0] = [1, 0]; f[4] = [0, 1]
-            for col in 0 ..< 2 {
-                var a = free.map { i in free.map { j in (i == j ? 1 : 0) - alpha * dense[i][j] } }
-                var b = free.map { i in alpha * (dense[i][0] * f[0][col] + dense[i][4] * f[4][col]) + (sources ? Double(y[i * 2 + col]) : 0) }
-                for piv in 0 ..< 3 {
-                    for r in piv + 1 ..< 3 {
-                        let m = a[r][piv] / a[piv][piv]
-                        for c in piv ..< 3 { a[r][c] -= m * a[piv][c] }
-                        b[r] -= m * b[piv]
-                    }
-                }
-                for r in (0 ..< 3).reversed() {
-                    var v = b[r]
-                    for c in r + 1 ..< 3 { v -= a[r][c] * f[free[c]][col] }
-                    f[free[r]][col] = v / a[r][r]
-                }
-            }
-            return f
-        }
+        func exact(sources: Bool) -> [[Double]] { Self.densePathSolve(s, y: y, alpha: 0.99, sources: sources) }
         for sources in [false, true] {
             let want = exact(sources: sources)
             let (f, st) = try s.solveCounting(y, columns: 2, alpha: 0.99, iterations: 50, tolerance: 1e-6, clamped: clamped,
