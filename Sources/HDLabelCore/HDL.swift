@@ -251,7 +251,8 @@ public enum HDL {
                         + " from the seeds' class shares (total variation); " + (balance ? "balancing" : "not balancing")
                         + " the refinement posterior to them (\(why))")
                 }
-                if mode != .geometry {
+                // (Unclamped anchors, `--no-clamp`, are all sources already: nothing to add.)
+                if mode != .geometry && config.clampAnchors {
                     let use = config.refineSources == .on
                         || (config.refineSources == .auto && !balance && shift > HDL.sourceMinShift && shift <= HDL.sourceMaxShift)
                     refinementSources = use

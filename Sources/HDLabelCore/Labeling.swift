@@ -52,7 +52,7 @@ public struct LabelingResult: Sendable, Equatable {
     public var balancedClasses: Bool?
     public var labelShift: Double?
     /// HDL: whether the accepted labels were sources of the refinement posterior (`LabelingConfig.refineSources`);
-    /// nil where no refinement with the graph evidence ran.
+    /// nil where no refinement with the graph evidence and clamped anchors ran.
     public var refinementSources: Bool?
 
     public init(labels: [Int32], confidence: [Float], layer: [Int32], source: [LabelSource], layers: [LayerRecord], chosenK: Int,

@@ -517,8 +517,9 @@ final class GeometryTests: XCTestCase {
         XCTAssertGreaterThan(one.labelShift!, HDL.sourceMaxShift)
         XCTAssertEqual(one.refinementSources, false)
         XCTAssertEqual(one, try runOne { $0.evidence = .graph; $0.refineSources = .off })
-        // The geometry evidence has no graph sources.
+        // The geometry evidence has no graph sources, and unclamped anchors are all sources already.
         XCTAssertNil(try run { $0.evidence = .geometry }.refinementSources)
+        XCTAssertNil(try run { $0.evidence = .graph; $0.clampAnchors = false; $0.refineSources = .on }.refinementSources)
     }
 
     /// `HDL.labelShift`: the total variation between the non-seed labels' class shares and the seeds'.
