@@ -79,8 +79,9 @@ public enum ClassPrior: String, Sendable, CaseIterable, Codable { case auto, uni
 
 /// Where HDL reads a non-seed row's confidence from when it does not refine (with the refinement both are the
 /// refinement posterior's share): `final`, the share of the row's label in one more posterior of all labels (with the
-/// graph evidence the seeds' clamped posterior at the layers' last k; labels unchanged), or `acceptance`, the share the row had when its layer
-/// accepted it (the previous behaviour; shares of different layers are not comparable, so it ranks rows worse).
+/// graph evidence the seeds' clamped posterior at the layers' last k; labels unchanged), or `acceptance`, the share
+/// the row had when its layer accepted it (the previous behaviour; shares of different layers are not comparable, so
+/// it ranks rows worse).
 public enum ConfidenceSource: String, Sendable, CaseIterable, Codable { case final, acceptance }
 
 /// A step HDL takes always (`on`), never (`off`) or where its measured rule says (`auto`): the refinement pass
@@ -196,9 +197,9 @@ public struct LabelingConfig: Sendable, Equatable {
     /// (`HDL.sourceWeights`), besides the clamped seeds; off, that posterior is the seeds' harmonic extension alone.
     /// `auto` (default): when the posterior is not balanced (`balanceClasses`) and the layers' labels are more than
     /// `HDL.sourceMinShift` and at most `HDL.sourceMaxShift` from the seeds' class shares. Measured: +2.1 points on
-    /// average over the long-tailed runs it touches under 1–2 seeds per class, where the pool's class shares are the layers' and not
-    /// the seeds'; mixed on balanced pools (there the balancing decides); −6 to −17 on collapsed labelings
-    /// (docs/method.md, "Sources in the refinement").
+    /// average over the long-tailed runs it touches under 1–2 seeds per class, where the pool's class shares are the
+    /// layers' and not the seeds'; mixed on balanced pools (there the balancing decides); −6 to −17 on collapsed
+    /// labelings (docs/method.md, "Sources in the refinement").
     public var refineSources: AutoSwitch = .auto
     /// HDL: the weight of one accepted label as a source of the refinement posterior, per seed per class, relative
     /// to a clamped seed's value 1 (`refineSources`).

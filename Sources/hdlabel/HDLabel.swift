@@ -61,10 +61,10 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .customLong("k-min"), help: "HDL --k auto: the least k the clusterability choice may return: an integer (0 = no floor) or 'auto' (10 when the largest class has fewer than 3 seeds; with more, 10 in the layers when the evidence is the graph and the bound picks less; else none).")
     var kMin: KSetting = LabelingConfig().kMin
 
-    @Option(name: .customLong("balance-classes"), help: "HDL, where it refines: pull the refinement posterior's class totals to the seeds' class shares (Sinkhorn): auto (default: with the graph evidence, when the layers' labels are within 0.25 of those shares, total variation), on, off.")
+    @Option(name: .customLong("balance-classes"), help: "HDL, where it refines: pull the refinement posterior's class totals to the seeds' class shares (Sinkhorn): auto (default: with the graph evidence, when the layers' labels are within \(HDL.balanceMaxShift) of those shares, total variation), on, off.")
     var balanceClasses: AutoSwitch = LabelingConfig().balanceClasses
 
-    @Option(name: .customLong("refine-sources"), help: "HDL, where it refines with the graph evidence: the accepted labels are sources of the refinement posterior besides the clamped seeds: auto (default: when it is not balanced and the layers' labels are more than 0.3 and at most 0.5 from the seeds' class shares, total variation), on, off (the seeds' posterior alone).")
+    @Option(name: .customLong("refine-sources"), help: "HDL, where it refines with the graph evidence: the accepted labels are sources of the refinement posterior besides the clamped seeds: auto (default: when it is not balanced and the layers' labels are more than \(HDL.sourceMinShift) and at most \(HDL.sourceMaxShift) from the seeds' class shares, total variation), on, off (the seeds' posterior alone).")
     var refineSources: AutoSwitch = LabelingConfig().refineSources
 
     @Option(name: .customLong("source-weight"), help: "HDL: weight of one accepted label as a refinement source, per seed per class, relative to a clamped seed (--refine-sources), in (0, 1].")
