@@ -54,6 +54,63 @@ public enum ClassGeometry {
     /// holds rows but not the labeling needs (the cluster's root-labeled mode scatters them).
     public static func posteriors(rows x: Embeddings, comm: RowCollectives, localAnchors anchors: [Int32], numClasses c: Int,
                                   shrinkage: Double) throws -> [Float] {
+        let n = x.rows, d = x.cols
+        let st = try statistics(rows: x, comm: comm, localAnchors: anchors, numClasses: c)
+        let (cnt, mu, scatter, m) = (st.counts, st.means, st.scatter, st.anchors)
+        let lanes = Parallel.resolve(0)
+        let block = Reduction.block
+        let denom = Double(max(1, m - c))
+        var trace = 0.0
+        for j in 0 ..< d { trace += Double(scatter[j * d + j]) / scale / denom }
+        let lam = min(1, max(0, shrinkage))
+        let ridge = lam * trace / Double(d) + 1e-6
+        // Full symmetric matrix from the upper triangle (column-major: element (r, col) at col*d + r).
+        var a = [Float](repeating: 0, count: d * d)
+        for col in 0 ..< d {
+            for r in 0 ... col {
+                let v = Float((1 - lam) * (Double(scatter[col * d + r]) / scale) / denom)
+                a[col * d + r] = v; a[r * d + col] = v
+            }
+            a[col * d + col] += Float(ridge)
+        }
+        // W (d × C, column-major) = Σ⁻¹ μᵀ; μ row-major C×d is μᵀ column-major.
+        var w = mu.map { Float($0) }
+        var info: Int32 = 0
+        var dd = Int32(d), cc = Int32(c), uplo: CChar = 85 // "U"
+        sposv_(&uplo, &dd, &cc, &a, &dd, &w, &dd, &info)
+        if info != 0 {
+            // Not positive definite (degenerate anchors): fall back to nearest class mean by cosine.
+            w = mu.map { Float($0) }
+        }
+        // Bias: −½ μ_c · W_c.
+        var bias = [Float](repeating: 0, count: c)
+        for l in 0 ..< c { var s = 0.0; for j in 0 ..< d { s += mu[l * d + j] * Double(w[l * d + j]) }; bias[l] = Float(-0.5 * s) }
+        var scores = [Float](repeating: 0, count: n * c)
+        x.data.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in scores.withUnsafeMutableBufferPointer { sb in
+            let xp = xb.baseAddress!, wp = wb.baseAddress!, sp = sb.baseAddress!
+            // scores (rows × C) = X (rows × d) · W where W is stored C×d row-major; one call per 32-row block (the same
+            // shapes for any split of the rows over processes or workers), blocks in parallel.
+            Parallel.forBlocks(rows: n, threads: lanes) { lo, hi in
+                for b in stride(from: lo, to: hi, by: block) {
+                    let rows = min(block, n - b)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(c), Int32(d), 1, xp + b * d, Int32(d),
+                                wp, Int32(d), 0, sp + b * c, Int32(c))
+                    for i in b ..< b + rows { for l in 0 ..< c where cnt[l] > 0 { sp[i * c + l] += bias[l] } }
+                }
+            }
+        } } }
+        Scores.softmaxRows(&scores, n: n, c: c, threads: lanes, classIncluded: { cnt[$0] > 0 })
+        return scores
+    }
+
+    /// Exact class statistics of the anchors among the rows `comm.rows` held in `x` (`localAnchors.count == x.rows`):
+    /// per-class counts, class means (C × d row-major, Double) and the within-class scatter Σ (x − μ_y)(x − μ_y)ᵀ as
+    /// fixed-point sums (d × d column-major, upper triangle filled, `scale` units). Class sums per anchor row, the scatter
+    /// per fixed 32-row block (`Reduction.block`, one `ssyrk` each), integer partials added exactly and allgathered once
+    /// (C·d + d² values of 16 bytes): identical for any split of the rows whose shards start on a block boundary.
+    /// O(rows · d²). **Collective** over `comm`.
+    public static func statistics(rows x: Embeddings, comm: RowCollectives, localAnchors anchors: [Int32],
+                                  numClasses c: Int) throws -> (counts: [Int], means: [Double], scatter: [Int128], anchors: Int) {
         let n = x.rows, d = x.cols, first = 0
         precondition(n == comm.rows.count && anchors.count == n)
         var cntLocal = [Int](repeating: 0, count: c)
@@ -120,48 +177,7 @@ public enum ClassGeometry {
             }
         }
         scatter = try comm.sumExact(scatter)
-        let denom = Double(max(1, m - c))
-        var trace = 0.0
-        for j in 0 ..< d { trace += Double(scatter[j * d + j]) / scale / denom }
-        let lam = min(1, max(0, shrinkage))
-        let ridge = lam * trace / Double(d) + 1e-6
-        // Full symmetric matrix from the upper triangle (column-major: element (r, col) at col*d + r).
-        var a = [Float](repeating: 0, count: d * d)
-        for col in 0 ..< d {
-            for r in 0 ... col {
-                let v = Float((1 - lam) * (Double(scatter[col * d + r]) / scale) / denom)
-                a[col * d + r] = v; a[r * d + col] = v
-            }
-            a[col * d + col] += Float(ridge)
-        }
-        // W (d × C, column-major) = Σ⁻¹ μᵀ; μ row-major C×d is μᵀ column-major.
-        var w = mu.map { Float($0) }
-        var info: Int32 = 0
-        var dd = Int32(d), cc = Int32(c), uplo: CChar = 85 // "U"
-        sposv_(&uplo, &dd, &cc, &a, &dd, &w, &dd, &info)
-        if info != 0 {
-            // Not positive definite (degenerate anchors): fall back to nearest class mean by cosine.
-            w = mu.map { Float($0) }
-        }
-        // Bias: −½ μ_c · W_c.
-        var bias = [Float](repeating: 0, count: c)
-        for l in 0 ..< c { var s = 0.0; for j in 0 ..< d { s += mu[l * d + j] * Double(w[l * d + j]) }; bias[l] = Float(-0.5 * s) }
-        var scores = [Float](repeating: 0, count: n * c)
-        x.data.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in scores.withUnsafeMutableBufferPointer { sb in
-            let xp = xb.baseAddress!, wp = wb.baseAddress!, sp = sb.baseAddress!
-            // scores (rows × C) = X (rows × d) · W where W is stored C×d row-major; one call per 32-row block (the same
-            // shapes for any split of the rows over processes or workers), blocks in parallel.
-            Parallel.forBlocks(rows: n, threads: lanes) { lo, hi in
-                for b in stride(from: lo, to: hi, by: block) {
-                    let rows = min(block, n - b)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(c), Int32(d), 1, xp + b * d, Int32(d),
-                                wp, Int32(d), 0, sp + b * c, Int32(c))
-                    for i in b ..< b + rows { for l in 0 ..< c where cnt[l] > 0 { sp[i * c + l] += bias[l] } }
-                }
-            }
-        } } }
-        Scores.softmaxRows(&scores, n: n, c: c, threads: lanes, classIncluded: { cnt[$0] > 0 })
-        return scores
+        return (cnt, mu, scatter, m)
     }
 
     /// Shrinkage schedule: strong while anchors are few relative to classes, weaker as the labeled pool grows.

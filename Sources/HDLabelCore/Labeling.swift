@@ -54,6 +54,10 @@ public struct LabelingResult: Sendable, Equatable {
     /// HDL: whether the accepted labels were sources of the refinement posterior (`LabelingConfig.refineSources`);
     /// nil where no refinement with the graph evidence and clamped anchors ran.
     public var refinementSources: Bool?
+    /// HDL: whether these labels come from the metric pass's second labeling (`LabelingConfig.metricPass`); nil where
+    /// it did not run (off, not HDL, or skipped), with `metricPassNote` saying why when it was skipped.
+    public var metricPass: Bool?
+    public var metricPassNote: String?
 
     public init(labels: [Int32], confidence: [Float], layer: [Int32], source: [LabelSource], layers: [LayerRecord], chosenK: Int,
                 evidence: String = "", pilotEstimate: AccuracyEstimate? = nil, estimatedAccuracy: Double? = nil,
@@ -204,6 +208,15 @@ public struct LabelingConfig: Sendable, Equatable {
     /// HDL: the weight of one accepted label as a source of the refinement posterior, per seed per class, relative
     /// to a clamped seed's value 1 (`refineSources`).
     public var sourceWeight: Double = 0.001
+    /// HDL: after the first labeling, rebuild the kNN graph in the metric of its classes' within-class scatter and
+    /// label again from the seeds over that graph with the graph evidence (`MetricPass`). `auto` (default): whenever
+    /// the first labeling has labels in 2 or more classes and C + 2 labeled rows (always, in practice); `on` fails
+    /// where it cannot run; `off`: one labeling. It runs where the rows are (the pipeline, the cluster job), not in
+    /// `Labeling.run` over a prebuilt graph. Measured in docs/method.md ("The metric pass").
+    public var metricPass: AutoSwitch = .auto
+    /// HDL metric pass: shrinkage λ of the labels' within-class covariance towards a multiple of the identity
+    /// (1 = the cosine metric again).
+    public var metricShrinkage: Double = MetricPass.defaultShrinkage
     /// HDL: the map from raw to calibrated confidence, fitted on the pilot's held-out seeds (docs/method.md,
     /// "Calibration"); `none` keeps the raw confidence.
     public var calibration: CalibrationMethod = .auto
@@ -224,11 +237,14 @@ public struct LabelingConfig: Sendable, Equatable {
          "class_quota": "\(classQuota)", "evidence": evidence.rawValue, "evidence_margin": "\(evidenceMargin)",
          "class_prior": classPrior.rawValue, "prior_flattening": "\(priorFlattening)", "refine": refine.rawValue, "shrinkage_floor": "\(shrinkageFloor)",
          "clamp_anchors": "\(clampAnchors)", "balance": "\(balance)", "fallback": "\(fallback)",
-         "propagation_blend": "\(propagationBlend)", "balance_classes": balanceClasses.rawValue, "refine_sources": refineSources.rawValue, "source_weight": "\(sourceWeight)", "calibration": calibration.rawValue, "confidence": confidence.rawValue, "min_confidence": "\(minConfidence)"]
+         "propagation_blend": "\(propagationBlend)", "balance_classes": balanceClasses.rawValue, "refine_sources": refineSources.rawValue, "source_weight": "\(sourceWeight)", "metric_pass": metricPass.rawValue, "metric_shrinkage": "\(metricShrinkage)", "calibration": calibration.rawValue, "confidence": confidence.rawValue, "min_confidence": "\(minConfidence)"]
     }
 
-    /// Whether the method reads the embeddings themselves (not only the graph): HDL's geometry evidence.
-    public var usesEmbeddings: Bool { method == .hdl && evidence != .graph }
+    /// Whether the method reads the embeddings themselves (not only the graph): HDL's geometry evidence, or its
+    /// metric pass.
+    public var usesEmbeddings: Bool { method == .hdl && (evidence != .graph || runsMetricPass) }
+    /// Whether HDL's metric pass runs after the first labeling (`metricPass` not off, method HDL).
+    public var runsMetricPass: Bool { method == .hdl && metricPass != .off }
 
     /// Checks every parameter's range (NaN and ±inf are never allowed) without knowing n; errors name the parameter
     /// as its command-line option, the value and what is allowed. The one validation the CLI, the cluster and the
@@ -260,6 +276,7 @@ public struct LabelingConfig: Sendable, Equatable {
         try real("shrinkage-floor", shrinkageFloor, "a number in [0, 1]") { $0 >= 0 && $0 <= 1 }
         try real("propagation-blend", propagationBlend, "a number in [0, 1] (0 = off)") { $0 >= 0 && $0 <= 1 }
         try real("source-weight", sourceWeight, "a number in (0, 1]") { $0 > 0 && $0 <= 1 }
+        try real("metric-shrinkage", metricShrinkage, "a number in [0, 1]") { $0 >= 0 && $0 <= 1 }
         try real("min-confidence", minConfidence, "a number in [0, 1] (0 = keep every label)") { $0 >= 0 && $0 <= 1 }
     }
 

@@ -80,8 +80,47 @@ public enum Labeling {
         let g = try timing.time("graph") {
             try KNNGraphBuilder.graph(of: x, k: gk, method: method, tile: tile, approx: approx, prebuilt: prebuilt, progress: progress)
         }
-        let r = try timing.time("label") { try run(graph: g, seeds: seeds, numClasses: numClasses, config: config, embeddings: x, log: log) }
+        guard config.runsMetricPass else {
+            let r = try timing.time("label") { try run(graph: g, seeds: seeds, numClasses: numClasses, config: config, embeddings: x, log: log) }
+            return (g, r)
+        }
+        var first = config
+        first.minConfidence = 0
+        let r1 = try timing.time("label") { try run(graph: g, seeds: seeds, numClasses: numClasses, config: first, embeddings: x, log: log) }
+        let r = try timing.time("metric pass") {
+            try metricPass(after: r1, x: x, seeds: seeds, numClasses: numClasses, config: config, log: log) { z in
+                try KNNGraphBuilder.graph(of: z, k: gk, method: method, tile: tile, approx: approx, prebuilt: nil, progress: progress)
+            }
+        }
         return (g, r)
+    }
+
+    /// HDL's metric pass on one process holding all n rows (`MetricPass`): the rows `x` (L2-normalised) mapped into
+    /// the metric of `first`'s within-class scatter, the graph rebuilt there by `build` (the same builder and width as
+    /// the first graph), and `config`'s labeling run again over it with the graph evidence (`MetricPass.secondPass`;
+    /// `config.minConfidence` applies to this result only). Returns `first` unchanged when the pass is off; with `auto`
+    /// also when it cannot run (`metricPassNote` says why). The pipeline, the benchmarks and the tests' cluster
+    /// references call this; the cluster job runs the same steps over its ranks.
+    public static func metricPass(after first: LabelingResult, x: Embeddings, seeds: [Int32], numClasses: Int, config: LabelingConfig,
+                                  log: ((String) -> Void)? = nil, build: (Embeddings) throws -> KNNGraph) throws -> LabelingResult {
+        guard config.runsMetricPass else { return first }
+        let z: Embeddings
+        do {
+            z = try MetricPass.whitened(rows: x, comm: LocalRows(n: x.rows), localLabels: first.labels, numClasses: numClasses,
+                                        shrinkage: config.metricShrinkage)
+        } catch let e as MetricPass.NotApplicable where config.metricPass == .auto {
+            log?("HDL: metric pass skipped: \(e.reason) (auto); the first labeling stands")
+            var r = first
+            r.metricPassNote = e.reason
+            return r
+        }
+        log?("HDL: metric pass: rows mapped into the first labeling's within-class metric (shrinkage \(config.metricShrinkage)); "
+            + "graph rebuilt there, labeling again from the seeds with the graph evidence")
+        let g2 = try build(z)
+        var r = try run(graph: g2, seeds: seeds, numClasses: numClasses, config: MetricPass.secondPass(config), log: log)
+        r.metricPass = true
+        log?("HDL: metric pass: \(zip(first.labels, r.labels).filter { $0 != $1 }.count) labels changed by the second labeling")
+        return r
     }
 
     /// The same without timing.

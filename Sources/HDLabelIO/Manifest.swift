@@ -40,6 +40,9 @@ public struct RunManifest: Codable, Sendable {
     public var labelShift: Double?
     /// HDL: whether the accepted labels were sources of the refinement posterior (`--refine-sources`).
     public var refinementSources: Bool?
+    /// HDL: true when the labels come from the metric pass's second labeling; the reason when it was skipped.
+    public var metricPass: Bool?
+    public var metricPassNote: String?
     public var created: String
 
     public init(command: String, method: String, parameters: [String: String], inputs: [String: String], n: Int,
@@ -70,6 +73,7 @@ public struct RunManifest: Codable, Sendable {
         balancedClasses = r.balancedClasses
         labelShift = r.labelShift
         refinementSources = r.refinementSources
+        metricPass = r.metricPass; metricPassNote = r.metricPassNote
     }
 
     public func write(to path: String) throws {

@@ -70,6 +70,12 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .customLong("source-weight"), help: "HDL: weight of one accepted label as a refinement source, per seed per class, relative to a clamped seed (--refine-sources), in (0, 1].")
     var sourceWeight: Double = LabelingConfig().sourceWeight
 
+    @Option(name: .customLong("metric-pass"), help: "HDL: after the first labeling, rebuild the kNN graph in the metric of its classes' within-class scatter and label again from the seeds over it (graph evidence): auto (default: whenever the first labeling allows it), on, off (one labeling; the graph is built once).")
+    var metricPass: AutoSwitch = LabelingConfig().metricPass
+
+    @Option(name: .customLong("metric-shrinkage"), help: "HDL --metric-pass: shrinkage of the labels' within-class covariance towards a multiple of the identity, in [0, 1] (1 = cosine again).")
+    var metricShrinkage: Double = LabelingConfig().metricShrinkage
+
     @Option(name: .customLong("propagation-blend"), help: "HDL: weight of the one-shot propagation posterior (seeds as sources, k = 10) blended into every non-seed label at the end, 0 (off) ... 1.")
     var propagationBlend: Double = LabelingConfig().propagationBlend
 
@@ -143,6 +149,7 @@ struct LabelingOptions: ParsableArguments {
         c.cgTolerance = cgTolerance; c.warmStart = warmStart; c.pilotIterations = pilotIterations; c.threads = threads
         c.calibration = calibration; c.minConfidence = minConfidence; c.kMin = kMin; c.propagationBlend = propagationBlend
         c.balanceClasses = balanceClasses; c.confidence = confidence; c.refineSources = refineSources; c.sourceWeight = sourceWeight
+        c.metricPass = metricPass; c.metricShrinkage = metricShrinkage
         return c
     }
 

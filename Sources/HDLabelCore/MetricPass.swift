@@ -1,0 +1,109 @@
+import Foundation
+
+/// HDL's metric pass (`LabelingConfig.metricPass`): after a first labeling, the rows are mapped into the metric of
+/// that labeling's within-class scatter — the Mahalanobis metric of its classes, shrunk towards the cosine one — the
+/// kNN graph is rebuilt there by the same builder, and HDL labels again from the seeds over the new graph with the
+/// graph evidence. Cosine neighbours in the raw embedding mix classes whose spread lies along a few directions (on
+/// Fashion-MNIST: shirt, T-shirt, pullover and coat); dividing those directions out makes the neighbourhoods follow
+/// the classes the first labeling found. Where a first labeling is needed: the seeds alone (1–4 per class) cannot
+/// estimate a d × d scatter. Measured in docs/method.md ("The metric pass").
+///
+/// Data flow: first labeling (all n rows) → `whitened` (collective: exact class statistics over the ranks, the
+/// Cholesky factor on every rank, each rank maps its own rows) → graph builder → second labeling. Every step is a pure
+/// function of exact sums, so the whitened rows, their graph and the labels are identical for any split of the rows
+/// over ranks and threads whose shards start on a 32-row block (`Reduction.block`).
+public enum MetricPass {
+    /// Default shrinkage λ of the within-class covariance towards tr(Σ)/d · I (`LabelingConfig.metricShrinkage`).
+    public static let defaultShrinkage = 0.3
+
+    /// The rows `comm.rows` held in `x` (L2-normalised, rows × d) mapped to `L⁻¹ x` and L2-normalised again, where
+    /// L Lᵀ = Σ = (1 − λ) S/(m − C) + (λ tr(S)/(m − C)/d + 10⁻⁶) I and S is the within-class scatter of the labeled rows
+    /// (`localLabels`, class id or -1, one per held row) about their class means (`ClassGeometry.statistics`). Cosine
+    /// similarity of two mapped rows is then xᵀ Σ⁻¹ y / (‖x‖_Σ⁻¹ ‖y‖_Σ⁻¹). The factor is computed in Double on every
+    /// process from the same exact sums, and each row is mapped by forward substitution in a fixed order (products
+    /// exact in Double, rounded once to Float), so a row's bits do not depend on the BLAS kernel, the CPU or the
+    /// split (the reason `CanonicalSimilarity` exists). O(d³) once plus O(rows · d²). **Collective** over `comm`.
+    /// - Throws: when fewer than two classes or fewer than C + 2 rows are labeled, or the scatter is not positive
+    ///   definite after the ridge (degenerate rows).
+    public static func whitened(rows x: Embeddings, comm: RowCollectives, localLabels: [Int32], numClasses c: Int,
+                                shrinkage: Double) throws -> Embeddings {
+        precondition(localLabels.count == x.rows)
+        let d = x.cols
+        let st = try ClassGeometry.statistics(rows: x, comm: comm, localAnchors: localLabels, numClasses: c)
+        let classes = st.counts.filter { $0 > 0 }.count
+        guard classes >= 2, st.anchors >= c + 2 else {
+            throw NotApplicable(reason: "it needs labels in at least 2 classes and \(c + 2) labeled rows (has \(classes) classes, \(st.anchors) rows)")
+        }
+        let l = try cholesky(scatter: st.scatter, d: d, labeled: st.anchors, numClasses: c, shrinkage: shrinkage)
+        var out = [Float](repeating: 0, count: x.rows * d)
+        let lanes = Parallel.resolve(0)
+        x.data.withUnsafeBufferPointer { xb in out.withUnsafeMutableBufferPointer { ob in
+            let xp = xb.baseAddress!, op = ob.baseAddress!
+            Parallel.forBlocks(rows: x.rows, threads: lanes) { lo, hi in
+                var z = [Double](repeating: 0, count: d)
+                for i in lo ..< hi {
+                    for a in 0 ..< d {
+                        var s = Double(xp[i * d + a])
+                        for b in 0 ..< a { s -= l[a * d + b] * z[b] }
+                        z[a] = s / l[a * d + a]
+                    }
+                    var norm = 0.0
+                    for a in 0 ..< d { norm += z[a] * z[a] }
+                    let inv = norm > 0 ? 1 / norm.squareRoot() : 0
+                    for a in 0 ..< d { op[i * d + a] = Float(z[a] * inv) }
+                }
+            }
+        } }
+        return Embeddings(rows: x.rows, cols: d, data: out)
+    }
+
+    /// Lower Cholesky factor (d × d row-major, Double) of the shrunk within-class covariance built from the exact
+    /// scatter sums (column-major upper triangle in `ClassGeometry.scale` units). Pure; O(d³).
+    static func cholesky(scatter: [Int128], d: Int, labeled m: Int, numClasses c: Int, shrinkage: Double) throws -> [Double] {
+        let denom = Double(max(1, m - c))
+        let lam = min(1, max(0, shrinkage))
+        var trace = 0.0
+        for j in 0 ..< d { trace += Double(scatter[j * d + j]) / ClassGeometry.scale / denom }
+        let ridge = lam * trace / Double(d) + 1e-6
+        var a = [Double](repeating: 0, count: d * d)
+        for col in 0 ..< d {
+            for r in 0 ... col {
+                let v = (1 - lam) * (Double(scatter[col * d + r]) / ClassGeometry.scale) / denom
+                a[r * d + col] = v; a[col * d + r] = v
+            }
+            a[col * d + col] += ridge
+        }
+        var l = [Double](repeating: 0, count: d * d)
+        for i in 0 ..< d {
+            for j in 0 ... i {
+                var s = a[i * d + j]
+                for t in 0 ..< j { s -= l[i * d + t] * l[j * d + t] }
+                if i == j {
+                    guard s > 0, s.isFinite else {
+                        throw NotApplicable(reason: "the labels' within-class covariance is not positive definite (degenerate rows)")
+                    }
+                    l[i * d + i] = s.squareRoot()
+                } else {
+                    l[i * d + j] = s / l[j * d + j]
+                }
+            }
+        }
+        return l
+    }
+
+    /// Why the pass cannot run on this labeling (too few labeled rows or classes, a degenerate scatter). With
+    /// `metricPass = auto` the first labeling is kept (and the reason logged); with `on` it is an error.
+    public struct NotApplicable: Error, CustomStringConvertible {
+        public let reason: String
+        public var description: String { "the metric pass cannot run: \(reason) (--metric-pass off skips it)" }
+    }
+
+    /// The configuration of the second labeling: the graph evidence (the metric was fitted to the first labeling's
+    /// classes, so the geometry of the mapped rows would score them twice), no further pass.
+    public static func secondPass(_ config: LabelingConfig) -> LabelingConfig {
+        var c = config
+        c.evidence = .graph
+        c.metricPass = .off
+        return c
+    }
+}
