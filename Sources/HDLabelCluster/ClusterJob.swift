@@ -105,21 +105,95 @@ public enum ClusterJob {
         let graphFacts = g.manifestParameters(approx: o.approx)
         let seeds = g.labels.seeds, classNames = g.labels.classNames, numClasses = g.labels.numClasses
 
-        // 5–7, worker-side: every rank labels its rows; the result (all rows) is the same on every rank.
+        // 5–7: label (the hierarchy), then HDL's metric pass: the same labeling again over a graph rebuilt in the first
+        // labeling's within-class metric.
+        var first = o.config
+        if o.config.runsMetricPass { first.minConfidence = 0 }
+        var pass = try labelPass(comm: comm, options: o, config: first, timings: &t, n: n, d: d, k: k, table: table, rows: rows,
+                                 local: local, shard: shard, seeds: seeds, numClasses: numClasses, log: log)
+        // (`auto` only after the graph evidence: root's result decides, broadcast.)
+        var skip: String?
+        if o.config.runsMetricPass, o.config.metricPass == .auto {
+            let why = try comm.bcast(rank == 0 ? Data((pass.result.flatMap { MetricPass.autoSkipReason(after: $0) } ?? "").utf8) : Data())
+            skip = why.isEmpty ? nil : String(decoding: why, as: UTF8.self)
+        }
+        if let skip {
+            say("HDL: metric pass skipped: \(skip)")
+            pass.result?.metricPassNote = skip
+        } else if o.config.runsMetricPass, let shard {
+            // 7a. Each rank maps its rows (exact class statistics over the ranks, the factor on every rank); the graph is
+            // rebuilt by the same builder over the mapped rows; then the labeling runs again with the graph evidence.
+            try comm.boundary("metric pass")
+            let statsComm: RowCollectives = comm.size == 1 ? LocalRows(n: n) : try RankRows(comm: comm, table: table)
+            let mapped = try comm.collective("metric pass") {
+                try t.time(.hierarchy) {
+                    try MetricPass.whitenedOrReason(rows: shard.x, comm: statsComm, localLabels: pass.labels, numClasses: numClasses,
+                                                    shrinkage: o.config.metricShrinkage)
+                }
+            }
+            if let z = mapped.rows {
+                say("HDL: metric pass: rows mapped into the first labeling's within-class metric (shrinkage \(o.config.metricShrinkage)); "
+                    + "graph rebuilt there, labeling again from the seeds with the graph evidence")
+                let zShard = Shard(rows: shard.rows, x: z, readSeconds: 0, normalizeSeconds: 0)
+                try comm.boundary("graph")
+                let local2: KNNGraph
+                if g.method == .approx {
+                    var a = o.approx
+                    a.k = k
+                    local2 = try comm.collective("graph") {
+                        try t.time(.compute) { try DistributedApproxGraph.build(shard: zShard, table: table, options: a, comm: comm) }
+                    }
+                } else {
+                    local2 = try comm.collective("graph") {
+                        try DistributedGraph.build(shard: zShard, table: table, k: k, comm: comm, timings: &t, ring: nil)
+                    }
+                }
+                let before = pass.labels
+                pass = try labelPass(comm: comm, options: o, config: MetricPass.secondPass(o.config), timings: &t, n: n, d: d, k: k,
+                                     table: table, rows: rows, local: local2, shard: zShard, seeds: seeds, numClasses: numClasses, log: log)
+                pass.result?.metricPass = true
+                let changed = try comm.allreduce([zip(before, pass.labels).filter { $0 != $1 }.count], .sum)[0]
+                say("HDL: metric pass: \(changed) labels changed by the second labeling")
+            } else if o.config.metricPass == .on {
+                throw HDLError.invalidInput(MetricPass.NotApplicable(reason: mapped.reason ?? "").description)
+            } else {
+                say("HDL: metric pass skipped: \(mapped.reason ?? "") (auto); the first labeling stands")
+                pass.result?.metricPassNote = mapped.reason
+            }
+        }
+        return try finish(comm: comm, options: o, timings: &t, start: start, n: n, d: d, k: k, table: table, reused: reused,
+                          graphFacts: graphFacts, rows: rows, labels: pass.labels, confidence: pass.confidence, layer: pass.layer,
+                          source: pass.source, chosenK: pass.chosenK, layers: pass.layers, all: pass.result, numClasses: numClasses,
+                          classNames: classNames)
+    }
+
+    /// One labeling's outcome on a rank: its rows' columns, the job-wide facts, and (root) every row.
+    struct Pass {
+        var chosenK: Int
+        var layers: [LayerRecord]
+        var labels: [Int32], confidence: [Float], layer: [Int32], source: [LabelSource]
+        var result: LabelingResult?
+    }
+
+    /// Steps 5–7 for one labeling over the rows' graph `local`: worker-side (`--distributed-labeling`: every rank labels
+    /// its rows, the result is the same on every rank) or on root (gather the partial graphs, the hierarchy on root
+    /// with the geometry served by the ranks, broadcast the facts and scatter each rank's rows). **Collective**.
+    static func labelPass(comm: Communicator, options o: ClusterJobOptions, config: LabelingConfig, timings t: inout PhaseTimings,
+                          n: Int, d: Int, k: Int, table: ShardTable, rows: Range<Int>, local: KNNGraph, shard: Shard?,
+                          seeds: [Int32], numClasses: Int, log: ((String) -> Void)?) throws -> Pass {
+        let rank = comm.rank
         if o.distributedLabeling {
             try comm.boundary("labeling")
             let r = try comm.collective("labeling") {
                 try t.time(.hierarchy) {
-                    try DistributedLabeling.run(local: local, embeddings: o.config.usesEmbeddings ? shard?.x : nil, comm: comm, table: table, seeds: seeds, numClasses: numClasses,
-                                                config: o.config, log: log)
+                    try DistributedLabeling.run(local: local, embeddings: config.usesEmbeddings ? shard?.x : nil, comm: comm, table: table, seeds: seeds, numClasses: numClasses,
+                                                config: config, log: log)
                 }
             }
             t.mark("labeling", comm)
             let mine = rows
-            return try finish(comm: comm, options: o, timings: &t, start: start, n: n, d: d, k: k, table: table, reused: reused,
-                              graphFacts: graphFacts, rows: rows, labels: Array(r.labels[mine]), confidence: Array(r.confidence[mine]),
-                              layer: Array(r.layer[mine]), source: Array(r.source[mine]), chosenK: r.chosenK, layers: r.layers,
-                              all: rank == 0 ? r : nil, numClasses: numClasses, classNames: classNames)
+            return Pass(chosenK: r.chosenK, layers: r.layers, labels: Array(r.labels[mine]), confidence: Array(r.confidence[mine]),
+                        layer: Array(r.layer[mine]), source: Array(r.source[mine]), result: rank == 0 ? r : nil)
         }
 
         // 5. Gather the partial graphs on root (rank order = row order). HDL's geometry evidence is served by the ranks
@@ -128,12 +202,12 @@ public enum ClusterJob {
         // not aligned to the statistics' fixed blocks) are they gathered to root as before (n · d · 4 bytes there).
         // (On one rank root's shard is every row: it is used in place, nothing is gathered or served.)
         let alone = comm.size == 1 && shard != nil
-        let served = o.config.usesEmbeddings && table.tile % Reduction.block == 0 && !alone
+        let served = config.usesEmbeddings && table.tile % Reduction.block == 0 && !alone
         try comm.boundary("gather")
         let (ids, sims, allRows) = try comm.collective("gather") { () throws -> ([Int32], [Float], [Float]) in
             try t.time(.gather) {
                 (try comm.gatherv(local.neighbors, rowWidth: k), try comm.gatherv(local.similarities, rowWidth: k),
-                 o.config.usesEmbeddings && !served && !alone ? try comm.gatherv(shard?.x.data ?? [], rowWidth: d) : [])
+                 config.usesEmbeddings && !served && !alone ? try comm.gatherv(shard?.x.data ?? [], rowWidth: d) : [])
             }
         }
 
@@ -151,10 +225,10 @@ public enum ClusterJob {
                 result = try t.time(.hierarchy) {
                     let graph = KNNGraph(n: n, k: k, neighbors: ids, similarities: sims)
                     if let geometry {
-                        return try Labeling.run(graph: graph, seeds: seeds, numClasses: numClasses, config: o.config, geometry: geometry, log: log)
+                        return try Labeling.run(graph: graph, seeds: seeds, numClasses: numClasses, config: config, geometry: geometry, log: log)
                     }
-                    let x = !o.config.usesEmbeddings ? nil : alone ? shard!.x : Embeddings(rows: n, cols: d, data: allRows)
-                    return try Labeling.run(graph: graph, seeds: seeds, numClasses: numClasses, config: o.config, embeddings: x, log: log)
+                    let x = !config.usesEmbeddings ? nil : alone ? shard!.x : Embeddings(rows: n, cols: d, data: allRows)
+                    return try Labeling.run(graph: graph, seeds: seeds, numClasses: numClasses, config: config, embeddings: x, log: log)
                 }
             } catch { labelingError = error }
             // A failure between geometry requests is agreed below; the serving ranks are released first.
@@ -182,9 +256,7 @@ public enum ClusterJob {
         }
         t.add(.broadcast, WallClock.now() - t0)
         t.mark("labeling", comm)
-        return try finish(comm: comm, options: o, timings: &t, start: start, n: n, d: d, k: k, table: table, reused: reused,
-                          graphFacts: graphFacts, rows: rows, labels: labels, confidence: confidence, layer: layer, source: source, chosenK: chosenK,
-                          layers: layers, all: result, numClasses: numClasses, classNames: classNames)
+        return Pass(chosenK: chosenK, layers: layers, labels: labels, confidence: confidence, layer: layer, source: source, result: result)
     }
 
     /// Steps 8–9, shared by both labeling modes: write (root: `all`, or every rank its rows) and reduce the timings.

@@ -91,11 +91,31 @@ public enum MetricPass {
         return l
     }
 
+    /// `whitened`, with the reason instead of the mapped rows where the pass cannot run (`NotApplicable`: the same
+    /// answer on every process, from the same global sums); other errors throw. **Collective** over `comm`.
+    public static func whitenedOrReason(rows x: Embeddings, comm: RowCollectives, localLabels: [Int32], numClasses c: Int,
+                                        shrinkage: Double) throws -> (rows: Embeddings?, reason: String?) {
+        do {
+            return (try whitened(rows: x, comm: comm, localLabels: localLabels, numClasses: c, shrinkage: shrinkage), nil)
+        } catch let e as NotApplicable {
+            return (nil, e.reason)
+        }
+    }
+
     /// Why the pass cannot run on this labeling (too few labeled rows or classes, a degenerate scatter). With
     /// `metricPass = auto` the first labeling is kept (and the reason logged); with `on` it is an error.
     public struct NotApplicable: Error, CustomStringConvertible {
         public let reason: String
+        public init(reason: String) { self.reason = reason }
         public var description: String { "the metric pass cannot run: \(reason) (--metric-pass off skips it)" }
+    }
+
+    /// Why `auto` does not run the pass after `first` (nil: it runs): only after a labeling by the graph evidence.
+    /// After the geometry evidence (WordNet at 4–40 labels per class) the second labeling's graph evidence lost 10–14
+    /// points (docs/method.md, "The metric pass"). Pure; the same on every process (from the broadcast evidence).
+    public static func autoSkipReason(after first: LabelingResult) -> String? {
+        first.evidence == EvidenceMode.graph.rawValue ? nil
+            : "the first labeling used the \(first.evidence.isEmpty ? "no" : first.evidence) evidence (auto runs the pass after the graph evidence)"
     }
 
     /// The configuration of the second labeling: the graph evidence (the metric was fitted to the first labeling's

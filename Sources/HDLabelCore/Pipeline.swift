@@ -104,14 +104,20 @@ public enum Labeling {
     public static func metricPass(after first: LabelingResult, x: Embeddings, seeds: [Int32], numClasses: Int, config: LabelingConfig,
                                   log: ((String) -> Void)? = nil, build: (Embeddings) throws -> KNNGraph) throws -> LabelingResult {
         guard config.runsMetricPass else { return first }
-        let z: Embeddings
-        do {
-            z = try MetricPass.whitened(rows: x, comm: LocalRows(n: x.rows), localLabels: first.labels, numClasses: numClasses,
-                                        shrinkage: config.metricShrinkage)
-        } catch let e as MetricPass.NotApplicable where config.metricPass == .auto {
-            log?("HDL: metric pass skipped: \(e.reason) (auto); the first labeling stands")
+        if config.metricPass == .auto, let reason = MetricPass.autoSkipReason(after: first) {
+            log?("HDL: metric pass skipped: \(reason)")
             var r = first
-            r.metricPassNote = e.reason
+            r.metricPassNote = reason
+            return r
+        }
+        let mapped = try MetricPass.whitenedOrReason(rows: x, comm: LocalRows(n: x.rows), localLabels: first.labels, numClasses: numClasses,
+                                                     shrinkage: config.metricShrinkage)
+        guard let z = mapped.rows else {
+            let reason = mapped.reason ?? ""
+            if config.metricPass == .on { throw HDLError.invalidInput(MetricPass.NotApplicable(reason: reason).description) }
+            log?("HDL: metric pass skipped: \(reason) (auto); the first labeling stands")
+            var r = first
+            r.metricPassNote = reason
             return r
         }
         log?("HDL: metric pass: rows mapped into the first labeling's within-class metric (shrinkage \(config.metricShrinkage)); "

@@ -151,10 +151,20 @@ func runChecks() -> Int32 {
         return sameBits(s.x.data[...], xn.slice(rows: table.rows(of: rank)).data[...]) ? nil : "shard differs from slice"
     }
 
-    /// The single-process reference for a configuration (same core code).
-    func reference(_ config: LabelingConfig, tile: Int) throws -> LabelingResult {
-        let g = try KNNGraphBuilder.build(xn, options: GraphOptions(k: config.graphK(n: n), tile: tile))
-        return try Labeling.run(graph: g, seeds: data.seeds, numClasses: 5, config: config, embeddings: xn)
+    /// The single-process reference for a configuration (same core code): one labeling over the exact graph, then
+    /// HDL's metric pass where the configuration runs it (`onePass`: the labeling alone, as `DistributedLabeling.run`).
+    func reference(_ config: LabelingConfig, tile: Int, onePass: Bool = false, rows xn: Embeddings = xn) throws -> LabelingResult {
+        let options = GraphOptions(k: config.graphK(n: n), tile: tile)
+        let g = try KNNGraphBuilder.build(xn, options: options)
+        guard config.runsMetricPass, !onePass else {
+            return try Labeling.run(graph: g, seeds: data.seeds, numClasses: 5, config: config, embeddings: xn)
+        }
+        var first = config
+        first.minConfidence = 0
+        let r1 = try Labeling.run(graph: g, seeds: data.seeds, numClasses: 5, config: first, embeddings: xn)
+        return try Labeling.metricPass(after: r1, x: xn, seeds: data.seeds, numClasses: 5, config: config) { z in
+            try KNNGraphBuilder.build(z, options: options)
+        }
     }
     func compare(_ out: ClusterJobOutcome, _ ref: LabelingResult) -> String? {
         let r = out.rows
@@ -181,6 +191,28 @@ func runChecks() -> Int32 {
                 if t.ranks != p || t.maxSeconds["compute"] == nil { return "timings JSON incomplete" }
             }
             return nil
+        }
+    }
+
+    // The metric pass on anisotropic rows (every fourth coordinate stretched 4×, so the within-class covariance is far
+    // from a multiple of the identity and the whitened graph differs from the cosine one).
+    var stretched = data.x
+    for i in 0 ..< n { for j in stride(from: 0, to: d, by: 4) { stretched.data[i * d + j] *= 4 } }
+    let embStretched = dir + "/emb-stretched.npy", xs = stretched.l2Normalized()
+    for distributed in [false, true] {
+        c.check("job, metric pass on\(distributed ? ", --distributed-labeling" : ""): the rebuilt graph's labels == single-process pipeline (tile=64)") {
+            if rank == 0 { try NPY.write(stretched, to: embStretched) }
+            try comm.barrier()
+            var o = ClusterJobOptions(embeddings: embStretched, labels: lab, output: dir + "/metric\(distributed).csv")
+            o.tile = 64; o.distributedLabeling = distributed; o.config.metricPass = .on
+            let out = try ClusterJob.run(comm: comm, options: o)
+            let ref = try reference(o.config, tile: 64, rows: xs)
+            if ref.metricPass != true { return "reference did not run the metric pass" }
+            var off = o.config
+            off.metricPass = .off
+            let one = try reference(off, tile: 64, rows: xs)
+            if one.labels == ref.labels && sameBits(one.confidence[...], ref.confidence[...]) { return "the metric pass changed nothing" }
+            return compare(out, ref)
         }
     }
 
@@ -252,7 +284,7 @@ func runChecks() -> Int32 {
     for tile in [64, 32] {
         for (name, config) in variants {
             c.check("distributed labeling == Labeling.run, all fields (\(name), tile=\(tile) P=\(p))") {
-                let ref = try reference(config, tile: tile)
+                let ref = try reference(config, tile: tile, onePass: true)
                 let table = try ShardTable(n: n, tile: tile, ranks: p)
                 let rows = table.rows(of: rank)
                 let whole = try KNNGraphBuilder.build(xn, options: GraphOptions(k: config.graphK(n: n), tile: tile))
