@@ -148,12 +148,21 @@ public enum ClusterJob {
                         try DistributedGraph.build(shard: zShard, table: table, k: k, comm: comm, timings: &t, ring: nil)
                     }
                 }
-                let before = pass.labels
+                let before = pass.labels, firstPass = pass
                 pass = try labelPass(comm: comm, options: o, config: MetricPass.secondPass(o.config), timings: &t, n: n, d: d, k: k,
                                      table: table, rows: rows, local: local2, shard: zShard, seeds: seeds, numClasses: numClasses, log: log)
                 pass.result?.metricPass = true
-                let changed = try comm.allreduce([zip(before, pass.labels).filter { $0 != $1 }.count], .sum)[0]
-                say("HDL: metric pass: \(changed) labels changed by the second labeling")
+                if let f = firstPass.result, var r = pass.result {
+                    MetricPass.fillUnreached(labels: &r.labels, confidence: &r.confidence, layer: &r.layer, source: &r.source,
+                                             first: (f.labels, f.confidence, f.layer, f.source), minConfidence: o.config.minConfidence)
+                    pass.result = r
+                }
+                let filled = MetricPass.fillUnreached(labels: &pass.labels, confidence: &pass.confidence, layer: &pass.layer, source: &pass.source,
+                                                      first: (firstPass.labels, firstPass.confidence, firstPass.layer, firstPass.source),
+                                                      minConfidence: o.config.minConfidence)
+                let counts = try comm.allreduce([zip(before, pass.labels).filter { $0 != $1 }.count, filled], .sum)
+                say("HDL: metric pass: \(counts[0]) labels changed by the second labeling"
+                    + (counts[1] > 0 ? "; \(counts[1]) rows it could not reach (no seed in their component of the rebuilt graph) keep the first labeling's" : ""))
             } else if o.config.metricPass == .on {
                 throw HDLError.invalidInput(MetricPass.NotApplicable(reason: mapped.reason ?? "").description)
             } else {

@@ -118,6 +118,24 @@ public enum MetricPass {
             : "the first labeling used the \(first.evidence.isEmpty ? "no" : first.evidence) evidence (auto runs the pass after the graph evidence)"
     }
 
+    /// Rows the second labeling could not reach (source `unlabeled`: their component of the rebuilt graph holds no
+    /// seed) keep the first labeling's label, confidence and layer with source `fallback`, or `abstained` (label -1)
+    /// where that confidence is below `minConfidence` > 0. Arrays are one row range, the same rows in both labelings;
+    /// returns how many rows were filled. Pure, O(rows).
+    @discardableResult
+    public static func fillUnreached(labels: inout [Int32], confidence: inout [Float], layer: inout [Int32], source: inout [LabelSource],
+                                     first: (labels: [Int32], confidence: [Float], layer: [Int32], source: [LabelSource]),
+                                     minConfidence: Double) -> Int {
+        var filled = 0
+        for i in source.indices where source[i] == .unlabeled && first.labels[i] >= 0 {
+            let low = minConfidence > 0 && Double(first.confidence[i]) < minConfidence
+            labels[i] = low ? -1 : first.labels[i]; confidence[i] = first.confidence[i]; layer[i] = first.layer[i]
+            source[i] = low ? .abstained : .fallback
+            filled += 1
+        }
+        return filled
+    }
+
     /// The configuration of the second labeling: the graph evidence (the metric was fitted to the first labeling's
     /// classes, so the geometry of the mapped rows would score them twice), no further pass.
     public static func secondPass(_ config: LabelingConfig) -> LabelingConfig {

@@ -125,7 +125,10 @@ public enum Labeling {
         let g2 = try build(z)
         var r = try run(graph: g2, seeds: seeds, numClasses: numClasses, config: MetricPass.secondPass(config), log: log)
         r.metricPass = true
-        log?("HDL: metric pass: \(zip(first.labels, r.labels).filter { $0 != $1 }.count) labels changed by the second labeling")
+        let filled = MetricPass.fillUnreached(labels: &r.labels, confidence: &r.confidence, layer: &r.layer, source: &r.source,
+                                              first: (first.labels, first.confidence, first.layer, first.source), minConfidence: config.minConfidence)
+        log?("HDL: metric pass: \(zip(first.labels, r.labels).filter { $0 != $1 }.count) labels changed by the second labeling"
+            + (filled > 0 ? "; \(filled) rows it could not reach (no seed in their component of the rebuilt graph) keep the first labeling's" : ""))
         return r
     }
 
