@@ -107,9 +107,7 @@ public enum ClusterJob {
 
         // 5–7: label (the hierarchy), then HDL's metric pass: the same labeling again over a graph rebuilt in the first
         // labeling's within-class metric.
-        var first = o.config
-        if o.config.runsMetricPass { first.minConfidence = 0 }
-        var pass = try labelPass(comm: comm, options: o, config: first, timings: &t, n: n, d: d, k: k, table: table, rows: rows,
+        var pass = try labelPass(comm: comm, options: o, config: MetricPass.firstPass(o.config), timings: &t, n: n, d: d, k: k, table: table, rows: rows,
                                  local: local, shard: shard, seeds: seeds, numClasses: numClasses, log: log)
         // (`auto` only after the graph evidence: root's result decides, broadcast.)
         var skip: String?
@@ -163,11 +161,10 @@ public enum ClusterJob {
                 let counts = try comm.allreduce([zip(before, pass.labels).filter { $0 != $1 }.count, filled], .sum)
                 say("HDL: metric pass: \(counts[0]) labels changed by the second labeling"
                     + (counts[1] > 0 ? "; \(counts[1]) rows it could not reach (no seed in their component of the rebuilt graph) keep the first labeling's" : ""))
-            } else if o.config.metricPass == .on {
-                throw HDLError.invalidInput(MetricPass.NotApplicable(reason: mapped.reason ?? "").description)
             } else {
-                say("HDL: metric pass skipped: \(mapped.reason ?? "") (auto); the first labeling stands")
-                pass.result?.metricPassNote = mapped.reason
+                let reason = try MetricPass.unavailable(mapped.reason ?? "", config: o.config)
+                say("HDL: metric pass skipped: \(reason) (auto); the first labeling stands")
+                pass.result?.metricPassNote = reason
             }
         }
         return try finish(comm: comm, options: o, timings: &t, start: start, n: n, d: d, k: k, table: table, reused: reused,

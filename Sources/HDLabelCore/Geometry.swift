@@ -59,11 +59,7 @@ public enum ClassGeometry {
         let (cnt, mu, scatter, m) = (st.counts, st.means, st.scatter, st.anchors)
         let lanes = Parallel.resolve(0)
         let block = Reduction.block
-        let denom = Double(max(1, m - c))
-        var trace = 0.0
-        for j in 0 ..< d { trace += Double(scatter[j * d + j]) / scale / denom }
-        let lam = min(1, max(0, shrinkage))
-        let ridge = lam * trace / Double(d) + 1e-6
+        let (lam, denom, ridge) = shrinkageTerms(scatter: scatter, d: d, anchors: m, numClasses: c, shrinkage: shrinkage)
         // Full symmetric matrix from the upper triangle (column-major: element (r, col) at col*d + r).
         var a = [Float](repeating: 0, count: d * d)
         for col in 0 ..< d {
@@ -178,6 +174,18 @@ public enum ClassGeometry {
         }
         scatter = try comm.sumExact(scatter)
         return (cnt, mu, scatter, m)
+    }
+
+    /// The terms of the shrunk within-class covariance Σ = (1 − λ) S/(m − C) + ridge · I built from the exact scatter
+    /// `S` (`statistics`, `scale` units): λ clamped to [0, 1], the denominator m − C (at least 1) and the ridge
+    /// λ · tr(S/(m − C))/d + 10⁻⁶. Shared by the geometry evidence and the metric pass. Pure; O(d).
+    static func shrinkageTerms(scatter: [Int128], d: Int, anchors m: Int, numClasses c: Int,
+                               shrinkage: Double) -> (lam: Double, denom: Double, ridge: Double) {
+        let denom = Double(max(1, m - c))
+        var trace = 0.0
+        for j in 0 ..< d { trace += Double(scatter[j * d + j]) / scale / denom }
+        let lam = min(1, max(0, shrinkage))
+        return (lam, denom, lam * trace / Double(d) + 1e-6)
     }
 
     /// Shrinkage schedule: strong while anchors are few relative to classes, weaker as the labeled pool grows.

@@ -209,9 +209,9 @@ public struct LabelingConfig: Sendable, Equatable {
     /// to a clamped seed's value 1 (`refineSources`).
     public var sourceWeight: Double = 0.001
     /// HDL: after the first labeling, rebuild the kNN graph in the metric of its classes' within-class scatter and
-    /// label again from the seeds over that graph with the graph evidence (`MetricPass`). `auto` (default): whenever
-    /// the first labeling has labels in 2 or more classes and C + 2 labeled rows (always, in practice); `on` fails
-    /// where it cannot run; `off`: one labeling. It runs where the rows are (the pipeline, the cluster job), not in
+    /// label again from the seeds over that graph with the graph evidence (`MetricPass`). `auto` (default): after a
+    /// first labeling by the graph evidence (`MetricPass.autoSkipReason`), where it has labels in 2 or more classes and
+    /// C + 2 labeled rows; `on`: after any evidence, failing where it cannot run; `off`: one labeling. It runs where the rows are (the pipeline, the cluster job), not in
     /// `Labeling.run` over a prebuilt graph. Measured in docs/method.md ("The metric pass").
     public var metricPass: AutoSwitch = .auto
     /// HDL metric pass: shrinkage λ of the labels' within-class covariance towards a multiple of the identity

@@ -60,11 +60,7 @@ public enum MetricPass {
     /// Lower Cholesky factor (d × d row-major, Double) of the shrunk within-class covariance built from the exact
     /// scatter sums (column-major upper triangle in `ClassGeometry.scale` units). Pure; O(d³).
     static func cholesky(scatter: [Int128], d: Int, labeled m: Int, numClasses c: Int, shrinkage: Double) throws -> [Double] {
-        let denom = Double(max(1, m - c))
-        let lam = min(1, max(0, shrinkage))
-        var trace = 0.0
-        for j in 0 ..< d { trace += Double(scatter[j * d + j]) / ClassGeometry.scale / denom }
-        let ridge = lam * trace / Double(d) + 1e-6
+        let (lam, denom, ridge) = ClassGeometry.shrinkageTerms(scatter: scatter, d: d, anchors: m, numClasses: c, shrinkage: shrinkage)
         var a = [Double](repeating: 0, count: d * d)
         for col in 0 ..< d {
             for r in 0 ... col {
@@ -134,6 +130,21 @@ public enum MetricPass {
             filled += 1
         }
         return filled
+    }
+
+    /// The configuration of the first labeling: `config` without its abstention when the pass runs (abstained rows
+    /// would leave the metric's statistics; `minConfidence` applies to the final labels only), else `config` itself.
+    public static func firstPass(_ config: LabelingConfig) -> LabelingConfig {
+        var c = config
+        if config.runsMetricPass { c.minConfidence = 0 }
+        return c
+    }
+
+    /// Where the rows could not be mapped (`reason`, from `whitenedOrReason`): with `metricPass = on` one clear error,
+    /// with `auto` the reason to keep the first labeling with.
+    public static func unavailable(_ reason: String, config: LabelingConfig) throws -> String {
+        if config.metricPass == .on { throw HDLError.invalidInput(NotApplicable(reason: reason).description) }
+        return reason
     }
 
     /// The configuration of the second labeling: the graph evidence (the metric was fitted to the first labeling's

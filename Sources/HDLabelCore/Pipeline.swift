@@ -84,9 +84,9 @@ public enum Labeling {
             let r = try timing.time("label") { try run(graph: g, seeds: seeds, numClasses: numClasses, config: config, embeddings: x, log: log) }
             return (g, r)
         }
-        var first = config
-        first.minConfidence = 0
-        let r1 = try timing.time("label") { try run(graph: g, seeds: seeds, numClasses: numClasses, config: first, embeddings: x, log: log) }
+        let r1 = try timing.time("label") {
+            try run(graph: g, seeds: seeds, numClasses: numClasses, config: MetricPass.firstPass(config), embeddings: x, log: log)
+        }
         let r = try timing.time("metric pass") {
             try metricPass(after: r1, x: x, seeds: seeds, numClasses: numClasses, config: config, log: log) { z in
                 try KNNGraphBuilder.graph(of: z, k: gk, method: method, tile: tile, approx: approx, prebuilt: nil, progress: progress)
@@ -113,8 +113,7 @@ public enum Labeling {
         let mapped = try MetricPass.whitenedOrReason(rows: x, comm: LocalRows(n: x.rows), localLabels: first.labels, numClasses: numClasses,
                                                      shrinkage: config.metricShrinkage)
         guard let z = mapped.rows else {
-            let reason = mapped.reason ?? ""
-            if config.metricPass == .on { throw HDLError.invalidInput(MetricPass.NotApplicable(reason: reason).description) }
+            let reason = try MetricPass.unavailable(mapped.reason ?? "", config: config)
             log?("HDL: metric pass skipped: \(reason) (auto); the first labeling stands")
             var r = first
             r.metricPassNote = reason

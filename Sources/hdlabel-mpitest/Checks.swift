@@ -159,9 +159,7 @@ func runChecks() -> Int32 {
         guard config.runsMetricPass, !onePass else {
             return try Labeling.run(graph: g, seeds: data.seeds, numClasses: 5, config: config, embeddings: xn)
         }
-        var first = config
-        first.minConfidence = 0
-        let r1 = try Labeling.run(graph: g, seeds: data.seeds, numClasses: 5, config: first, embeddings: xn)
+        let r1 = try Labeling.run(graph: g, seeds: data.seeds, numClasses: 5, config: MetricPass.firstPass(config), embeddings: xn)
         return try Labeling.metricPass(after: r1, x: xn, seeds: data.seeds, numClasses: 5, config: config) { z in
             try KNNGraphBuilder.build(z, options: options)
         }

@@ -70,7 +70,7 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .customLong("source-weight"), help: "HDL: weight of one accepted label as a refinement source, per seed per class, relative to a clamped seed (--refine-sources), in (0, 1].")
     var sourceWeight: Double = LabelingConfig().sourceWeight
 
-    @Option(name: .customLong("metric-pass"), help: "HDL: after the first labeling, rebuild the kNN graph in the metric of its classes' within-class scatter and label again from the seeds over it (graph evidence): auto (default: whenever the first labeling allows it), on, off (one labeling; the graph is built once).")
+    @Option(name: .customLong("metric-pass"), help: "HDL: after the first labeling, rebuild the kNN graph in the metric of its classes' within-class scatter and label again from the seeds over it (graph evidence): auto (default: after a first labeling by the graph evidence), on (after any evidence), off (one labeling; the graph is built once).")
     var metricPass: AutoSwitch = LabelingConfig().metricPass
 
     @Option(name: .customLong("metric-shrinkage"), help: "HDL --metric-pass: shrinkage of the labels' within-class covariance towards a multiple of the identity, in [0, 1] (1 = cosine again).")
