@@ -112,7 +112,7 @@ public enum ClusterJob {
         // (`auto` only after the graph evidence: root's result decides, broadcast.)
         var skip: String?
         if o.config.runsMetricPass, o.config.metricPass == .auto {
-            let why = try comm.bcast(rank == 0 ? Data((pass.result.flatMap { MetricPass.autoSkipReason(after: $0) } ?? "").utf8) : Data())
+            let why = try comm.bcast(rank == 0 ? Data((pass.result.flatMap { MetricPass.autoSkipReason(after: $0, numClasses: numClasses) } ?? "").utf8) : Data())
             skip = why.isEmpty ? nil : String(decoding: why, as: UTF8.self)
         }
         if let skip {
@@ -126,11 +126,11 @@ public enum ClusterJob {
             let mapped = try comm.collective("metric pass") {
                 try t.time(.hierarchy) {
                     try MetricPass.whitenedOrReason(rows: shard.x, comm: statsComm, localLabels: pass.labels, numClasses: numClasses,
-                                                    shrinkage: o.config.metricShrinkage)
+                                                    shrinkage: o.config.metricShrinkage, classBalance: o.config.metricClassBalance)
                 }
             }
             if let z = mapped.rows {
-                say("HDL: metric pass: rows mapped into the first labeling's within-class metric (shrinkage \(o.config.metricShrinkage)); "
+                say("HDL: metric pass: rows mapped into the first labeling's within-class metric (shrinkage \(o.config.metricShrinkage), class balance \(o.config.metricClassBalance)); "
                     + "graph rebuilt there, labeling again from the seeds with the graph evidence")
                 let zShard = Shard(rows: shard.rows, x: z, readSeconds: 0, normalizeSeconds: 0)
                 try comm.boundary("graph")

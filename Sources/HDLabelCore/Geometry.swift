@@ -100,13 +100,17 @@ public enum ClassGeometry {
     }
 
     /// Exact class statistics of the anchors among the rows `comm.rows` held in `x` (`localAnchors.count == x.rows`):
-    /// per-class counts, class means (C × d row-major, Double) and the within-class scatter Σ (x − μ_y)(x − μ_y)ᵀ as
+    /// per-class counts, class means (C × d row-major, Double) and the within-class scatter Σ w_y (x − μ_y)(x − μ_y)ᵀ as
     /// fixed-point sums (d × d column-major, upper triangle filled, `scale` units). Class sums per anchor row, the scatter
     /// per fixed 32-row block (`Reduction.block`, one `ssyrk` each), integer partials added exactly and allgathered once
     /// (C·d + d² values of 16 bytes): identical for any split of the rows whose shards start on a block boundary.
     /// O(rows · d²). **Collective** over `comm`.
-    public static func statistics(rows x: Embeddings, comm: RowCollectives, localAnchors anchors: [Int32],
-                                  numClasses c: Int) throws -> (counts: [Int], means: [Double], scatter: [Int128], anchors: Int) {
+    /// - classBalance: β in [0, 1], the class weights w_c = (m / (P · n_c))^β of the scatter (m labeled rows, P classes
+    ///   with labels, n_c in class c): 0 pools the rows (w = 1, every row counts once: large classes dominate), 1 weights
+    ///   every class's covariance equally (total weight m either way). Each residual is scaled by √w_c, a Float
+    ///   computed from the global counts, so the sums stay exact and split-independent.
+    public static func statistics(rows x: Embeddings, comm: RowCollectives, localAnchors anchors: [Int32], numClasses c: Int,
+                                  classBalance: Double = 0) throws -> (counts: [Int], means: [Double], scatter: [Int128], anchors: Int) {
         let n = x.rows, d = x.cols, first = 0
         precondition(n == comm.rows.count && anchors.count == n)
         var cntLocal = [Int](repeating: 0, count: c)
@@ -134,6 +138,7 @@ public enum ClassGeometry {
         var mu = [Double](repeating: 0, count: c * d)
         for l in 0 ..< c where cnt[l] > 0 { for j in 0 ..< d { mu[l * d + j] = Double(sums[l * d + j]) / scale / Double(cnt[l]) } }
         let m = cnt.reduce(0, +)
+        let rootWeight = scatterRootWeights(counts: cnt, classBalance: classBalance)
         // Within-class scatter: per block, ssyrk of the block's anchor residuals (upper triangle, column-major view).
         var scatter = [Int128](repeating: 0, count: d * d)
         let block = Reduction.block
@@ -154,7 +159,8 @@ public enum ClassGeometry {
                     var filled = 0
                     for i in b ..< min(n, b + block) where anchors[first + i] >= 0 {
                         let l = Int(anchors[first + i])
-                        for j in 0 ..< d { resid[filled * d + j] = xp[i * d + j] - Float(mu[l * d + j]) }
+                        let w = rootWeight[l]
+                        for j in 0 ..< d { resid[filled * d + j] = (xp[i * d + j] - Float(mu[l * d + j])) * w }
                         filled += 1
                     }
                     if filled == 0 { continue }
@@ -174,6 +180,14 @@ public enum ClassGeometry {
         }
         scatter = try comm.sumExact(scatter)
         return (cnt, mu, scatter, m)
+    }
+
+    /// √w_c of `statistics`' class weights w_c = (m / (P · n_c))^β (all exactly 1 for β = 0, and for classes without
+    /// labels). Pure; O(C).
+    static func scatterRootWeights(counts: [Int], classBalance beta: Double) -> [Float] {
+        let present = counts.filter { $0 > 0 }.count, m = counts.reduce(0, +)
+        guard beta > 0, present > 0 else { return [Float](repeating: 1, count: counts.count) }
+        return counts.map { $0 > 0 ? Float(pow(Double(m) / Double(present) / Double($0), beta).squareRoot()) : 1 }
     }
 
     /// The terms of the shrunk within-class covariance Σ = (1 − λ) S/(m − C) + ridge · I built from the exact scatter

@@ -217,6 +217,10 @@ public struct LabelingConfig: Sendable, Equatable {
     /// HDL metric pass: shrinkage λ of the labels' within-class covariance towards a multiple of the identity
     /// (1 = the cosine metric again).
     public var metricShrinkage: Double = MetricPass.defaultShrinkage
+    /// HDL metric pass: class weighting β of the within-class scatter, each class's covariance weighted by
+    /// (m / (P · n_c))^β — 0 pools the labeled rows (the head classes of a long tail set the metric), 1 weights every
+    /// class equally (`ClassGeometry.statistics`).
+    public var metricClassBalance: Double = MetricPass.defaultClassBalance
     /// HDL: the map from raw to calibrated confidence, fitted on the pilot's held-out seeds (docs/method.md,
     /// "Calibration"); `none` keeps the raw confidence.
     public var calibration: CalibrationMethod = .auto
@@ -237,7 +241,7 @@ public struct LabelingConfig: Sendable, Equatable {
          "class_quota": "\(classQuota)", "evidence": evidence.rawValue, "evidence_margin": "\(evidenceMargin)",
          "class_prior": classPrior.rawValue, "prior_flattening": "\(priorFlattening)", "refine": refine.rawValue, "shrinkage_floor": "\(shrinkageFloor)",
          "clamp_anchors": "\(clampAnchors)", "balance": "\(balance)", "fallback": "\(fallback)",
-         "propagation_blend": "\(propagationBlend)", "balance_classes": balanceClasses.rawValue, "refine_sources": refineSources.rawValue, "source_weight": "\(sourceWeight)", "metric_pass": metricPass.rawValue, "metric_shrinkage": "\(metricShrinkage)", "calibration": calibration.rawValue, "confidence": confidence.rawValue, "min_confidence": "\(minConfidence)"]
+         "propagation_blend": "\(propagationBlend)", "balance_classes": balanceClasses.rawValue, "refine_sources": refineSources.rawValue, "source_weight": "\(sourceWeight)", "metric_pass": metricPass.rawValue, "metric_shrinkage": "\(metricShrinkage)", "metric_class_balance": "\(metricClassBalance)", "calibration": calibration.rawValue, "confidence": confidence.rawValue, "min_confidence": "\(minConfidence)"]
     }
 
     /// Whether the method reads the embeddings themselves (not only the graph): HDL's geometry evidence, or its
@@ -277,6 +281,7 @@ public struct LabelingConfig: Sendable, Equatable {
         try real("propagation-blend", propagationBlend, "a number in [0, 1] (0 = off)") { $0 >= 0 && $0 <= 1 }
         try real("source-weight", sourceWeight, "a number in (0, 1]") { $0 > 0 && $0 <= 1 }
         try real("metric-shrinkage", metricShrinkage, "a number in [0, 1]") { $0 >= 0 && $0 <= 1 }
+        try real("metric-class-balance", metricClassBalance, "a number in [0, 1] (0 = rows pooled, 1 = classes weighted equally)") { $0 >= 0 && $0 <= 1 }
         try real("min-confidence", minConfidence, "a number in [0, 1] (0 = keep every label)") { $0 >= 0 && $0 <= 1 }
     }
 

@@ -15,10 +15,15 @@ import Foundation
 public enum MetricPass {
     /// Default shrinkage λ of the within-class covariance towards tr(Σ)/d · I (`LabelingConfig.metricShrinkage`).
     public static let defaultShrinkage = 0.3
+    /// Default class weighting β of the within-class scatter (`LabelingConfig.metricClassBalance`): 1, every class's
+    /// covariance counts equally, so a head-heavy first labeling does not make the metric the head classes' own
+    /// (measured on long tails in docs/method.md, "The metric pass").
+    public static let defaultClassBalance = 1.0
 
     /// The rows `comm.rows` held in `x` (L2-normalised, rows × d) mapped to `L⁻¹ x` and L2-normalised again, where
     /// L Lᵀ = Σ = (1 − λ) S/(m − C) + (λ tr(S)/(m − C)/d + 10⁻⁶) I and S is the within-class scatter of the labeled rows
-    /// (`localLabels`, class id or -1, one per held row) about their class means (`ClassGeometry.statistics`). Cosine
+    /// (`localLabels`, class id or -1, one per held row) about their class means, each class weighted by
+    /// (m / (P · n_c))^`classBalance` (`ClassGeometry.statistics`; 0 pools the rows, 1 weights the classes equally). Cosine
     /// similarity of two mapped rows is then xᵀ Σ⁻¹ y / (‖x‖_Σ⁻¹ ‖y‖_Σ⁻¹). The factor is computed in Double on every
     /// process from the same exact sums, and each row is mapped by forward substitution in a fixed order (products
     /// exact in Double, rounded once to Float), so a row's bits do not depend on the BLAS kernel, the CPU or the
@@ -26,10 +31,10 @@ public enum MetricPass {
     /// - Throws: when fewer than two classes or fewer than C + 2 rows are labeled, or the scatter is not positive
     ///   definite after the ridge (degenerate rows).
     public static func whitened(rows x: Embeddings, comm: RowCollectives, localLabels: [Int32], numClasses c: Int,
-                                shrinkage: Double) throws -> Embeddings {
+                                shrinkage: Double, classBalance: Double = defaultClassBalance) throws -> Embeddings {
         precondition(localLabels.count == x.rows)
         let d = x.cols
-        let st = try ClassGeometry.statistics(rows: x, comm: comm, localAnchors: localLabels, numClasses: c)
+        let st = try ClassGeometry.statistics(rows: x, comm: comm, localAnchors: localLabels, numClasses: c, classBalance: classBalance)
         let classes = st.counts.filter { $0 > 0 }.count
         guard classes >= 2, st.anchors >= c + 2 else {
             throw NotApplicable(reason: "it needs labels in at least 2 classes and \(c + 2) labeled rows (has \(classes) classes, \(st.anchors) rows)")
@@ -90,9 +95,9 @@ public enum MetricPass {
     /// `whitened`, with the reason instead of the mapped rows where the pass cannot run (`NotApplicable`: the same
     /// answer on every process, from the same global sums); other errors throw. **Collective** over `comm`.
     public static func whitenedOrReason(rows x: Embeddings, comm: RowCollectives, localLabels: [Int32], numClasses c: Int,
-                                        shrinkage: Double) throws -> (rows: Embeddings?, reason: String?) {
+                                        shrinkage: Double, classBalance: Double) throws -> (rows: Embeddings?, reason: String?) {
         do {
-            return (try whitened(rows: x, comm: comm, localLabels: localLabels, numClasses: c, shrinkage: shrinkage), nil)
+            return (try whitened(rows: x, comm: comm, localLabels: localLabels, numClasses: c, shrinkage: shrinkage, classBalance: classBalance), nil)
         } catch let e as NotApplicable {
             return (nil, e.reason)
         }
@@ -106,12 +111,36 @@ public enum MetricPass {
         public var description: String { "the metric pass cannot run: \(reason) (--metric-pass off skips it)" }
     }
 
-    /// Why `auto` does not run the pass after `first` (nil: it runs): only after a labeling by the graph evidence.
-    /// After the geometry evidence (WordNet at 4–40 labels per class) the second labeling's graph evidence lost 10–14
-    /// points (docs/method.md, "The metric pass"). Pure; the same on every process (from the broadcast evidence).
-    public static func autoSkipReason(after first: LabelingResult) -> String? {
-        first.evidence == EvidenceMode.graph.rawValue ? nil
-            : "the first labeling used the \(first.evidence.isEmpty ? "no" : first.evidence) evidence (auto runs the pass after the graph evidence)"
+    /// Why `auto` does not run the pass after `first` (nil: it runs): only after a labeling by the graph evidence, and
+    /// only when that labeling is confident enough to describe its classes — its mean confidence over the non-seed
+    /// rows at least `minFirstConfidence` of the way from chance (1/C) to 1. After the geometry evidence (WordNet at
+    /// 4–40 labels per class) the second labeling's graph evidence lost 10–14 points; after a first labeling near
+    /// chance (WordNet with 1–2 seeds per class: 0.12–0.28 of the way) the metric of its scatter lost 2.5–5.9 points,
+    /// where Fashion-MNIST's first labelings (0.37 of the way and more) gained (docs/method.md, "The metric pass").
+    /// Pure; the same on every process (from the broadcast result). O(n).
+    public static func autoSkipReason(after first: LabelingResult, numClasses c: Int) -> String? {
+        if first.evidence != EvidenceMode.graph.rawValue {
+            return "the first labeling used the \(first.evidence.isEmpty ? "no" : first.evidence) evidence (auto runs the pass after the graph evidence)"
+        }
+        guard let lift = confidenceLift(first, numClasses: c), lift < minFirstConfidence else { return nil }
+        return "the first labeling's mean confidence is " + String(format: "%.2f", lift) + " of the way from chance to 1 (auto runs the pass from "
+            + String(format: "%.2f", minFirstConfidence) + "): too close to chance for its classes' scatter to be a metric"
+    }
+
+    /// `autoSkipReason`'s bound on the first labeling's confidence lift: the midpoint of the grid's seeds 0–2, WordNet
+    /// with 1–2 seeds per class at 0.12–0.28 (the pass lost) and Fashion-MNIST at 0.37 and above (5,000 and 20,000 rows).
+    public static let minFirstConfidence = 0.33
+
+    /// (c̄ − 1/C)/(1 − 1/C) for the mean confidence c̄ of `result`'s labeled non-seed rows, summed in row order (the
+    /// same bits on every process); nil without such rows. Pure; O(n).
+    public static func confidenceLift(_ result: LabelingResult, numClasses c: Int) -> Double? {
+        var sum = 0.0, rows = 0
+        for i in result.labels.indices where result.source[i] != .seed && result.labels[i] >= 0 {
+            sum += Double(result.confidence[i]); rows += 1
+        }
+        guard rows > 0, c > 1 else { return nil }
+        let chance = 1 / Double(c)
+        return (sum / Double(rows) - chance) / (1 - chance)
     }
 
     /// Rows the second labeling could not reach (source `unlabeled`: their component of the rebuilt graph holds no

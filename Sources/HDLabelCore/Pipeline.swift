@@ -104,14 +104,14 @@ public enum Labeling {
     public static func metricPass(after first: LabelingResult, x: Embeddings, seeds: [Int32], numClasses: Int, config: LabelingConfig,
                                   log: ((String) -> Void)? = nil, build: (Embeddings) throws -> KNNGraph) throws -> LabelingResult {
         guard config.runsMetricPass else { return first }
-        if config.metricPass == .auto, let reason = MetricPass.autoSkipReason(after: first) {
+        if config.metricPass == .auto, let reason = MetricPass.autoSkipReason(after: first, numClasses: numClasses) {
             log?("HDL: metric pass skipped: \(reason)")
             var r = first
             r.metricPassNote = reason
             return r
         }
         let mapped = try MetricPass.whitenedOrReason(rows: x, comm: LocalRows(n: x.rows), localLabels: first.labels, numClasses: numClasses,
-                                                     shrinkage: config.metricShrinkage)
+                                                     shrinkage: config.metricShrinkage, classBalance: config.metricClassBalance)
         guard let z = mapped.rows else {
             let reason = try MetricPass.unavailable(mapped.reason ?? "", config: config)
             log?("HDL: metric pass skipped: \(reason) (auto); the first labeling stands")
@@ -119,7 +119,7 @@ public enum Labeling {
             r.metricPassNote = reason
             return r
         }
-        log?("HDL: metric pass: rows mapped into the first labeling's within-class metric (shrinkage \(config.metricShrinkage)); "
+        log?("HDL: metric pass: rows mapped into the first labeling's within-class metric (shrinkage \(config.metricShrinkage), class balance \(config.metricClassBalance)); "
             + "graph rebuilt there, labeling again from the seeds with the graph evidence")
         let g2 = try build(z)
         var r = try run(graph: g2, seeds: seeds, numClasses: numClasses, config: MetricPass.secondPass(config), log: log)

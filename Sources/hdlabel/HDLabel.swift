@@ -75,6 +75,8 @@ struct LabelingOptions: ParsableArguments {
 
     @Option(name: .customLong("metric-shrinkage"), help: "HDL --metric-pass: shrinkage of the labels' within-class covariance towards a multiple of the identity, in [0, 1] (1 = cosine again).")
     var metricShrinkage: Double = LabelingConfig().metricShrinkage
+    @Option(name: .customLong("metric-class-balance"), help: "HDL --metric-pass: class weighting of the labels' within-class covariance, in [0, 1] (0 = rows pooled, so a long tail's head classes set the metric; 1 = every class weighted equally).")
+    var metricClassBalance: Double = LabelingConfig().metricClassBalance
 
     @Option(name: .customLong("propagation-blend"), help: "HDL: weight of the one-shot propagation posterior (seeds as sources, k = 10) blended into every non-seed label at the end, 0 (off) ... 1.")
     var propagationBlend: Double = LabelingConfig().propagationBlend
@@ -149,7 +151,7 @@ struct LabelingOptions: ParsableArguments {
         c.cgTolerance = cgTolerance; c.warmStart = warmStart; c.pilotIterations = pilotIterations; c.threads = threads
         c.calibration = calibration; c.minConfidence = minConfidence; c.kMin = kMin; c.propagationBlend = propagationBlend
         c.balanceClasses = balanceClasses; c.confidence = confidence; c.refineSources = refineSources; c.sourceWeight = sourceWeight
-        c.metricPass = metricPass; c.metricShrinkage = metricShrinkage
+        c.metricPass = metricPass; c.metricShrinkage = metricShrinkage; c.metricClassBalance = metricClassBalance
         return c
     }
 
