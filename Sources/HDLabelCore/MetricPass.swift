@@ -131,16 +131,14 @@ public enum MetricPass {
     /// with 1–2 seeds per class at 0.12–0.28 (the pass lost) and Fashion-MNIST at 0.37 and above (5,000 and 20,000 rows).
     public static let minFirstConfidence = 0.33
 
-    /// (c̄ − 1/C)/(1 − 1/C) for the mean confidence c̄ of `result`'s labeled non-seed rows, summed in row order (the
-    /// same bits on every process); nil without such rows. Pure; O(n).
+    /// (c̄ − 1/C)/(1 − 1/C) for the mean confidence c̄ of `result`'s propagated and fallback rows
+    /// (`AccuracyEstimates.combine`'s mean, summed in row order: the same bits on every process); nil without such
+    /// rows. Pure; O(n).
     public static func confidenceLift(_ result: LabelingResult, numClasses c: Int) -> Double? {
-        var sum = 0.0, rows = 0
-        for i in result.labels.indices where result.source[i] != .seed && result.labels[i] >= 0 {
-            sum += Double(result.confidence[i]); rows += 1
-        }
-        guard rows > 0, c > 1 else { return nil }
+        let mean = AccuracyEstimates.combine(pilot: nil, confidence: result.confidence, source: result.source).meanConfidence
+        guard !mean.isNaN, c > 1 else { return nil }
         let chance = 1 / Double(c)
-        return (sum / Double(rows) - chance) / (1 - chance)
+        return (mean - chance) / (1 - chance)
     }
 
     /// Rows the second labeling could not reach (source `unlabeled`: their component of the rebuilt graph holds no
