@@ -192,7 +192,8 @@ public struct QualityBench {
                                     r.pilotSamples = res.pilotEstimate?.samples
                                     var by: [String: Double] = [:]
                                     for cm in CalibrationMethod.allCases where cm != .auto {
-                                        let map = Calibration.fit(cm, res.calibrationSamples)
+                                        var map = Calibration.fit(cm, res.calibrationSamples)
+                                        map.shift = res.calibration.shift   // the run's own shift, so the columns compare maps only
                                         by[cm.rawValue] = ece(res.rawConfidence.indices.map { map(res.rawConfidence[$0], logOdds: res.rawLogOdds.isEmpty ? nil : res.rawLogOdds[$0]) })
                                     }
                                     r.eceByCalibration = by

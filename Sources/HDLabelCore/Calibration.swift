@@ -91,6 +91,8 @@ public struct CalibrationMap: Sendable, Equatable {
     public var reason: String
     /// How `auto` chose this map (empty otherwise): the families compared and their cross-validated log-loss.
     public var choice: String = ""
+    /// Applied to the log-odds before the map (`--calibration-shift quantile`, `Calibration.QuantileShift`); nil = none.
+    public var shift: Calibration.QuantileShift? = nil
 
     public init(method: CalibrationMethod, samples: Int, slope: Double = 1, intercept: Double = 0, knotX: [Double] = [],
                 knotY: [Double] = [], reason: String = "") {
@@ -104,12 +106,15 @@ public struct CalibrationMap: Sendable, Equatable {
     /// Calibrated confidence of raw confidence `s` (clamped to [0, 1] first). The logistic maps read `logOdds` (the
     /// share's log-odds from its posterior row, see `Scores.argmaxShare`) when given, else the logit of `s` (clamped
     /// to [ε, 1 − ε]). O(1) for the logistic maps, O(log knots) for the piecewise-linear ones.
+    /// With a `shift`, the log-odds are shifted first and the piecewise-linear maps read the share σ(shifted z).
     public func callAsFunction(_ s: Float, logOdds: Float? = nil) -> Float {
-        let x = min(max(Double(s.isNaN ? 0 : s), 0), 1)
+        var x = min(max(Double(s.isNaN ? 0 : s), 0), 1)
+        if method == .none || method == .auto { return Float(x) }
+        var z = logOdds.map { Calibration.clampLogOdds(Double($0)) } ?? Calibration.logit(x)
+        if let shift { z = shift(z); x = Calibration.sigmoid(z) }
         switch method {
         case .none, .auto: return Float(x)
         case .platt, .temperature:
-            let z = logOdds.map { Calibration.clampLogOdds(Double($0)) } ?? Calibration.logit(x)
             return Float(Calibration.sigmoid(slope * z + intercept))
         case .histogram, .isotonic: return Float(Calibration.interpolate(x, knotX, knotY))
         }
@@ -125,11 +130,12 @@ public struct CalibrationMap: Sendable, Equatable {
     /// One line for logs and manifests: `platt on 100 held-out seeds (slope 1.84, intercept 0.52)` or `none: why`.
     public var description: String {
         let why = choice.isEmpty ? "" : "; auto: \(choice)"
+        let moved = shift.map { "; log-odds first quantile-matched to the pilot's fold posteriors (\($0.pilot.count) values, \($0.final.count) final rows)" } ?? ""
         switch method {
         case .none, .auto: return "none (\(reason))"
-        case .platt: return "platt on \(samples) held-out seeds (slope \(fmt(slope)), intercept \(fmt(intercept))\(why))"
-        case .temperature: return "temperature on \(samples) held-out seeds (slope \(fmt(slope)) = 1/T\(why))"
-        case .histogram, .isotonic: return "\(method.rawValue) on \(samples) held-out seeds (\(knotX.count) knots)"
+        case .platt: return "platt on \(samples) held-out seeds (slope \(fmt(slope)), intercept \(fmt(intercept))\(why)\(moved))"
+        case .temperature: return "temperature on \(samples) held-out seeds (slope \(fmt(slope)) = 1/T\(why)\(moved))"
+        case .histogram, .isotonic: return "\(method.rawValue) on \(samples) held-out seeds (\(knotX.count) knots\(moved))"
         }
     }
 
@@ -137,10 +143,13 @@ public struct CalibrationMap: Sendable, Equatable {
     public var parameters: String {
         switch method {
         case .none, .auto: return ""
-        case .platt, .temperature: return "slope=\(fmt(slope)),intercept=\(fmt(intercept))"
-        case .histogram, .isotonic: return zip(knotX, knotY).map { "\(fmt($0)):\(fmt($1))" }.joined(separator: ";")
+        case .platt, .temperature: return "slope=\(fmt(slope)),intercept=\(fmt(intercept))" + shiftText
+        case .histogram, .isotonic: return zip(knotX, knotY).map { "\(fmt($0)):\(fmt($1))" }.joined(separator: ";") + shiftText
         }
     }
+
+    /// `,shift=quantile:<pilot values>/<final rows>` with a shift, else empty.
+    private var shiftText: String { shift.map { ",shift=quantile:\($0.pilot.count)/\($0.final.count)" } ?? "" }
 
     private func fmt(_ v: Double) -> String { String(format: "%.4f", v) }
 }
@@ -186,6 +195,45 @@ public enum Calibration {
     public static func samplingError(accuracy p: Double, samples m: Int) -> Double {
         guard m >= 1, p >= 0, p <= 1 else { return .nan }
         return (2 / Double.pi * p * (1 - p) / Double(m)).squareRoot()
+    }
+
+    /// Every how many rows (by global id) the log-odds distributions of `QuantileShift` are sampled: 1 up to 2¹⁸
+    /// rows, so at most 2¹⁸ values per distribution (per fold for the pilot's). Pure.
+    public static func poolStride(_ n: Int) -> Int { max(1, (n + (1 << 18) - 1) >> 18) }
+
+    /// The calibration map is fitted on the pilot's fold posteriors (80 % of the seeds as anchors, one solve) but
+    /// applied to the final posterior (every seed, the layers, the refinement, perhaps a second labeling after the
+    /// metric pass), whose log-odds are spread differently — on the geometry evidence far sharper. This map sends a
+    /// final log-odds z to the fold posteriors' log-odds of the same quantile: u = mid-rank of z among the final
+    /// non-seed rows' log-odds (ties share the middle of their run), then the pilot's value at u (linear between
+    /// order statistics), plus `tieBreak` · z / `logOddsLimit` so that it is strictly increasing where the pilot's
+    /// values tie (saturated posteriors): the rows' order by confidence stays the order of their raw log-odds.
+    /// No seed's outcome enters; both distributions are allgathered values every process holds, so the map is the
+    /// same on every rank. Memory: the two sorted samples (≤ 2¹⁸ and ≤ 5 · 2¹⁸ Floats); O(log) per call.
+    public struct QuantileShift: Sendable, Equatable {
+        /// Added tie-breaking slope (logit units over the whole ±`logOddsLimit` range: at most ±0.01).
+        public static let tieBreak = 0.01
+        /// Sorted log-odds of the final non-seed rows and of the pilot's fold posteriors.
+        public let final: [Float], pilot: [Float]
+        public init(final: [Float], pilot: [Float]) { self.final = final.sorted(); self.pilot = pilot.sorted() }
+        public var count: Int { final.count }
+        public func callAsFunction(_ z: Double) -> Double {
+            guard !final.isEmpty, !pilot.isEmpty, !z.isNaN else { return z }
+            func bound(_ upper: Bool) -> Int {
+                var lo = 0, hi = final.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2, v = Double(final[mid])
+                    if upper ? v <= z : v < z { lo = mid + 1 } else { hi = mid }
+                }
+                return lo
+            }
+            // Mid-rank in [0, 1]: below every value 0, above every value 1, a run of ties its middle.
+            let u = (Double(bound(false)) + Double(bound(true))) / 2 / Double(final.count)
+            let x = u * Double(pilot.count - 1)
+            let j = min(Int(x), pilot.count - 1), f = x - Double(j)
+            let q = j + 1 < pilot.count ? Double(pilot[j]) * (1 - f) + Double(pilot[j + 1]) * f : Double(pilot[j])
+            return q + QuantileShift.tieBreak * clampLogOdds(z) / logOddsLimit
+        }
     }
 
     static func sigmoid(_ z: Double) -> Double { z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z)) }

@@ -338,9 +338,17 @@ public enum HDL {
         // Calibration: a non-decreasing map fitted on the pilot's held-out seeds of the mode used, applied to every
         // non-seed row's confidence (labels unchanged; seeds keep confidence 1).
         let samples = pilot.samples[mode] ?? pilot.samples[.graph] ?? CalibrationSamples()
-        let map = config.calibration == .auto && !finalConfidence
+        var map = config.calibration == .auto && !finalConfidence
             ? CalibrationMap.none("auto: with --confidence acceptance the confidences are layer acceptance shares, which the pilot's posteriors do not calibrate")
             : Calibration.fit(config.calibration, samples)
+        // The fold posteriors the map was fitted on are flatter or sharper than the final one (fewer anchors, no
+        // layers): the final log-odds are first moved to the fold posteriors' log-odds of the same quantile.
+        if map.method != .none && config.calibrationShift == .quantile,
+           let pool = pilot.poolLogOdds[pilot.samples[mode] != nil ? mode : .graph], !pool.isEmpty {
+            let step = Calibration.poolStride(n)
+            map.shift = Calibration.QuantileShift(final: Swift.stride(from: 0, to: n, by: step).compactMap { i in
+                source[i] == .propagated || source[i] == .fallback ? odds[i] : nil }, pilot: pool)
+        }
         log?("HDL: calibration: " + map.description)
         if let e = map.samplingError(pilot: pilotEstimate) {
             log?("HDL: calibration: from \(map.samples) held-out seeds the confidences' level is uncertain by about "
@@ -590,6 +598,10 @@ struct Evidence {
         var samples: [EvidenceMode: CalibrationSamples] = [:]
         /// Per mode: the held-out seeds whose class kept an anchor in their fold, and how many the fold's argmax got right.
         var estimate: [EvidenceMode: AccuracyEstimate] = [:]
+        /// Per mode: the log-odds of the fold posteriors the calibration samples were read from, over the non-seed rows
+        /// they reached (every `Calibration.poolStride(n)`-th row by global id, all folds pooled; what
+        /// `Calibration.QuantileShift` maps the final log-odds onto).
+        var poolLogOdds: [EvidenceMode: [Float]] = [:]
     }
 
     /// Stratified 5-fold cross-validation over the seeds: hide a fold, compute each mode's one-shot posterior from
@@ -619,6 +631,8 @@ struct Evidence {
         // Paired outcomes of graph vs geometry on the same held-out seeds (for the McNemar margin).
         var geoOnly = 0, graphOnly = 0
         var cal = [EvidenceMode: [(row: Int, score: Float, z: Float, ok: Bool)]](), excluded = [EvidenceMode: Int]()
+        var pool = [EvidenceMode: [Float]]()
+        let poolStride = Calibration.poolStride(graph.n)
         // The estimate of final accuracy: held-out seeds whose class kept an anchor in their fold (a class with one
         // seed cannot be held out and still be predicted; the final run has every class's seeds).
         var scored = Dictionary(uniqueKeysWithValues: modes.map { ($0, AccuracyEstimate(samples: 0, correct: 0)) })
@@ -635,6 +649,7 @@ struct Evidence {
                 if anchored[Int(seeds[i])] && arg[i] >= 0 { cal[m, default: []].append((i, share[i], z[i], arg[i] == seeds[i])) }
                 else { excluded[m, default: 0] += 1 }
             }
+            for i in Swift.stride(from: 0, to: seeds.count, by: poolStride) where seeds[i] < 0 && arg[i] >= 0 { pool[m, default: []].append(z[i]) }
         }
         // Pass 1: every mode's one-shot posterior per fold (accuracy, the paired outcomes, the estimate; without
         // `refined` also the calibration samples). With `refined`, each fold's local argmax is kept for pass 2.
@@ -688,6 +703,6 @@ struct Evidence {
             samples[m] = CalibrationSamples(scores: l.map(\.score), correct: l.map(\.ok), excluded: excluded[m] ?? 0, classes: numClasses,
                                             logOdds: l.map(\.z))
         }
-        return Pilot(accuracy: acc, best: best, z: z, samples: samples, estimate: scored)
+        return Pilot(accuracy: acc, best: best, z: z, samples: samples, estimate: scored, poolLogOdds: pool)
     }
 }

@@ -88,6 +88,10 @@ public enum ClassPrior: String, Sendable, CaseIterable, Codable { case auto, uni
 /// it ranks rows worse).
 public enum ConfidenceSource: String, Sendable, CaseIterable, Codable { case final, acceptance }
 
+/// HDL: what happens to the final log-odds before the calibration map (`LabelingConfig.calibrationShift`):
+/// `quantile` moves them to the pilot fold posteriors' log-odds of the same quantile, `none` leaves them.
+public enum CalibrationShift: String, Sendable, CaseIterable, Codable { case quantile, none }
+
 /// A step HDL takes always (`on`), never (`off`) or where its measured rule says (`auto`): the refinement pass
 /// (`LabelingConfig.refine`: when the seeds are balanced) and the class balancing of its posterior
 /// (`LabelingConfig.balanceClasses`: with the graph evidence, when the layers' labels are near the seeds' shares), and
@@ -224,6 +228,10 @@ public struct LabelingConfig: Sendable, Equatable {
     /// HDL: the map from raw to calibrated confidence, fitted on the pilot's held-out seeds (docs/method.md,
     /// "Calibration"); `none` keeps the raw confidence.
     public var calibration: CalibrationMethod = .auto
+    /// HDL: whether the final log-odds are quantile-matched to the pilot's fold posteriors before the map
+    /// (`Calibration.QuantileShift`; docs/method.md, "Calibration"). Labels never change; `none` applies the map to the
+    /// final log-odds as they are.
+    public var calibrationShift: CalibrationShift = .quantile
     /// HDL without the refinement: the confidence column's source (`ConfidenceSource`; docs/method.md, "Confidences
     /// without the refinement").
     public var confidence: ConfidenceSource = .final
@@ -241,7 +249,7 @@ public struct LabelingConfig: Sendable, Equatable {
          "class_quota": "\(classQuota)", "evidence": evidence.rawValue, "evidence_margin": "\(evidenceMargin)",
          "class_prior": classPrior.rawValue, "prior_flattening": "\(priorFlattening)", "refine": refine.rawValue, "shrinkage_floor": "\(shrinkageFloor)",
          "clamp_anchors": "\(clampAnchors)", "balance": "\(balance)", "fallback": "\(fallback)",
-         "propagation_blend": "\(propagationBlend)", "balance_classes": balanceClasses.rawValue, "refine_sources": refineSources.rawValue, "source_weight": "\(sourceWeight)", "metric_pass": metricPass.rawValue, "metric_shrinkage": "\(metricShrinkage)", "metric_class_balance": "\(metricClassBalance)", "calibration": calibration.rawValue, "confidence": confidence.rawValue, "min_confidence": "\(minConfidence)"]
+         "propagation_blend": "\(propagationBlend)", "balance_classes": balanceClasses.rawValue, "refine_sources": refineSources.rawValue, "source_weight": "\(sourceWeight)", "metric_pass": metricPass.rawValue, "metric_shrinkage": "\(metricShrinkage)", "metric_class_balance": "\(metricClassBalance)", "calibration": calibration.rawValue, "calibration_shift": calibrationShift.rawValue, "confidence": confidence.rawValue, "min_confidence": "\(minConfidence)"]
     }
 
     /// Whether the method reads the embeddings themselves (not only the graph): HDL's geometry evidence, or its

@@ -135,6 +135,9 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .long, help: "HDL: map from raw to calibrated confidence, fitted on the pilot's held-out seeds: auto (default: temperature or platt by cross-validated log-loss on those seeds; none with --confidence acceptance), temperature, platt, histogram, isotonic, none (raw).")
     var calibration: CalibrationMethod = LabelingConfig().calibration
 
+    @Option(name: .customLong("calibration-shift"), help: "HDL: before the calibration map, move each row's log-odds to the pilot fold posteriors' log-odds of the same quantile: quantile (default) or none (the map reads the final log-odds as they are). Labels never change.")
+    var calibrationShift: CalibrationShift = LabelingConfig().calibrationShift
+
     @Option(name: .long, help: "HDL without the refinement (long-tailed seeds): confidence source: final (default: the label's share in one more posterior of all labels, seeds clamped; labels unchanged) or acceptance (the share when the row's layer accepted it).")
     var confidence: ConfidenceSource = LabelingConfig().confidence
 
@@ -149,7 +152,7 @@ struct LabelingOptions: ParsableArguments {
         c.classQuota = classQuota; c.evidence = evidence; c.evidenceMargin = evidenceMargin; c.clampAnchors = clamp
         c.classPrior = classPrior; c.priorFlattening = priorFlattening; c.refine = refine; c.shrinkageFloor = shrinkageFloor
         c.cgTolerance = cgTolerance; c.warmStart = warmStart; c.pilotIterations = pilotIterations; c.threads = threads
-        c.calibration = calibration; c.minConfidence = minConfidence; c.kMin = kMin; c.propagationBlend = propagationBlend
+        c.calibration = calibration; c.calibrationShift = calibrationShift; c.minConfidence = minConfidence; c.kMin = kMin; c.propagationBlend = propagationBlend
         c.balanceClasses = balanceClasses; c.confidence = confidence; c.refineSources = refineSources; c.sourceWeight = sourceWeight
         c.metricPass = metricPass; c.metricShrinkage = metricShrinkage; c.metricClassBalance = metricClassBalance
         return c
@@ -164,6 +167,7 @@ extension ClassPrior: ExpressibleByArgument {}
 extension AutoSwitch: ExpressibleByArgument {}
 extension CalibrationMethod: ExpressibleByArgument {}
 extension ConfidenceSource: ExpressibleByArgument {}
+extension CalibrationShift: ExpressibleByArgument {}
 
 /// MPI commands: OpenBLAS threads per rank = `override`, or the node's cores / ranks on this node (from OpenMPI's
 /// OMPI_COMM_WORLD_LOCAL_SIZE), at least 1, so that ranks × threads <= cores.

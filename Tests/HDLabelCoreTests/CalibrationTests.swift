@@ -314,4 +314,58 @@ final class CalibrationTests: XCTestCase {
         // Without the log-odds every share 1.0 is one value (the old behaviour this replaces).
         XCTAssertEqual(Set(zs.map { _ in t(1) }).count, 1)
     }
+
+    /// The quantile shift sends the final log-odds onto the pilot's distribution: a final posterior three times as
+    /// sharp comes back to the pilot's scale, so any map's mean over the final rows is its mean over the pilot's
+    /// values; equal distributions give (nearly) the identity; it is strictly increasing even where the pilot's values
+    /// tie (saturated at the limit), and tied final values stay tied.
+    func testQuantileShiftMapsTheFinalLogOddsOntoThePilots() {
+        var rng = TestRNG(7)
+        let pilot = (0 ..< 5000).map { _ in Float(4 * Double(rng.uniform()) - 1) }   // U(−1, 3)
+        let final = (0 ..< 2000).map { _ in Float(3 * (4 * Double(rng.uniform()) - 1)) }   // U(−3, 9)
+        let q = Calibration.QuantileShift(final: final, pilot: pilot)
+        for z in [-2.7, 0.0, 3.3, 6.0, 8.4] { XCTAssertEqual(q(z), z / 3, accuracy: 0.12, "z \(z)") }
+        let g = { (z: Double) in Calibration.sigmoid(1.3 * z - 0.2) }
+        let onFinal = final.map { g(q(Double($0))) }.reduce(0, +) / Double(final.count)
+        let onPilot = pilot.map { g(Double($0)) }.reduce(0, +) / Double(pilot.count)
+        XCTAssertEqual(onFinal, onPilot, accuracy: 0.01)
+        XCTAssertNotEqual(final.map { g(Double($0)) }.reduce(0, +) / Double(final.count), onPilot, accuracy: 0.05, "the test must have a shift to undo")
+        // Equal distributions: the identity up to the tie-break and the order statistics' spacing.
+        let same = Calibration.QuantileShift(final: pilot, pilot: pilot)
+        for z in [-0.5, 0.7, 2.2] { XCTAssertEqual(same(z), z, accuracy: 0.02) }
+        // Saturated pilot values (a third at the limit): still strictly increasing; ties in the final values stay ties.
+        let sat = Calibration.QuantileShift(final: final, pilot: pilot.enumerated().map { $0.offset % 3 == 0 ? Float(Calibration.logOddsLimit) : $0.element })
+        let grid = stride(from: -3.0, through: 9.0, by: 0.05).map { sat($0) }
+        for (a, b) in zip(grid, grid.dropFirst()) { XCTAssertLessThan(a, b) }
+        XCTAssertEqual(sat(Double(final[5])), sat(Double(final[5])))
+        XCTAssertEqual(Calibration.QuantileShift(final: [], pilot: pilot)(1.5), 1.5, "nothing to match: unchanged")
+    }
+
+    /// HDL with `--calibration-shift quantile` (default) and `none`: the same labels, layers and raw confidences; the
+    /// default's map carries the shift, its confidences are the map of the raw log-odds (shift included) and keep the
+    /// raw log-odds' order; `none` is the map alone. The manifest parameters name the setting.
+    func testCalibrationShiftChangesConfidencesOnly() throws {
+        let (x, y) = clusteredData(c: 4, perClass: 120, d: 12, spread: 1.4, seed: 22)
+        let seeds = seedsFrom(y, per: 8, classes: 4)
+        var off = LabelingConfig(); off.calibrationShift = .none
+        let a = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: off, tile: 64).result
+        let b = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: LabelingConfig(), tile: 64).result
+        XCTAssertEqual(a.labels, b.labels); XCTAssertEqual(a.layer, b.layer); XCTAssertEqual(a.rawLogOdds, b.rawLogOdds)
+        XCTAssertNil(a.calibration.shift)
+        let shift = try XCTUnwrap(b.calibration.shift)
+        XCTAssertEqual(shift.final.count, seeds.filter { $0 < 0 }.count)
+        XCTAssertEqual(shift.pilot.count, 5 * seeds.filter { $0 < 0 }.count, "every fold's posterior over the non-seed rows")
+        XCTAssertTrue(b.calibration.description.contains("quantile-matched"), b.calibration.description)
+        XCTAssertTrue(b.calibration.parameters.contains("shift=quantile"), b.calibration.parameters)
+        var moved = 0
+        for i in 0 ..< y.count where seeds[i] < 0 {
+            XCTAssertEqual(b.confidence[i], b.calibration(b.rawConfidence[i], logOdds: b.rawLogOdds[i]))
+            if b.confidence[i] != a.confidence[i] { moved += 1 }
+        }
+        XCTAssertGreaterThan(moved, 0)
+        let rows = (0 ..< y.count).filter { seeds[$0] < 0 }.sorted { (b.rawLogOdds[$0], $0) < (b.rawLogOdds[$1], $1) }
+        for (i, j) in zip(rows, rows.dropFirst()) { XCTAssertLessThanOrEqual(b.confidence[i], b.confidence[j], "rows \(i), \(j)") }
+        XCTAssertEqual(LabelingConfig().manifestParameters["calibration_shift"], "quantile")
+        XCTAssertEqual(off.manifestParameters["calibration_shift"], "none")
+    }
 }

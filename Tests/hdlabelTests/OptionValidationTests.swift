@@ -22,7 +22,7 @@ final class OptionValidationTests: CLITestCase {
         "--evidence-margin": ["nan", "-1", "inf"], "--prior-flattening": ["nan", "-0.1", "1.1"],
         "--shrinkage-floor": ["nan", "-0.1", "1.1"], "--gamma": ["nan", "inf", "0", "-1"], "--iterations": ["0", "100000", "nan"],
         "--cg-tolerance": ["nan", "-0.1", "1", "inf"], "--pilot-iterations": ["-1", "100000", "nan"], "--threads": ["-1", "5000", "nan"],
-        "--method": ["bogus"], "--evidence": ["bogus"], "--class-prior": ["bogus"], "--refine": ["bogus"], "--balance-classes": ["bogus"], "--refine-sources": ["bogus"], "--source-weight": ["0", "-1", "nan", "2"], "--metric-pass": ["bogus"], "--metric-shrinkage": ["-0.1", "nan", "2"], "--metric-class-balance": ["-0.1", "nan", "1.5"], "--seed": ["-1", "nan"],
+        "--method": ["bogus"], "--evidence": ["bogus"], "--class-prior": ["bogus"], "--refine": ["bogus"], "--balance-classes": ["bogus"], "--refine-sources": ["bogus"], "--source-weight": ["0", "-1", "nan", "2"], "--metric-pass": ["bogus"], "--calibration-shift": ["bogus"], "--metric-shrinkage": ["-0.1", "nan", "2"], "--metric-class-balance": ["-0.1", "nan", "1.5"], "--seed": ["-1", "nan"],
         "--calibration": ["bogus"], "--confidence": ["bogus"], "--min-confidence": ["nan", "-0.1", "1.5", "inf"],
         "--k-min": ["-1", "5000", "nan", "x"], "--propagation-blend": ["nan", "-0.1", "1.5", "inf"],
     ]
