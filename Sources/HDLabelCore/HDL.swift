@@ -341,8 +341,9 @@ public enum HDL {
         var map = config.calibration == .auto && !finalConfidence
             ? CalibrationMap.none("auto: with --confidence acceptance the confidences are layer acceptance shares, which the pilot's posteriors do not calibrate")
             : Calibration.fit(config.calibration, samples)
-        // The fold posteriors the map was fitted on are flatter or sharper than the final one (fewer anchors, no
-        // layers): the final log-odds are first moved to the fold posteriors' log-odds of the same quantile.
+        // The final posterior (every anchor, the layers, the refinement) spreads its log-odds differently from the
+        // fold posteriors the map was fitted on: they are first moved to the fold posteriors' log-odds of the same
+        // quantile (`Calibration.QuantileShift`; labels and the rows' order by confidence unchanged).
         if map.method != .none && config.calibrationShift == .quantile,
            let pool = pilot.poolLogOdds[pilot.samples[mode] != nil ? mode : .graph], !pool.isEmpty {
             let step = Calibration.poolStride(n)
@@ -615,6 +616,8 @@ struct Evidence {
     ///   none), the kind of posterior the final confidences are read from when HDL refines; one more posterior per
     ///   fold, for the mode the labeling uses only (a second pass after the choice, from each fold's kept local
     ///   argmax: n/P Int32 per fold and mode on every process).
+    /// The log-odds of the fold posteriors the samples come from are kept too, for every `Calibration.poolStride(n)`-th
+    /// non-seed row they reached (`Pilot.poolLogOdds`: the scale `Calibration.QuantileShift` maps the final log-odds to).
     /// - layerK: the k the labeling's layers start at for each mode (the refined calibration samples are read at it;
     ///   the one-shot pass, the evidence choice and the estimate use `k`).
     mutating func pilot(seeds: [Int32], k: Int, refined: Bool = false, layerK: ((EvidenceMode) -> Int)? = nil) throws -> Pilot {
