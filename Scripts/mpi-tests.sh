@@ -10,11 +10,12 @@
 #      within FAULT_LIMIT seconds with one message and no output), chunked MPI transfers end to end,
 #   7. the multi-host checks of Scripts/netns-cluster.sh (as root with `ip netns`; skipped with the reason otherwise).
 # Prints one line per test and `N passed, M failed`; exits non-zero on any failure.
-# Environment: CONFIG=debug|release (default debug), TIMEOUT seconds per mpirun (default 300).
+# Environment: CONFIG=debug|release (default debug), TIMEOUT seconds per mpirun (default 900: a hang is still caught,
+# and the 4-rank debug run of hdlabel-mpitest on 2 cores busy with other work took over 300 s).
 set -u
 cd "$(dirname "$0")/.."
 CONFIG=${CONFIG:-debug}
-TIMEOUT=${TIMEOUT:-300}
+TIMEOUT=${TIMEOUT:-900}
 
 # MPI settings for this script only.
 export OMPI_MCA_rmaps_base_oversubscribe=1
@@ -33,8 +34,10 @@ ko() { echo "FAIL $1"; failed=$((failed + 1)); }
 run_checks() {  # name, mpirun args...
     local name=$1; shift
     local log; log=$(mktemp)
+    local t0=$SECONDS
     timeout "$TIMEOUT" "${MPIRUN[@]}" "$@" "$BIN/hdlabel-mpitest" >"$log" 2>&1
     local rc=$?
+    name="$name [$((SECONDS - t0)) s]"
     local summary; summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
     if [ $rc -eq 0 ] && [[ "$summary" =~ ^[0-9]+\ passed,\ 0\ failed$ ]]; then
         ok "$name: $summary"
