@@ -109,9 +109,8 @@ public struct CalibrationMap: Sendable, Equatable {
     /// With a `shift`, the log-odds are shifted first and the piecewise-linear maps read the share σ(shifted z).
     public func callAsFunction(_ s: Float, logOdds: Float? = nil) -> Float {
         var x = min(max(Double(s.isNaN ? 0 : s), 0), 1)
-        if method == .none || method == .auto { return Float(x) }
         var z = logOdds.map { Calibration.clampLogOdds(Double($0)) } ?? Calibration.logit(x)
-        if let shift { z = shift(z); x = Calibration.sigmoid(z) }
+        if let shift, method != .none, method != .auto { z = shift(z); x = Calibration.sigmoid(z) }
         switch method {
         case .none, .auto: return Float(x)
         case .platt, .temperature:
@@ -216,7 +215,6 @@ public enum Calibration {
         /// Sorted log-odds of the final non-seed rows and of the pilot's fold posteriors.
         public let final: [Float], pilot: [Float]
         public init(final: [Float], pilot: [Float]) { self.final = final.sorted(); self.pilot = pilot.sorted() }
-        public var count: Int { final.count }
         public func callAsFunction(_ z: Double) -> Double {
             guard !final.isEmpty, !pilot.isEmpty, !z.isNaN else { return z }
             func bound(_ upper: Bool) -> Int {

@@ -337,7 +337,8 @@ public enum HDL {
         log?("HDL: work after the pilot: " + tallyText(since: afterPilot))
         // Calibration: a non-decreasing map fitted on the pilot's held-out seeds of the mode used, applied to every
         // non-seed row's confidence (labels unchanged; seeds keep confidence 1).
-        let samples = pilot.samples[mode] ?? pilot.samples[.graph] ?? CalibrationSamples()
+        let calibrated: EvidenceMode = pilot.samples[mode] != nil ? mode : .graph   // whose samples (and pooled log-odds)
+        let samples = pilot.samples[calibrated] ?? CalibrationSamples()
         var map = config.calibration == .auto && !finalConfidence
             ? CalibrationMap.none("auto: with --confidence acceptance the confidences are layer acceptance shares, which the pilot's posteriors do not calibrate")
             : Calibration.fit(config.calibration, samples)
@@ -345,7 +346,7 @@ public enum HDL {
         // fold posteriors the map was fitted on: they are first moved to the fold posteriors' log-odds of the same
         // quantile (`Calibration.QuantileShift`; labels and the rows' order by confidence unchanged).
         if map.method != .none && config.calibrationShift == .quantile,
-           let pool = pilot.poolLogOdds[pilot.samples[mode] != nil ? mode : .graph], !pool.isEmpty {
+           let pool = pilot.poolLogOdds[calibrated], !pool.isEmpty {
             let step = Calibration.poolStride(n)
             map.shift = Calibration.QuantileShift(final: Swift.stride(from: 0, to: n, by: step).compactMap { i in
                 source[i] == .propagated || source[i] == .fallback ? odds[i] : nil }, pilot: pool)
