@@ -348,8 +348,8 @@ public struct QualityBench {
                + "sel. acc.: accuracy of the most confident 50 % / 70 % of the labeled rows; "
                + "pilot estimate: printed before labeling (held-out seeds whose class kept an anchor in their fold; none with fewer than "
                + "\(AccuracyEstimates.minSamples)); pilot error: mean |pilot estimate − final accuracy| (points); in 95 % interval: runs whose final "
-               + "accuracy is inside the pilot's Wilson interval; estimate after labeling: `AccuracyEstimates.combine` (pilot shrunk towards the mean "
-               + "calibrated confidence).\n" : "")
+               + "accuracy is inside the pilot's Wilson interval; estimate after labeling: `AccuracyEstimates.combine`, (m · pilot + "
+               + "w · mean calibrated confidence)/(m + w) for m held-out seeds, w = \(Int(AccuracyEstimates.confidenceWeight))).\n" : "")
     }
 
     public static func csv(_ records: [QualityRecord]) -> String {

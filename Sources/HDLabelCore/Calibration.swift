@@ -452,8 +452,11 @@ public enum AccuracyEstimates {
     /// Fewest scored held-out seeds for a pilot estimate (below it the estimate says it cannot be made).
     public static let minSamples = Calibration.minSamples
     /// Weight of the mean calibrated confidence in the estimate after labeling, in held-out-seed units: the estimate is
-    /// (m · pilot + w · mean confidence) / (m + w) for m scored held-out seeds (chosen on seeds 0–2, docs/method.md).
-    public static let confidenceWeight = 20.0
+    /// (m · pilot + w · mean confidence) / (m + w) for m scored held-out seeds. 1000: chosen on the quality grid's seeds
+    /// 0–2 among 20…1280 and the mean confidence alone (the error is flat from 640 up; docs/method.md, "Estimates of
+    /// accuracy"). Since the quantile shift puts the final confidences on the pilot's scale, their mean carries the
+    /// pilot's level plus what the layers added, so it dominates below ~1000 held-out seeds.
+    public static let confidenceWeight = 1000.0
 
     /// The pilot estimate when it rests on at least `minSamples` held-out seeds, else nil.
     public static func pilot(_ e: AccuracyEstimate?) -> AccuracyEstimate? {

@@ -22,8 +22,9 @@ public enum EvidenceMode: String, Sendable, CaseIterable, Codable {
 ///    needs a paired margin over the graph, `evidenceMargin`);
 ///    the same cross-validation gives the pilot estimate of accuracy before labeling.
 /// 2. **Layers.** Each layer accepts the unlabeled points whose posterior reaches the threshold τ (most reliable
-///    first; optionally at most `layerFraction` of the remaining points, per class with `classQuota`). Accepted points
-///    become anchors for the next layer.
+///    first): at most `layerFraction` of each class's remaining winners with per-class quotas (`classQuota`: the
+///    graph evidence), else at most `globalLayerFraction` of all remaining points by log-odds (the geometry). Accepted
+///    points become anchors for the next layer.
 /// 3. **Dynamic.** When a layer would add fewer than `minLayerFraction·n` points, τ relaxes by `tauStep` down to
 ///    `tauMin`; k is re-estimated from label clusterability as the labeled pool grows.
 /// 4. **Leftovers** get the final posterior's label (`source = fallback`) or stay -1 (`fallback = false`).
@@ -163,6 +164,11 @@ public enum HDL {
             log?("HDL: adaptive k floored at \(k) in the graph layers (the bound chose \(boundK) from the seeds; --k-min auto)")
         }
         let chosenK0 = k
+        // Per-class quotas: with the graph (alone or in the product), not with the geometry alone under `auto`.
+        let quota = config.classQuota == .on || (config.classQuota == .auto && mode != .geometry)
+        if config.classQuota == .auto && !quota {
+            log?("HDL: layers without per-class quotas (the geometry evidence; --class-quota auto): the most confident rows of any class first")
+        }
         let pilotText = pilot.accuracy.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \(String(format: "%.3f", $0.value))" }.joined(separator: ", ")
         log?("HDL: evidence by seed cross-validation (every held-out seed): \(pilotText); geometry vs graph paired z "
             + String(format: "%.2f", pilot.z) + " (margin \(config.evidenceMargin)); using \(mode.rawValue)")
@@ -194,7 +200,8 @@ public enum HDL {
                 }
                 break
             }
-            cand = select(cand, arg: arg, share: share, remaining: remaining, numClasses: c, config: config, minAdd: minAdd)
+            cand = select(cand, arg: arg, share: share, logOdds: z, remaining: remaining, numClasses: c, config: config,
+                          quota: quota, minAdd: minAdd)
             t += 1
             for i in cand { labels[i] = arg[i]; conf[i] = share[i]; odds[i] = z[i]; layer[i] = Int32(t); source[i] = .propagated }
             var accepted = [Bool](repeating: false, count: n)
@@ -397,11 +404,15 @@ public enum HDL {
         return tv / 2
     }
 
-    /// Reliable first: all candidates, or at most `layerFraction` of the remaining points (per class with `classQuota`).
-    static func select(_ cand: [Int], arg: [Int32], share: [Float], remaining: [Int], numClasses c: Int, config: LabelingConfig, minAdd: Int) -> [Int] {
+    /// Reliable first: at most `layerFraction` of each class's remaining winners by share with `quota`, else at most
+    /// `globalLayerFraction` of all remaining points over all classes by log-odds (the geometry's shares round to 1 in Float long before its log-odds
+    /// reach `Calibration.logOddsLimit`), ties by global id. Returns global ids in ascending order. O(n log n).
+    static func select(_ cand: [Int], arg: [Int32], share: [Float], logOdds: [Float], remaining: [Int], numClasses c: Int,
+                       config: LabelingConfig, quota: Bool, minAdd: Int) -> [Int] {
         var cand = cand
         let byShare: (Int, Int) -> Bool = { share[$0] > share[$1] || (share[$0] == share[$1] && $0 < $1) }
-        if config.classQuota {
+        let byOdds: (Int, Int) -> Bool = { logOdds[$0] > logOdds[$1] || (logOdds[$0] == logOdds[$1] && $0 < $1) }
+        if quota {
             var byClass = [[Int]](repeating: [], count: c)
             var wins = [Int](repeating: 0, count: c)
             for i in remaining where arg[i] >= 0 { wins[Int(arg[i])] += 1 }
@@ -411,9 +422,9 @@ public enum HDL {
                 let q = max(1, Int((config.layerFraction * Double(wins[j])).rounded(.up)))
                 cand.append(contentsOf: byClass[j].sorted(by: byShare).prefix(q))
             }
-        } else if config.layerFraction < 1 {
-            let cap = max(minAdd, Int(config.layerFraction * Double(remaining.count)))
-            cand.sort(by: byShare)
+        } else if config.globalLayerFraction < 1 {
+            let cap = max(minAdd, Int(config.globalLayerFraction * Double(remaining.count)))
+            cand.sort(by: byOdds)
             if cand.count > cap { cand.removeLast(cand.count - cap) }
         }
         return cand.sorted()

@@ -274,7 +274,7 @@ func runChecks() -> Int32 {
         var v = LabelingConfig(); v.evidence = .geometry; variants.append(("geometry evidence", v))
         v = LabelingConfig(); v.evidence = .both; v.k = .fixed(7); variants.append(("both, k 7", v))
         v = graphHDL; v.classPrior = .anchors; v.balance = true; variants.append(("graph, anchor prior, balance", v))
-        v = graphHDL; v.clampAnchors = false; v.classQuota = false; v.fallback = false; variants.append(("graph, sources, no quota, no fallback", v))
+        v = graphHDL; v.clampAnchors = false; v.classQuota = .off; v.fallback = false; variants.append(("graph, sources, no quota, no fallback", v))
         v = LabelingConfig(); v.refine = .off; variants.append(("no refinement: confidences from the final posterior", v))
         v = graphHDL; v.refine = .on; v.refineSources = .on; v.balanceClasses = .off
         variants.append(("graph, refinement with the accepted labels as sources", v))

@@ -87,11 +87,13 @@ struct LabelingOptions: ParsableArguments {
     @Option(name: .customLong("tau-min"), help: "HDL: floor of the dynamic threshold relaxation.")
     var tauMin: Double = LabelingConfig().tauMin
 
-    @Option(name: .customLong("layer-fraction"), help: "HDL: most a layer may add, as a fraction of the points still unlabeled.")
+    @Option(name: .customLong("layer-fraction"), help: "HDL, layers with per-class quotas: most a layer may add of each class's points still unlabeled, as a fraction.")
     var layerFraction: Double = LabelingConfig().layerFraction
+    @Option(name: .customLong("global-layer-fraction"), help: "HDL, layers without per-class quotas (--class-quota): most a layer may add, as a fraction of all points still unlabeled.")
+    var globalLayerFraction: Double = LabelingConfig().globalLayerFraction
 
-    @Flag(name: .customLong("class-quota"), inversion: .prefixedNo, help: "HDL: each layer accepts the same fraction of every class's remaining points.")
-    var classQuota: Bool = LabelingConfig().classQuota
+    @Option(name: .customLong("class-quota"), help: "HDL: each layer accepts the same fraction (--layer-fraction) of every class's remaining points (on), or --global-layer-fraction of all remaining points by confidence (off); auto (default): on with the graph evidence, off with the geometry.")
+    var classQuota: AutoSwitch = LabelingConfig().classQuota
 
     @Option(name: .long, help: "HDL evidence: auto (chosen by seed cross-validation), graph, geometry or both.")
     var evidence: EvidenceMode = LabelingConfig().evidence
@@ -148,7 +150,7 @@ struct LabelingOptions: ParsableArguments {
     func config() -> LabelingConfig {
         var c = LabelingConfig()
         c.method = method; c.k = k; c.kMax = kMax; c.seed = seed; c.alpha = alpha; c.balance = balance; c.fallback = fallback
-        c.tauStart = tauStart; c.tauMin = tauMin; c.layerFraction = layerFraction; c.gamma = gamma; c.iterations = iterations
+        c.tauStart = tauStart; c.tauMin = tauMin; c.layerFraction = layerFraction; c.globalLayerFraction = globalLayerFraction; c.gamma = gamma; c.iterations = iterations
         c.classQuota = classQuota; c.evidence = evidence; c.evidenceMargin = evidenceMargin; c.clampAnchors = clamp
         c.classPrior = classPrior; c.priorFlattening = priorFlattening; c.refine = refine; c.shrinkageFloor = shrinkageFloor
         c.cgTolerance = cgTolerance; c.warmStart = warmStart; c.pilotIterations = pilotIterations; c.threads = threads

@@ -532,4 +532,38 @@ final class GeometryTests: XCTestCase {
         XCTAssertEqual(HDL.labelShift(labels: seeds, seeds: seeds, numClasses: 2), 0)
         XCTAssertEqual(HDL.labelShift(labels: [0, 1, 1, 1], seeds: [0, 1, -1, -1], numClasses: 3), 0.5, accuracy: 1e-12)
     }
+
+    /// A layer's selection: with quotas every class keeps its share of the layer (by share, ties by id); without them
+    /// the layer takes the most confident rows of any class by log-odds, which still order rows whose shares all round
+    /// to 1, ties by global id; either way ascending ids.
+    func testSelectQuotaAndLogOddsOrder() throws {
+        // Rows 0–5 remain; class 0 wins rows 0–3, class 1 rows 4–5. Shares saturate at 1 for rows 0–2 and 4.
+        let arg: [Int32] = [0, 0, 0, 0, 1, 1]
+        let share: [Float] = [1, 1, 1, 0.9, 1, 0.8]
+        let odds: [Float] = [20, 30, 25, 2.2, 20, 1.4]
+        var cfg = LabelingConfig(); cfg.layerFraction = 0.5; cfg.globalLayerFraction = 0.5
+        let all = Array(0 ..< 6)
+        func pick(_ quota: Bool) -> [Int] {
+            HDL.select(all, arg: arg, share: share, logOdds: odds, remaining: all, numClasses: 2, config: cfg, quota: quota, minAdd: 1)
+        }
+        // Quotas: ⌈0.5 · 4⌉ = 2 of class 0 (shares tie at 1: the lower ids), ⌈0.5 · 2⌉ = 1 of class 1.
+        XCTAssertEqual(pick(true), [0, 1, 4])
+        // No quota: 0.5 · 6 = 3 rows by log-odds (30, 25, then 20 at rows 0 and 4: the lower id).
+        XCTAssertEqual(pick(false), [0, 1, 2])
+        // The default follows the evidence: quotas with the graph, none with the geometry (the log names it).
+        let (x, y) = clusteredData(c: 4, perClass: 80, d: 12, spread: 0.7, seed: 32)
+        let seeds = seedsFrom(y, per: 5, classes: 4)
+        for mode in [EvidenceMode.graph, .geometry] {
+            var lines: [String] = []
+            var c = LabelingConfig(); c.evidence = mode
+            _ = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: c, tile: 64, log: { lines.append($0) })
+            XCTAssertEqual(lines.contains { $0.contains("without per-class quotas") }, mode == .geometry, "\(mode)")
+            var off = c; off.classQuota = .off
+            var on = c; on.classQuota = .on
+            let rOff = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: off, tile: 64).result
+            let rAuto = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: c, tile: 64).result
+            let rOn = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: on, tile: 64).result
+            XCTAssertEqual(rAuto.labels, (mode == .geometry ? rOff : rOn).labels, "\(mode)")
+        }
+    }
 }

@@ -18,11 +18,11 @@ final class OptionValidationTests: CLITestCase {
     /// Options shared by every command that labels (`LabelingOptions`).
     static let labeling: [String: [String]] = [
         "--k": ["0", "-3", "nan", "x"], "--k-max": ["0", "5000", "nan"], "--alpha": ["nan", "inf", "0", "1", "-0.5"],
-        "--tau-start": ["nan", "0", "1.5"], "--tau-min": ["nan", "0", "0.9"], "--layer-fraction": ["nan", "0", "2"],
+        "--tau-start": ["nan", "0", "1.5"], "--tau-min": ["nan", "0", "0.9"], "--layer-fraction": ["nan", "0", "2"], "--global-layer-fraction": ["nan", "0", "1.5"],
         "--evidence-margin": ["nan", "-1", "inf"], "--prior-flattening": ["nan", "-0.1", "1.1"],
         "--shrinkage-floor": ["nan", "-0.1", "1.1"], "--gamma": ["nan", "inf", "0", "-1"], "--iterations": ["0", "100000", "nan"],
         "--cg-tolerance": ["nan", "-0.1", "1", "inf"], "--pilot-iterations": ["-1", "100000", "nan"], "--threads": ["-1", "5000", "nan"],
-        "--method": ["bogus"], "--evidence": ["bogus"], "--class-prior": ["bogus"], "--refine": ["bogus"], "--balance-classes": ["bogus"], "--refine-sources": ["bogus"], "--source-weight": ["0", "-1", "nan", "2"], "--metric-pass": ["bogus"], "--calibration-shift": ["bogus"], "--metric-shrinkage": ["-0.1", "nan", "2"], "--metric-class-balance": ["-0.1", "nan", "1.5"], "--seed": ["-1", "nan"],
+        "--method": ["bogus"], "--evidence": ["bogus"], "--class-prior": ["bogus"], "--refine": ["bogus"], "--balance-classes": ["bogus"], "--refine-sources": ["bogus"], "--class-quota": ["bogus"], "--source-weight": ["0", "-1", "nan", "2"], "--metric-pass": ["bogus"], "--calibration-shift": ["bogus"], "--metric-shrinkage": ["-0.1", "nan", "2"], "--metric-class-balance": ["-0.1", "nan", "1.5"], "--seed": ["-1", "nan"],
         "--calibration": ["bogus"], "--confidence": ["bogus"], "--min-confidence": ["nan", "-0.1", "1.5", "inf"],
         "--k-min": ["-1", "5000", "nan", "x"], "--propagation-blend": ["nan", "-0.1", "1.5", "inf"],
     ]
