@@ -405,8 +405,9 @@ public enum HDL {
     }
 
     /// Reliable first: at most `layerFraction` of each class's remaining winners by share with `quota`, else at most
-    /// `globalLayerFraction` of all remaining points over all classes by log-odds (the geometry's shares round to 1 in Float long before its log-odds
-    /// reach `Calibration.logOddsLimit`), ties by global id. Returns global ids in ascending order. O(n log n).
+    /// `globalLayerFraction` of all remaining points over all classes by log-odds (the geometry's shares round to 1 in
+    /// Float long before its log-odds reach `Calibration.logOddsLimit`), ties by global id. Every process runs it on
+    /// the same allgathered n-long vectors. Returns global ids in ascending order. O(n log n).
     static func select(_ cand: [Int], arg: [Int32], share: [Float], logOdds: [Float], remaining: [Int], numClasses c: Int,
                        config: LabelingConfig, quota: Bool, minAdd: Int) -> [Int] {
         var cand = cand
