@@ -556,12 +556,11 @@ final class GeometryTests: XCTestCase {
         for mode in [EvidenceMode.graph, .geometry] {
             var lines: [String] = []
             var c = LabelingConfig(); c.evidence = mode
-            _ = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: c, tile: 64, log: { lines.append($0) })
+            let rAuto = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: c, tile: 64, log: { lines.append($0) }).result
             XCTAssertEqual(lines.contains { $0.contains("without per-class quotas") }, mode == .geometry, "\(mode)")
             var off = c; off.classQuota = .off
             var on = c; on.classQuota = .on
             let rOff = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: off, tile: 64).result
-            let rAuto = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: c, tile: 64).result
             let rOn = try Labeling.label(embeddings: x, seeds: seeds, numClasses: 4, config: on, tile: 64).result
             XCTAssertEqual(rAuto.labels, (mode == .geometry ? rOff : rOn).labels, "\(mode)")
         }
